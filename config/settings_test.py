@@ -1,0 +1,26 @@
+"""Settings for pytest: the real PostgreSQL and Redis, kept apart from development data.
+
+pytest-django creates ``test_<name>`` from DATABASE_URL; Redis uses its own database
+number (TEST_REDIS_URL) so a running demo worker never takes a test's jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_ENV", "test")
+
+from config.settings import *  # noqa: E402,F401,F403
+from config.settings import RQ_QUEUES, env  # noqa: E402
+
+REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+for _queue in RQ_QUEUES.values():
+    _queue["URL"] = REDIS_URL
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALERT_EMAILS = ["owner-alerts@example.test"]
+# Each test gets a fresh connection; persistent ones would outlive pytest-django's
+# database set-up.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
