@@ -1,0 +1,42 @@
+"""Every audit action code, in one place.
+
+Codes are dotted ``<area>.<noun>.<verb>`` strings. Add a code here before using it:
+``audit_record`` refuses codes that are not listed, so a typo cannot create a new,
+unsearchable kind of entry.
+"""
+
+from __future__ import annotations
+
+# Staff and access
+AUTH_LOCKOUT = "auth.login.locked_out"
+STAFF_USER_CREATED = "staff.user.created"
+STAFF_ROLE_CHANGED = "staff.user.role_changed"
+STAFF_PASSWORD_SET = "staff.user.password_set"
+PERMISSION_DENIED = "staff.permission.denied"
+
+# Canonical customer record
+CUSTOMER_CREATED = "customers.customer.created"
+CUSTOMER_UPDATED = "customers.customer.updated"
+
+# Billing (Stripe pipeline and finance actions)
+BILLING_EVENT_REPLAYED = "billing.event.replayed"
+BILLING_HANDLER_REPLAYED = "billing.handler.replayed"
+BILLING_RECONCILE_REPAIRED = "billing.reconcile.repaired"
+BILLING_REFUND_REQUESTED = "billing.refund.requested"
+BILLING_REFUND_APPROVED = "billing.refund.approved"
+BILLING_REFUND_REJECTED = "billing.refund.rejected"
+BILLING_REFUND_ISSUED = "billing.refund.issued"
+BILLING_REFUND_FAILED = "billing.refund.failed"
+BILLING_PLAN_CHANGED = "billing.subscription.plan_changed"
+BILLING_SUBSCRIPTION_CANCELED = "billing.subscription.canceled"
+BILLING_SUBSCRIPTION_RESUMED = "billing.subscription.resumed"
+
+# Downstream syncs and alerts
+SYNC_OUTBOX_RETRIED = "sync.outbox.retried"
+ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
+
+ALL_CODES: frozenset[str] = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
+
+CHOICES = sorted((code, code) for code in ALL_CODES)
