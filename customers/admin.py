@@ -1,0 +1,82 @@
+"""Customer admin: list and search for every role, hand edits (owners) through services.
+
+Billing fields are read-only for everyone: the Stripe pipeline writes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from customers import services
+from customers.models import Customer
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = (
+        "email", "name", "status", "plan_name", "last_payment_status", "stripe_customer_id",
+        "match_state", "created_at",
+    )
+    list_filter = ("status", "last_payment_status", "match_state", "onboarding_state",
+                   "marketplace_role")
+    search_fields = (
+        "email", "name", "=stripe_customer_id", "=crm_contact_id", "=helpdesk_user_id",
+        "=product_user_id",
+    )
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ("-created_at",)
+    actions = None
+
+    identity_fields = ("email", "name", "marketplace_role")
+    link_fields = ("stripe_customer_id", "crm_contact_id", "helpdesk_user_id", "product_user_id")
+    billing_fields = Customer.BILLING_FIELDS
+    record_fields = ("id", "onboarding_state", "match_state", "review_reason", "created_at",
+                     "updated_at")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None) -> list[Any]:
+        fieldsets: list[Any] = [
+            (None, {"fields": self.identity_fields}),
+            ("Linked systems", {"fields": self.link_fields}),
+        ]
+        if obj is not None:
+            if request.user.has_perm("customers.view_billing"):
+                fieldsets.append(("Billing (from Stripe, read-only)", {"fields": self.billing_fields}))
+            fieldsets.append(("Record", {"fields": self.record_fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> tuple[str, ...]:
+        return (*self.billing_fields, *self.record_fields)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Customer],
+                           search_term: str) -> tuple[QuerySet[Customer], bool]:
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        try:
+            internal_id = uuid.UUID(term)
+        except ValueError:
+            return queryset, may_have_duplicates
+        return queryset | self.model.objects.filter(pk=internal_id), may_have_duplicates
+
+    def has_delete_permission(self, request: HttpRequest, obj: Customer | None = None) -> bool:
+        # Customers are never deleted from the console: Stripe deletions become a status.
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        editable = [f for f in services.EDITABLE_FIELDS if f in form.cleaned_data]
+        if change:
+            services.customer_update(
+                actor=request.user,
+                customer_id=obj.pk,
+                changes={f: form.cleaned_data[f] for f in editable if f in form.changed_data},
+            )
+        else:
+            data = {f: form.cleaned_data[f] for f in editable}
+            created = services.customer_create(actor=request.user, **data)
+            obj.pk = created.pk
+            obj._state.adding = False

@@ -1,0 +1,105 @@
+"""The three staff roles and exactly the permissions each holds.
+
+This table is the single source of truth. Migration ``customers.0002`` creates the
+groups; a ``post_migrate`` hook (customers.apps) re-applies the table after every
+migrate, so a permission added by a later issue lands in the groups and a permission
+granted to a group by hand is taken away again. Grant a person a role, never a
+permission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OWNER = "owner"
+FINANCE_ADMIN = "finance_admin"
+SUPPORT_AGENT = "support_agent"
+ROLES = (OWNER, FINANCE_ADMIN, SUPPORT_AGENT)
+
+_STRIPE_MIRROR_VIEW = [
+    f"djstripe.view_{model}"
+    for model in (
+        "event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
+        "refund", "dispute", "paymentintent",
+    )
+]
+
+SUPPORT_AGENT_PERMISSIONS = [
+    "customers.view_customer",
+    "customers.view_billing",
+    "customers.request_refund",
+]
+
+FINANCE_ADMIN_PERMISSIONS = [
+    "customers.view_customer",
+    "customers.view_billing",
+    "customers.request_refund",
+    "customers.issue_refund",
+    "customers.approve_refund",
+    "customers.change_plan",
+    "customers.cancel_subscription",
+    "customers.replay_events",
+    "audit.view_auditentry",
+    *_STRIPE_MIRROR_VIEW,
+]
+
+OWNER_PERMISSIONS = [
+    *FINANCE_ADMIN_PERMISSIONS,
+    "customers.add_customer",
+    "customers.change_customer",
+    # staff management
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.view_group",
+    # login lockouts: see them and lift them
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+    # the job queue dashboard
+    "django_rq.admin",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OWNER: OWNER_PERMISSIONS,
+    FINANCE_ADMIN: FINANCE_ADMIN_PERMISSIONS,
+    SUPPORT_AGENT: SUPPORT_AGENT_PERMISSIONS,
+}
+
+
+def sync_role_groups(apps: Any, *, strict: bool) -> None:
+    """Make each role's group hold exactly the permissions in ROLE_PERMISSIONS.
+
+    ``apps`` is a migration's historical registry or ``django.apps.apps``. With
+    ``strict`` an unknown permission is an error (after a full migrate every permission
+    must exist); without it, permissions of apps not migrated yet are skipped.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    # Permissions are normally created after all migrations (post_migrate); create
+    # those of the apps known so far now, so the groups can reference them.
+    for app_config in apps.get_app_configs():
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
+
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for name in names:
+            app_label, codename = name.split(".", 1)
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is None:
+                if strict:
+                    raise LookupError(f"role {role}: permission {name} does not exist")
+                continue
+            wanted.append(perm)
+        group.permissions.set(wanted)

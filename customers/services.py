@@ -1,0 +1,124 @@
+"""Writes to the canonical customer record and to staff accounts.
+
+Billing fields are not written here: they belong to the Stripe pipeline
+(billing/services), which calls in with ``actor=None``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from audit import codes
+from audit.services import audit_record
+from customers import roles
+from customers.models import Customer
+
+# Fields staff may edit by hand; everything else is owned by the pipeline.
+EDITABLE_FIELDS = (
+    "email", "name", "stripe_customer_id", "crm_contact_id", "helpdesk_user_id",
+    "product_user_id", "marketplace_role",
+)
+
+
+def _snapshot(customer: Customer, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {field: getattr(customer, field) for field in fields}
+
+
+def customer_create(*, actor: Any | None, email: str, name: str = "", **links: Any) -> Customer:
+    """Create a customer by hand (owners) or from the system (``actor=None``)."""
+    if actor is not None and not actor.has_perm("customers.add_customer"):
+        raise PermissionDenied("You may not add customers.")
+    unknown = set(links) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable on a customer: {', '.join(sorted(unknown))}")
+    customer = Customer(email=email, name=name, **links)
+    customer.full_clean()
+    with transaction.atomic():
+        customer.save(force_insert=True)
+        audit_record(
+            action=codes.CUSTOMER_CREATED,
+            actor=actor,
+            target=customer,
+            data={"after": _snapshot(customer, EDITABLE_FIELDS)},
+        )
+    return customer
+
+
+def customer_update(*, actor: Any | None, customer_id: Any, changes: dict[str, Any],
+                    reason: str = "") -> Customer:
+    """Apply hand edits to the editable fields, validated, locked and audited."""
+    if actor is not None and not actor.has_perm("customers.change_customer"):
+        raise PermissionDenied("You may not change customers.")
+    forbidden = set(changes) - set(EDITABLE_FIELDS)
+    if forbidden:
+        raise ValidationError(
+            f"These fields are written by the Stripe pipeline, not by hand: "
+            f"{', '.join(sorted(forbidden))}."
+        )
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        before = _snapshot(customer, tuple(changes))
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        customer.full_clean()
+        after = _snapshot(customer, tuple(changes))
+        if before == after:
+            return customer
+        customer.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            action=codes.CUSTOMER_UPDATED,
+            actor=actor,
+            target=customer,
+            data={"before": before, "after": after, "reason": reason},
+        )
+    return customer
+
+
+def staff_user_create(*, actor: Any | None, email: str, role: str,
+                      password: str | None = None) -> tuple[Any, str | None]:
+    """Create (or re-role) a staff login for ``email`` with one role.
+
+    Returns the user and the generated password when none was given (``None`` when a
+    password was supplied or the user already existed and kept theirs).
+    """
+    if role not in roles.ROLES:
+        raise ValidationError(f"Unknown role {role!r}. Choose one of: {', '.join(roles.ROLES)}.")
+    if actor is not None and not actor.has_perm("auth.add_user"):
+        raise PermissionDenied("You may not create staff users.")
+    User = get_user_model()
+    email = User.objects.normalize_email(email.strip())
+    validate_email(email)
+    generated: str | None = None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(username__iexact=email).first()
+        created = user is None
+        if created:
+            user = User(username=email, email=email, is_staff=True, is_active=True)
+        if created or password:
+            if password is None:
+                generated = password = secrets.token_urlsafe(15)
+            validate_password(password, user)
+            user.set_password(password)
+        user.is_staff = True
+        user.save()
+        before_roles = sorted(user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True))
+        user.groups.remove(*Group.objects.filter(name__in=roles.ROLES).exclude(name=role))
+        user.groups.add(Group.objects.get(name=role))
+        if created:
+            audit_record(action=codes.STAFF_USER_CREATED, actor=actor, target=user,
+                         data={"email": email, "role": role})
+        else:
+            if before_roles != [role]:
+                audit_record(action=codes.STAFF_ROLE_CHANGED, actor=actor, target=user,
+                             data={"before": before_roles, "after": [role]})
+            if password:
+                audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})
+    return user, generated
