@@ -1,0 +1,117 @@
+"""Each role holds exactly its permissions and reaches exactly its admin pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from customers.models import Customer
+from tests.factories import CustomerFactory
+
+SUPPORT = {
+    "customers.view_customer",
+    "customers.view_billing",
+    "customers.request_refund",
+}
+STRIPE_MIRROR = {
+    f"djstripe.view_{m}"
+    for m in ("event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
+              "refund", "dispute", "paymentintent")
+}
+FINANCE = SUPPORT | STRIPE_MIRROR | {
+    "customers.issue_refund",
+    "customers.approve_refund",
+    "customers.change_plan",
+    "customers.cancel_subscription",
+    "customers.replay_events",
+    "audit.view_auditentry",
+}
+OWNER = FINANCE | {
+    "customers.add_customer",
+    "customers.change_customer",
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.view_group",
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+    "django_rq.admin",
+}
+
+
+def group_permissions(name: str) -> set[str]:
+    group = Group.objects.get(name=name)
+    return {
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in group.permissions.select_related("content_type")
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "role, expected",
+    [("owner", OWNER), ("finance_admin", FINANCE), ("support_agent", SUPPORT)],
+)
+def test_group_has_exactly_its_permissions(role, expected):
+    assert group_permissions(role) == expected
+
+
+@pytest.mark.django_db
+def test_nobody_may_delete_customers_or_audit_entries():
+    for role in ("owner", "finance_admin", "support_agent"):
+        perms = group_permissions(role)
+        assert "customers.delete_customer" not in perms
+        assert not any(p.startswith("audit.") and p != "audit.view_auditentry" for p in perms)
+
+
+def customer_change_url() -> str:
+    return f"/admin/customers/customer/{CustomerFactory().pk}/change/"
+
+
+# page -> expected status for (owner, finance_admin, support_agent)
+PAGES = {
+    "/admin/": (200, 200, 200),
+    "/admin/customers/customer/": (200, 200, 200),
+    "/admin/customers/customer/add/": (200, 403, 403),
+    "customer-change": (200, 200, 200),
+    "/admin/audit/auditentry/": (200, 200, 403),
+    "/admin/auth/user/": (200, 403, 403),
+    "/admin/auth/user/add/": (200, 403, 403),
+    "/admin/axes/accessattempt/": (200, 403, 403),
+    "/admin/djstripe/event/": (200, 200, 403),
+    "/admin/django_rq/dashboard/": (200, 403, 403),
+    "/admin/django_rq/dashboard/queues/0/": (200, 403, 403),
+    "/admin/django_rq/dashboard/stats.json": (200, 403, 403),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("index, role", list(enumerate(["owner", "finance_admin", "support_agent"])))
+def test_admin_page_access_by_role(client, staff_by_role, page, index, role):
+    client.force_login(staff_by_role[role])
+    url = customer_change_url() if page == "customer-change" else page
+    response = client.get(url)
+    assert response.status_code == PAGES[page][index], (role, url)
+
+
+@pytest.mark.django_db
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/admin/customers/customer/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_support_agent_sees_billing_read_only_and_cannot_save(client, support_agent):
+    customer = CustomerFactory(status="active", plan_name="Pro")
+    client.force_login(support_agent)
+    page = client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    assert b"Pro" in page.content
+    assert b'name="_save"' not in page.content
+    response = client.post(f"/admin/customers/customer/{customer.pk}/change/",
+                           {"email": "changed@example.test", "name": "x"})
+    assert response.status_code == 403
+    assert Customer.objects.get(pk=customer.pk).email == customer.email
