@@ -177,6 +177,24 @@ STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 # Base URL of the Stripe API; tests and the demo point it at localstripe.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
+# Webhook receiving and processing (billing/). Stripe signs with a 300 s tolerance.
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# During a secret rotation, the previous secret is also accepted.
+STRIPE_WEBHOOK_PREVIOUS_SECRET = env.str("STRIPE_WEBHOOK_PREVIOUS_SECRET", default="")
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# Handler runs: attempts before "dead", and the exponential backoff (base * 2^n, capped,
+# with full jitter).
+HANDLER_MAX_ATTEMPTS = env.int("HANDLER_MAX_ATTEMPTS", default=8)
+HANDLER_BACKOFF_BASE_SECONDS = env.float("HANDLER_BACKOFF_BASE_SECONDS", default=5.0)
+HANDLER_BACKOFF_MAX_SECONDS = env.float("HANDLER_BACKOFF_MAX_SECONDS", default=3600.0)
+# Sweeper: events stored but unprocessed after this delay are re-enqueued; runs
+# "started" longer than the stuck timeout are taken to belong to a dead worker.
+SWEEP_EVENT_DELAY_SECONDS = env.int("SWEEP_EVENT_DELAY_SECONDS", default=15)
+SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=60)
+SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=15)
+# Reconcile against Stripe every N minutes from the scheduler (0 turns it off).
+RECONCILE_INTERVAL_MINUTES = env.int("RECONCILE_INTERVAL_MINUTES", default=360)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"

@@ -1,7 +1,7 @@
 """URL map: the admin console (with the owner-only job dashboard) and app routes."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config import rq_admin
 
@@ -12,4 +12,5 @@ rq_admin.install()
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("billing.urls")),
 ]

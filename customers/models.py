@@ -83,7 +83,9 @@ def _linked_id(label: str) -> models.CharField:
 
 class Customer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(max_length=254, db_index=True)
+    # Blank until Stripe tells us: events arrive unordered, and a subscription event can
+    # introduce a customer before its customer.created event does.
+    email = models.EmailField(max_length=254, db_index=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
 
     # Links to the other systems (unique when present; NULL when absent).
@@ -112,6 +114,9 @@ class Customer(models.Model):
     last_event_created = models.DateTimeField(
         null=True, blank=True, help_text="`created` time of that event: older events never overwrite."
     )
+    # Never-regress guards for the other field groups (see billing/projection.py).
+    payment_event_created = models.DateTimeField(null=True, blank=True, editable=False)
+    profile_event_created = models.DateTimeField(null=True, blank=True, editable=False)
     billing_confirmed_at = models.DateTimeField(
         null=True, blank=True, help_text="When Stripe last confirmed this state."
     )
@@ -145,13 +150,19 @@ class Customer(models.Model):
         indexes = [models.Index(fields=["status", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.name} <{self.email}>" if self.name else self.email
+        if self.name and self.email:
+            return f"{self.name} <{self.email}>"
+        return self.name or self.email or self.stripe_customer_id or str(self.pk)
 
     BILLING_FIELDS = (
         "status", "plan_id", "plan_name", "subscription_id", "current_period_end",
         "cancel_at_period_end", "latest_invoice_id", "last_payment_status", "last_payment_at",
         "last_event_id", "last_event_created", "billing_confirmed_at",
     )
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or self.stripe_customer_id or str(self.pk)
 
     def clean(self) -> None:
         # Blank linked ids are stored as NULL: several customers may lack a CRM contact,

@@ -40,3 +40,6 @@ def support_agent(db):
 @pytest.fixture
 def staff_by_role(owner, finance_admin, support_agent):
     return {"owner": owner, "finance_admin": finance_admin, "support_agent": support_agent}
+
+
+from tests.stripe_support.fixtures import webhook  # noqa: E402,F401

@@ -1,0 +1,49 @@
+"""The handler each event fans out into, by name.
+
+A handler takes the ``StripeEvent`` and returns a short note saying what it did. It
+raises to fail (the run is retried alone, with backoff). Handlers must be idempotent:
+a run may be retried after a worker died half-way.
+
+``crm_update``, ``helpdesk_ticket`` and ``customer_notification`` are the plug-in points
+for the downstream syncs (CRM, helpdesk, customer email); until those are configured
+they record "nothing to do".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from billing import status_map
+from billing.models import StripeEvent
+from billing.projection import project
+
+Handler = Callable[[StripeEvent], str]
+
+
+def customer_projection(event: StripeEvent) -> str:
+    result = project(event_id=event.stripe_id or "", event_type=event.type,
+                     created=event.created, obj=event.data_object)
+    if result.stripe_customer_id and not event.stripe_customer_id:
+        # Disputes name their customer only through the charge: remember who it was.
+        StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
+    return result.note
+
+
+def stripe_mirror(event: StripeEvent) -> str:
+    """Keep dj-stripe's copy of the object in step, from the event's snapshot."""
+    from billing.adapters import djstripe_mirror
+
+    return djstripe_mirror.sync_object(event.data_object)
+
+
+def _nothing_to_do(event: StripeEvent) -> str:
+    return "nothing to do: downstream sync not configured yet"
+
+
+HANDLERS: dict[str, Handler] = {
+    status_map.PROJECTION: customer_projection,
+    status_map.MIRROR: stripe_mirror,
+    status_map.CRM: _nothing_to_do,
+    status_map.HELPDESK: _nothing_to_do,
+    status_map.NOTIFY: _nothing_to_do,
+}

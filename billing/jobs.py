@@ -1,0 +1,13 @@
+"""Jobs of the ``webhooks`` queue. They take ids and call one service."""
+
+from __future__ import annotations
+
+from billing import services
+
+
+def process_event_job(event_pk: int) -> None:
+    services.event_process(event_pk=event_pk)
+
+
+def handler_run_job(run_pk: int) -> None:
+    services.handler_run_execute(run_pk=run_pk)

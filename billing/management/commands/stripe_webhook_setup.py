@@ -1,0 +1,65 @@
+"""manage.py stripe_webhook_setup --base-url URL
+
+Creates or updates the local dj-stripe ``WebhookEndpoint`` record that holds
+``STRIPE_WEBHOOK_SECRET``, and prints the full webhook URL as the last line. Pointed at
+a local server (localstripe, the demo, tests) it never calls Stripe. Against the real
+Stripe, ``--register`` also creates the endpoint there through the API and stores the
+signing secret Stripe returns (documented, not exercised by the tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+from djstripe.models import WebhookEndpoint
+
+from billing.webhook_endpoints import clear_cache
+
+LOCAL_ENDPOINT_ID = "we_switchboard_local"
+
+
+class Command(BaseCommand):
+    help = "Create/update the webhook endpoint record and print its URL (last line)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", required=True,
+                            help="Public base URL of this console, e.g. https://console.example.com")
+        parser.add_argument("--register", action="store_true",
+                            help="Also register the endpoint with the real Stripe API.")
+
+    def handle(self, *args: Any, base_url: str, register: bool, **options: Any) -> None:
+        parsed = urlparse(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise CommandError(f"--base-url must be an http(s) URL, not {base_url!r}")
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            raise CommandError("STRIPE_WEBHOOK_SECRET is not set.")
+        endpoint = WebhookEndpoint.objects.filter(id=LOCAL_ENDPOINT_ID).first()
+        if endpoint is None:
+            endpoint = WebhookEndpoint(id=LOCAL_ENDPOINT_ID, livemode=settings.STRIPE_LIVE_MODE,
+                                       enabled_events=["*"], status="enabled",
+                                       api_version="")
+        path = reverse("billing:stripe_webhook", kwargs={"endpoint_uuid": endpoint.djstripe_uuid})
+        url = base_url.rstrip("/") + path
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        if register:
+            url, secret = self._register_with_stripe(url)
+        endpoint.url = url
+        endpoint.secret = secret
+        endpoint.save()
+        clear_cache()
+        self.stdout.write(f"Webhook endpoint {endpoint.id} stores the signing secret "
+                          f"({'from Stripe' if register else 'STRIPE_WEBHOOK_SECRET'}).")
+        self.stdout.write(url)
+
+    def _register_with_stripe(self, url: str) -> tuple[str, str]:
+        import stripe
+
+        from billing.status_map import RULES
+
+        created = stripe.WebhookEndpoint.create(url=url, enabled_events=sorted(RULES))
+        self.stdout.write(f"Registered with Stripe as {created.id}.")
+        return url, created.secret

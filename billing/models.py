@@ -1,0 +1,102 @@
+"""The Stripe event inbox, the handler runs each event fans out into, and reconcile runs.
+
+Flow: the webhook view verifies a delivery and inserts a ``StripeEvent`` (the unique
+``stripe_id`` makes a second delivery of the same event a counter bump, never a second
+row), then enqueues processing after commit. Processing creates one ``HandlerRun`` per
+follow-up action named by the status map; each run is retried alone until it succeeds
+or is dead. Sweepers (billing/sweeper.py) re-enqueue anything left behind.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", "Received, not processed yet"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed (will be retried)"
+    UNUSABLE = "unusable", "Unusable envelope"
+
+
+class StripeEvent(models.Model):
+    stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    type = models.CharField(max_length=100, db_index=True)
+    created = models.DateTimeField(null=True, blank=True, help_text="Stripe's event.created")
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payload = models.JSONField(default=dict)
+
+    status = models.CharField(max_length=12, choices=EventStatus.choices,
+                              default=EventStatus.RECEIVED)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    delivery_count = models.PositiveIntegerField(default=1)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["stripe_customer_id", "-created"]),
+        ]
+        verbose_name = "Stripe event"
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id or 'unusable'} {self.type}"
+
+    @property
+    def data_object(self) -> dict:
+        return (self.payload.get("data") or {}).get("object") or {}
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STARTED = "started", "Started"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (retry scheduled)"
+    DEAD = "dead", "Dead (needs a person)"
+
+
+class HandlerRun(models.Model):
+    event = models.ForeignKey(StripeEvent, on_delete=models.CASCADE, related_name="handler_runs")
+    handler = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="What the handler did.")
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "handler"], name="one_run_per_handler"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.handler} for {self.event_id}: {self.status}"
+
+
+class ReconcileRun(models.Model):
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    repair = models.BooleanField(default=False)
+    drift_counts = models.JSONField(default=dict, help_text="category -> count")
+    drift_total = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=list, help_text="First drift items, for the console")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.started_at:%Y-%m-%d %H:%M} drift={self.drift_total}"

@@ -1,0 +1,301 @@
+"""Every write of the Stripe event pipeline: ingest, process, run handlers, sweep, replay.
+
+Ingest is the hot path (the webhook request): one INSERT .. ON CONFLICT and, when the
+row is new, one job enqueued after commit. It never calls Stripe and never processes.
+
+Processing (queue ``webhooks``) turns an event into handler runs named by the status
+map and runs them. Each run is claimed, executed and recorded in its own transaction,
+so a failed run is retried alone and a succeeded one never runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import codes
+from audit.context import bind
+from audit.services import audit_record
+from billing import status_map
+from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
+from billing.projection import stripe_customer_id_of, ts
+from config.queueing import enqueue_now, enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+class UnusableEnvelope(ValueError):
+    """A signed body that is JSON but not a usable Stripe event envelope."""
+
+
+def _envelope_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """Columns of a StripeEvent from a parsed event; raises UnusableEnvelope."""
+    event_id = payload.get("id")
+    event_type = payload.get("type")
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    problems = []
+    if not isinstance(event_id, str) or not event_id.startswith("evt_"):
+        problems.append("id")
+    if not isinstance(event_type, str) or not event_type:
+        problems.append("type")
+    if not isinstance(payload.get("created"), int):
+        problems.append("created")
+    if not isinstance(obj, dict):
+        problems.append("data.object")
+    if problems:
+        raise UnusableEnvelope("missing or invalid: " + ", ".join(problems))
+    return {
+        "stripe_id": event_id,
+        "type": event_type,
+        "created": ts(payload["created"]),
+        "livemode": bool(payload.get("livemode")),
+        "api_version": str(payload.get("api_version") or "")[:64],
+        "object_type": str(obj.get("object") or "")[:64],
+        "object_id": str(obj.get("id") or "")[:255],
+        "stripe_customer_id": stripe_customer_id_of(obj)[:255],
+    }
+
+
+_INSERT = """
+INSERT INTO billing_stripeevent
+    (stripe_id, type, created, livemode, api_version, object_type, object_id,
+     stripe_customer_id, payload, status, received_at, delivery_count, attempts, last_error)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, 'received', %s, 1, 0, '')
+ON CONFLICT (stripe_id) DO UPDATE
+    SET delivery_count = billing_stripeevent.delivery_count + 1
+RETURNING id, (xmax = 0) AS inserted
+"""
+
+
+def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
+    """Store one verified delivery. Returns (row id, whether it was new).
+
+    A second delivery of the same Stripe event only bumps ``delivery_count`` (the unique
+    constraint on ``stripe_id`` decides, so two concurrent deliveries make one row). A
+    new row's processing job is enqueued after the row commits, so a worker can never
+    read an event that is not committed. If Redis is down the row stays ``received``
+    and the sweeper enqueues it later.
+    """
+    fields = _envelope_fields(payload)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, [
+                fields["stripe_id"], fields["type"], fields["created"], fields["livemode"],
+                fields["api_version"], fields["object_type"], fields["object_id"],
+                fields["stripe_customer_id"], body, timezone.now(),
+            ])
+            row_id, inserted = cursor.fetchone()
+        if inserted:
+            enqueue_on_commit("webhooks", "billing.jobs.process_event_job", row_id)
+    return row_id, inserted
+
+
+def event_record_unusable(*, payload: Any, reason: str) -> StripeEvent:
+    """Keep a signed but unusable envelope for a person to look at; it is never processed."""
+    payload_dict = payload if isinstance(payload, dict) else {"body": payload}
+    return StripeEvent.objects.create(
+        stripe_id=None,
+        type=str(payload_dict.get("type") or "")[:100] if isinstance(payload_dict.get("type"), str) else "",
+        payload=payload_dict,
+        status=EventStatus.UNUSABLE,
+        last_error=reason[:1000],
+    )
+
+
+# --- processing -----------------------------------------------------------------------
+
+
+def event_process(*, event_pk: int) -> bool:
+    """Create the event's handler runs (once) and execute those that are due.
+
+    Safe to call any number of times for one event, concurrently too: the event row is
+    locked (``SKIP LOCKED``: a second worker just leaves) and runs are unique per handler.
+    Returns False when another worker holds the event.
+    """
+    with transaction.atomic():
+        event = (StripeEvent.objects.select_for_update(skip_locked=True)
+                 .filter(pk=event_pk).first())
+        if event is None or event.status == EventStatus.UNUSABLE:
+            return False
+        if event.status != EventStatus.PROCESSED:
+            event.attempts += 1
+            names = status_map.handlers_for(event.type)
+            HandlerRun.objects.bulk_create(
+                [HandlerRun(event=event, handler=name) for name in names],
+                ignore_conflicts=True,
+            )
+            event.status = EventStatus.PROCESSED
+            event.processed_at = timezone.now()
+            event.last_error = ""
+            event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
+    now = timezone.now()
+    due = list(HandlerRun.objects.filter(
+        event_id=event_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED],
+        next_attempt_at__lte=now,
+    ).order_by("id").values_list("pk", flat=True))
+    for run_pk in due:
+        handler_run_execute(run_pk=run_pk)
+    return True
+
+
+def _backoff(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(n-1)))."""
+    ceiling = min(settings.HANDLER_BACKOFF_MAX_SECONDS,
+                  settings.HANDLER_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0)))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def handler_run_execute(*, run_pk: int) -> str | None:
+    """Claim one due run, execute its handler, record the outcome. Returns the new status.
+
+    Claiming (pending/failed -> started) commits before the handler runs, so a worker
+    that dies mid-handler leaves a ``started`` run the sweeper recognises as stuck.
+    """
+    from billing.handlers import HANDLERS
+
+    with transaction.atomic():
+        run = (HandlerRun.objects.select_for_update(skip_locked=True)
+               .select_related("event").filter(pk=run_pk).first())
+        if run is None or run.status not in (RunStatus.PENDING, RunStatus.FAILED):
+            return None
+        run.status = RunStatus.STARTED
+        run.attempts += 1
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "attempts", "started_at"])
+
+    event = run.event
+    handler = HANDLERS.get(run.handler)
+    with bind(request_id=event.stripe_id or f"event-{event.pk}"):
+        try:
+            if handler is None:
+                raise LookupError(f"no handler named {run.handler!r}")
+            with transaction.atomic():
+                note = handler(event)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+            logger.warning("handler %s failed for %s (attempt %s): %s",
+                           run.handler, event.stripe_id, run.attempts, exc.__class__.__name__)
+            return _record_failure(run, exc)
+    HandlerRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), note=(note or "")[:300],
+        last_error="",
+    )
+    return RunStatus.SUCCEEDED
+
+
+def _record_failure(run: HandlerRun, exc: BaseException) -> str:
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    now = timezone.now()
+    if run.attempts >= settings.HANDLER_MAX_ATTEMPTS:
+        with transaction.atomic():
+            HandlerRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.DEAD, last_error=error, finished_at=now)
+            from audit.alerts import alert_raise
+
+            alert_raise(
+                key=f"handler_dead:{run.pk}",
+                title=f"Handler {run.handler} is dead for Stripe event {run.event.stripe_id}",
+                detail=f"{run.attempts} attempts; last error: {error}",
+            )
+        return RunStatus.DEAD
+    HandlerRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, last_error=error, next_attempt_at=now + _backoff(run.attempts))
+    return RunStatus.FAILED
+
+
+# --- sweeping -------------------------------------------------------------------------
+
+
+def sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-enqueue work that has no job: unprocessed events, due runs, stuck runs.
+
+    Runs every ``SWEEP_INTERVAL_SECONDS`` from ``manage.py run_scheduler``. Enqueueing
+    twice is harmless (processing is idempotent and claims rows with SKIP LOCKED).
+    """
+    now = now or timezone.now()
+    counts = {"events": 0, "runs": 0, "stuck": 0}
+    event_cutoff = now - timedelta(seconds=settings.SWEEP_EVENT_DELAY_SECONDS)
+    for pk in StripeEvent.objects.filter(
+        status__in=[EventStatus.RECEIVED, EventStatus.FAILED], received_at__lte=event_cutoff,
+    ).order_by("received_at").values_list("pk", flat=True)[:1000]:
+        counts["events"] += enqueue_now("webhooks", "billing.jobs.process_event_job", pk)
+
+    stuck_cutoff = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    with transaction.atomic():
+        stuck = list(HandlerRun.objects.select_for_update(skip_locked=True).filter(
+            status=RunStatus.STARTED, started_at__lte=stuck_cutoff))
+        for run in stuck:
+            run.status = RunStatus.FAILED
+            run.last_error = (f"worker lost: started at {run.started_at:%H:%M:%S} and never "
+                              "finished")
+            run.next_attempt_at = now
+            run.save(update_fields=["status", "last_error", "next_attempt_at"])
+        counts["stuck"] = len(stuck)
+
+    for pk in HandlerRun.objects.filter(
+        status__in=[RunStatus.PENDING, RunStatus.FAILED], next_attempt_at__lte=now,
+        event__status=EventStatus.PROCESSED,
+    ).order_by("next_attempt_at").values_list("pk", flat=True)[:1000]:
+        counts["runs"] += enqueue_now("webhooks", "billing.jobs.handler_run_job", pk)
+    return counts
+
+
+# --- replay ---------------------------------------------------------------------------
+
+
+def _can_replay(actor: Any | None) -> bool:
+    return actor is None or actor.has_perm("customers.replay_events")
+
+
+def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") -> int:
+    """Process the given events again. Effects are not duplicated: runs that succeeded
+    are not re-run; failed or dead ones are reset to pending and run again."""
+    if not _can_replay(actor):
+        raise PermissionDenied("You may not replay Stripe events.")
+    count = 0
+    for pk in event_pks:
+        with transaction.atomic():
+            event = StripeEvent.objects.select_for_update().filter(pk=pk).exclude(
+                status=EventStatus.UNUSABLE).first()
+            if event is None:
+                continue
+            if event.status == EventStatus.FAILED:
+                event.status = EventStatus.RECEIVED
+                event.save(update_fields=["status"])
+            HandlerRun.objects.filter(event=event, status__in=[RunStatus.FAILED, RunStatus.DEAD]).update(
+                status=RunStatus.PENDING, next_attempt_at=timezone.now())
+            audit_record(action=codes.BILLING_EVENT_REPLAYED, actor=actor, target=event,
+                         data={"stripe_event_id": event.stripe_id, "type": event.type,
+                               "reason": reason})
+            enqueue_on_commit("webhooks", "billing.jobs.process_event_job", event.pk)
+            count += 1
+    return count
+
+
+def handler_runs_replay(*, actor: Any | None, run_pks: list[int], reason: str = "") -> int:
+    """Give dead (or failed) handler runs a fresh start."""
+    if not _can_replay(actor):
+        raise PermissionDenied("You may not replay handler runs.")
+    count = 0
+    with transaction.atomic():
+        for run in HandlerRun.objects.select_for_update().select_related("event").filter(
+                pk__in=run_pks, status__in=[RunStatus.DEAD, RunStatus.FAILED]):
+            before = run.status
+            run.status = RunStatus.PENDING
+            run.attempts = 0
+            run.next_attempt_at = timezone.now()
+            run.save(update_fields=["status", "attempts", "next_attempt_at"])
+            audit_record(action=codes.BILLING_HANDLER_REPLAYED, actor=actor, target=run.event,
+                         data={"handler": run.handler, "before": before, "after": "pending",
+                               "stripe_event_id": run.event.stripe_id, "reason": reason})
+            enqueue_on_commit("webhooks", "billing.jobs.handler_run_job", run.pk)
+            count += 1
+    return count
+

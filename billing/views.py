@@ -1,0 +1,93 @@
+"""The Stripe webhook endpoint: verify, store, acknowledge. Nothing else.
+
+It never calls the Stripe API and never processes an event in the request: processing
+happens on the ``webhooks`` queue after the row commits. Status codes:
+400 missing/invalid/stale signature, malformed JSON or invalid UTF-8; 404 unknown
+endpoint; 413 body over 1 MB; 200 for a stored event (new or duplicate), an unknown
+type, or a signed envelope too broken to use (kept as "unusable" for a person).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import stripe
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing import services
+from billing.webhook_endpoints import endpoint_secrets
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _verify(body: str, header: str, secrets: list[str], tolerance: int) -> bool:
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
+            return True
+        except stripe.SignatureVerificationError:
+            continue
+    return False
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonResponse:
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return _error(413, f"body larger than {limit} bytes")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _error(413, f"body larger than {limit} bytes")
+    if len(raw) > limit:
+        return _error(413, f"body larger than {limit} bytes")
+
+    secrets = endpoint_secrets(endpoint_uuid)
+    if secrets is None:
+        return _error(404, "unknown webhook endpoint")
+    header = request.headers.get("Stripe-Signature", "")
+    if not header:
+        return _error(400, "missing Stripe-Signature header")
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _error(400, "body is not valid UTF-8")
+    if not _verify(body, header, secrets, settings.STRIPE_WEBHOOK_TOLERANCE):
+        logger.info("webhook rejected: bad or stale signature")
+        return _error(400, "invalid or expired signature")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _error(400, "body is not valid JSON")
+
+    try:
+        if not isinstance(payload, dict):
+            raise services.UnusableEnvelope("the body is not a JSON object")
+        _, inserted = services.event_ingest(payload=payload, body=body)
+    except services.UnusableEnvelope as exc:
+        services.event_record_unusable(payload=payload, reason=str(exc))
+        logger.warning("webhook: signed but unusable envelope (%s)", exc)
+        # 200: Stripe retrying the same broken envelope would not make it usable.
+        return JsonResponse({"received": False, "unusable": str(exc)}, status=200)
+    except DataError:
+        logger.warning("webhook: event could not be stored (invalid JSON content)")
+        return _error(400, "event content cannot be stored (e.g. NUL characters)")
+    return JsonResponse({"received": True, "duplicate": not inserted}, status=200)
+
+

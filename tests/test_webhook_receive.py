@@ -1,0 +1,158 @@
+"""Receiving Stripe webhooks: verified, stored once, acknowledged without processing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import django_rq
+import pytest
+from django.db import connection
+from django.test import Client
+
+from billing.models import EventStatus, HandlerRun, StripeEvent
+from customers.models import Customer
+from tests.stripe_support import events
+from tests.stripe_support.fixtures import drain
+from tests.stripe_support.signing import encode, signature_header
+
+pytestmark = pytest.mark.django_db
+
+
+def a_customer_event():
+    return events.event("customer.created", events.customer(email="grace@example.test", name="Grace"))
+
+
+def test_valid_event_is_stored_and_queued_not_processed(webhook):
+    event = a_customer_event()
+    response = webhook.post(event)
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "duplicate": False}
+    row = StripeEvent.objects.get(stripe_id=event["id"])
+    assert row.status == EventStatus.RECEIVED
+    assert row.type == "customer.created"
+    assert row.stripe_customer_id == event["data"]["object"]["id"]
+    assert django_rq.get_queue("webhooks").count == 1
+    assert not Customer.objects.exists()  # processing waits for the worker
+    drain()
+    customer = Customer.objects.get(stripe_customer_id=event["data"]["object"]["id"])
+    assert (customer.email, customer.name) == ("grace@example.test", "Grace")
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong_secret", "stale", "garbage", "tampered"])
+def test_bad_signatures_are_refused_and_nothing_is_stored(webhook, case):
+    event = a_customer_event()
+    body = encode(event)
+    kwargs = {
+        "missing": {"header": ""},
+        "wrong_secret": {"secret": "whsec_not_the_secret"},
+        "stale": {"timestamp": int(time.time()) - 301},
+        "garbage": {"header": "t=abc,v1=zzz"},
+        "tampered": {"header": signature_header(body, webhook.secret)},
+    }[case]
+    payload = body.replace(b"grace", b"mallory") if case == "tampered" else event
+    response = webhook.post(payload, **kwargs)
+    assert response.status_code == 400
+    assert "error" in response.json()
+    assert StripeEvent.objects.count() == 0
+    assert django_rq.get_queue("webhooks").count == 0
+
+
+def test_rotated_secret_several_v1_signatures_are_accepted(webhook, settings):
+    event = a_customer_event()
+    response = webhook.post(event, secret=["whsec_old_one", webhook.secret])
+    assert response.status_code == 200
+    assert StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+
+
+def test_malformed_json_and_invalid_utf8_are_400(webhook):
+    assert webhook.post(b'{"id": "evt_1", "type": ').status_code == 400
+    assert webhook.post(b'{"id": "evt_\xff\xfe"}').status_code == 400
+    assert StripeEvent.objects.count() == 0
+
+
+def test_body_over_one_megabyte_is_413(webhook):
+    event = a_customer_event()
+    event["data"]["object"]["metadata"] = {"padding": "x" * (2 * 1024 * 1024)}
+    response = webhook.post(event)
+    assert response.status_code == 413
+    assert StripeEvent.objects.count() == 0
+
+
+def test_unknown_event_type_is_stored_and_acknowledged(webhook):
+    event = events.event("radar.early_fraud_warning.created", {"id": "issfr_1", "object": "radar.early_fraud_warning"})
+    response = webhook.post(event)
+    assert response.status_code == 200
+    drain()
+    row = StripeEvent.objects.get(stripe_id=event["id"])
+    assert row.status == EventStatus.PROCESSED
+    assert HandlerRun.objects.filter(event=row).count() == 0
+
+
+@pytest.mark.parametrize("broken", [
+    {"type": "customer.created", "data": {"object": None}},
+    {"id": "evt_nofields"},
+    [1, 2, 3],
+])
+def test_signed_but_unusable_envelope_is_kept_never_500(webhook, broken):
+    if isinstance(broken, dict) and "data" in broken:
+        broken = {"id": "evt_nullobject", "created": int(time.time()), **broken}
+    response = webhook.post(json.dumps(broken).encode())
+    assert response.status_code == 200
+    assert response.json()["received"] is False
+    row = StripeEvent.objects.get()
+    assert row.status == EventStatus.UNUSABLE
+    assert django_rq.get_queue("webhooks").count == 0
+
+
+def test_unknown_endpoint_is_404(webhook):
+    response = webhook.client.post("/stripe/webhook/00000000-0000-0000-0000-000000000000/",
+                                   data=encode(a_customer_event()), content_type="application/json",
+                                   HTTP_STRIPE_SIGNATURE="t=1,v1=x")
+    assert response.status_code == 404
+
+
+def test_get_is_not_allowed(webhook):
+    assert webhook.client.get(webhook.url).status_code == 405
+
+
+def test_same_event_twice_is_one_row_one_job_one_effect(webhook):
+    event = a_customer_event()
+    first, second = webhook.post(event), webhook.post(event)
+    assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
+    row = StripeEvent.objects.get(stripe_id=event["id"])
+    assert row.delivery_count == 2
+    assert django_rq.get_queue("webhooks").count == 1
+    drain()
+    assert Customer.objects.filter(stripe_customer_id=event["data"]["object"]["id"]).count() == 1
+    assert HandlerRun.objects.filter(event=row, handler="customer_projection").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_event_make_one_effect(webhook):
+    event = a_customer_event()
+    body = encode(event)
+    header = signature_header(body, webhook.secret)
+    results = []
+    barrier = threading.Barrier(6)
+
+    def deliver():
+        client = Client()
+        barrier.wait()
+        response = client.post(webhook.url, data=body, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=header)
+        results.append(response.status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 6
+    row = StripeEvent.objects.get(stripe_id=event["id"])
+    assert row.delivery_count == 6
+    assert django_rq.get_queue("webhooks").count == 1
+    drain()
+    assert Customer.objects.count() == 1
