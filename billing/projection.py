@@ -211,7 +211,9 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
                 changed.append("profile_event_created")
 
         outcome = status_map.decide(rule, obj, customer.status)
-        touches_status = outcome.status is not None or obj.get("object") == "subscription"
+        # A rule that speaks about status advances the status guard even when the status
+        # stays the same: a paid invoice at T makes a payment failure from before T stale.
+        touches_status = rule.status is not None or obj.get("object") == "subscription"
         if touches_status:
             order = _newer(created, customer.last_event_created)
             values: dict[str, Any] = {}

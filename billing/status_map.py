@@ -168,10 +168,13 @@ def rule_for(event_type: str) -> Rule | None:
 
 def handlers_for(event_type: str) -> tuple[str, ...]:
     """The handler runs an event fans out into; unknown types fan out into nothing."""
+    from django.conf import settings
+
     rule = rule_for(event_type)
     if rule is None:
         return ()
-    return (PROJECTION, *((MIRROR,) if rule.mirror else ()), *rule.follow_ups)
+    mirror = (MIRROR,) if rule.mirror and settings.STRIPE_MIRROR_ENABLED else ()
+    return (PROJECTION, *mirror, *rule.follow_ups)
 
 
 def decide(rule: Rule, obj: dict[str, Any], current_status: str) -> Outcome:

@@ -51,7 +51,7 @@ _LOCAL_DEFAULTS = {
     "SECRET_KEY": "django-insecure-local-development-only",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/switchboard",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "STRIPE_SECRET_KEY": "sk_test_local",
+    "STRIPE_SECRET_KEY": "sk_test_switchboardLocalDevelopmentKey",
     "STRIPE_WEBHOOK_SECRET": "whsec_local_development_secret",
 }
 
@@ -178,6 +178,8 @@ STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
 # Base URL of the Stripe API; tests and the demo point it at localstripe.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
+# Keep dj-stripe's mirror models in step with events (one handler run per event).
+STRIPE_MIRROR_ENABLED = env.bool("STRIPE_MIRROR_ENABLED", default=True)
 # Webhook receiving and processing (billing/). Stripe signs with a 300 s tolerance.
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # During a secret rotation, the previous secret is also accepted.

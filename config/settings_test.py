@@ -24,3 +24,9 @@ ALERT_EMAILS = ["owner-alerts@example.test"]
 # Each test gets a fresh connection; persistent ones would outlive pytest-django's
 # database set-up.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# Tests never reach the real Stripe: anything not pointed at localstripe by a fixture
+# fails fast against the discard port. The dj-stripe mirror needs a Stripe to fetch
+# related objects from, so it is on only where the localstripe fixture turns it on.
+STRIPE_API_BASE = "http://127.0.0.1:9"
+STRIPE_MIRROR_ENABLED = False

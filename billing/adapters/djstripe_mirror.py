@@ -23,7 +23,6 @@ MODELS: dict[str, Any] = {
     "dispute": djstripe_models.Dispute,
     "refund": djstripe_models.Refund,
     "checkout.session": djstripe_models.Session,
-    "plan": djstripe_models.Plan,
     "product": djstripe_models.Product,
 }
 
