@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from audit.models import AuditEntry
+from audit.models import Alert, AuditEntry
 
 
 @admin.register(AuditEntry)
@@ -40,4 +40,23 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("raised_at", "title", "state", "delivered_at", "cleared_at")
+    list_filter = ("state",)
+    search_fields = ("title", "key")
+    readonly_fields = ("key", "title", "detail", "state", "raised_at", "cleared_at",
+                       "acknowledged_by", "delivered_at", "delivery_error")
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
         return False

@@ -11,3 +11,9 @@ def process_event_job(event_pk: int) -> None:
 
 def handler_run_job(run_pk: int) -> None:
     services.handler_run_execute(run_pk=run_pk)
+
+
+def reconcile_job() -> None:
+    from billing.reconcile import reconcile_run
+
+    reconcile_run(repair=False)

@@ -40,6 +40,11 @@ FINANCE_ADMIN_PERMISSIONS = [
     "customers.cancel_subscription",
     "customers.replay_events",
     "audit.view_auditentry",
+    "audit.view_alert",
+    # the event inbox, handler runs and reconcile runs
+    "billing.view_stripeevent",
+    "billing.view_handlerrun",
+    "billing.view_reconcilerun",
     *_STRIPE_MIRROR_VIEW,
 ]
 

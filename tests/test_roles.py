@@ -25,6 +25,10 @@ FINANCE = SUPPORT | STRIPE_MIRROR | {
     "customers.cancel_subscription",
     "customers.replay_events",
     "audit.view_auditentry",
+    "audit.view_alert",
+    "billing.view_stripeevent",
+    "billing.view_handlerrun",
+    "billing.view_reconcilerun",
 }
 OWNER = FINANCE | {
     "customers.add_customer",
@@ -63,7 +67,7 @@ def test_nobody_may_delete_customers_or_audit_entries():
     for role in ("owner", "finance_admin", "support_agent"):
         perms = group_permissions(role)
         assert "customers.delete_customer" not in perms
-        assert not any(p.startswith("audit.") and p != "audit.view_auditentry" for p in perms)
+        assert not any(p.startswith(("audit.add_", "audit.change_", "audit.delete_")) for p in perms)
 
 
 def customer_change_url() -> str:
@@ -81,6 +85,10 @@ PAGES = {
     "/admin/auth/user/add/": (200, 403, 403),
     "/admin/axes/accessattempt/": (200, 403, 403),
     "/admin/djstripe/event/": (200, 200, 403),
+    "/admin/billing/stripeevent/": (200, 200, 403),
+    "/admin/billing/handlerrun/": (200, 200, 403),
+    "/admin/billing/reconcilerun/": (200, 200, 403),
+    "/admin/audit/alert/": (200, 200, 403),
     "/admin/django_rq/dashboard/": (200, 403, 403),
     "/admin/django_rq/dashboard/queues/0/": (200, 403, 403),
     "/admin/django_rq/dashboard/stats.json": (200, 403, 403),

@@ -76,3 +76,20 @@ def retrieve(object_type: str, object_id: str) -> dict[str, Any]:
         return resource.retrieve(object_id).to_dict()
     except stripe.StripeError as exc:
         raise StripeUnavailable(f"retrieve {object_type} {object_id}: {exc}") from exc
+
+
+def list_all(object_type: str, **params: Any) -> Any:
+    """Iterate over every object of a type, page by page (100 a page)."""
+    resource = _RESOURCES.get(object_type)
+    if resource is None:
+        raise ValueError(f"cannot list Stripe objects of type {object_type!r}")
+    try:
+        page = resource.list(limit=100, **params)
+        while True:
+            for item in page.data:
+                yield item.to_dict()
+            if not page.has_more or not page.data:
+                return
+            page = resource.list(limit=100, starting_after=page.data[-1].id, **params)
+    except stripe.StripeError as exc:
+        raise StripeUnavailable(f"list {object_type}: {exc}") from exc
