@@ -167,6 +167,10 @@ def _find_or_link(stripe_customer_id: str, obj: dict[str, Any]) -> tuple[Custome
     return customer, ["created"]
 
 
+_ENDED = {"canceled", "incomplete_expired"}
+_LIVE = {"active", "trialing", "past_due", "unpaid", "paused", "disputed"}
+
+
 def _newer(event_created: datetime | None, applied: datetime | None) -> str:
     if applied is None or event_created is None:
         return "newer"
@@ -224,7 +228,17 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
             if obj.get("object") == "invoice" and obj.get("id"):
                 values["latest_invoice_id"] = obj["id"]
             differs = any(getattr(customer, k) != v for k, v in values.items())
-            if order == "older":
+            event_sub = _subscription_id_of(obj)
+            superseded = (
+                event_sub and customer.subscription_id and event_sub != customer.subscription_id
+                and values.get("status") in _ENDED and customer.status in _LIVE
+            )
+            if superseded:
+                # The end of an older subscription must not cancel the current one.
+                notes.append(f"status: {event_sub} ended but {customer.subscription_id} is "
+                             "current; not applied")
+                values = {}
+            elif order == "older":
                 notes.append(f"status: event older than applied {customer.last_event_id}; not applied")
                 values = {}
             elif order == "same" and differs and customer.last_event_id != event_id and refetch:

@@ -131,6 +131,11 @@ def _repair(run: ReconcileRun, stripe_id: str, obj: dict[str, Any], sub: dict[st
         if sub is not None:
             result = project(event_id=f"reconcile:{run.pk}", event_type="customer.subscription.updated",
                              created=now, obj=sub, refetch=False)
+        elif any(i["category"] == "status_mismatch" for i in items):
+            # Stripe has no subscription at all for this customer: whatever we had ended.
+            ended = {"object": "subscription", "id": "", "customer": stripe_id, "status": "canceled"}
+            result = project(event_id=f"reconcile:{run.pk}", event_type="customer.subscription.deleted",
+                             created=now, obj=ended, refetch=False)
         customer = Customer.objects.get(pk=result.customer_id)
         audit_record(action=codes.BILLING_RECONCILE_REPAIRED, target=customer, data={
             "reconcile_run": run.pk, "drift": [i["category"] for i in items],

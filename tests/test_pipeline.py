@@ -147,3 +147,14 @@ def test_dispute_finds_its_customer_through_the_charge_and_marks_disputed(world)
     assert (c.status, c.last_payment_status) == ("disputed", "disputed")
     row = StripeEvent.objects.get(stripe_id=dispute_event["id"])
     assert row.stripe_customer_id == w.cus["id"]
+
+
+def test_end_of_an_old_subscription_does_not_cancel_the_current_one(world):
+    w = world
+    old_sub = events.subscription(w.cus["id"], status="active")
+    w.send("customer.subscription.created", old_sub)
+    w.send("customer.subscription.created", w.sub("active", plan_id="plan_team"))
+    w.send("customer.subscription.deleted", {**old_sub, "status": "canceled"})
+    drain()
+    c = w.customer()
+    assert (c.status, c.subscription_id, c.plan_id) == ("active", w.sub_id, "plan_team")
