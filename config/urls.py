@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import rq_admin
+from config import health, rq_admin
 
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard console"
@@ -11,6 +11,8 @@ admin.site.index_title = "Payments, CRM and support in one place"
 rq_admin.install()
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", include("billing.urls")),
 ]
