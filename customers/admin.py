@@ -32,6 +32,7 @@ class CustomerAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-created_at",)
     actions = None
+    change_form_template = "admin/customers/customer/change_form.html"
 
     identity_fields = ("email", "name", "marketplace_role")
     link_fields = ("stripe_customer_id", "crm_contact_id", "helpdesk_user_id", "product_user_id")
