@@ -181,6 +181,42 @@ def _newer(event_created: datetime | None, applied: datetime | None) -> str:
     return "same"
 
 
+def _status_and_subscription_values(obj: dict[str, Any], status: str | None
+                                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split what an object says into the two guarded groups.
+
+    Status group (guard ``last_event_created``): status and the latest invoice, which
+    invoice and subscription events both speak about. Subscription group (guard
+    ``subscription_event_created``): which subscription, plan, period end and
+    cancel-at-period-end, which only a subscription snapshot knows. Separate guards
+    keep a plan change applied when a newer invoice event was processed first.
+    """
+    status_values: dict[str, Any] = {}
+    sub_values: dict[str, Any] = {}
+    if obj.get("object") == "subscription":
+        sub_values = subscription_fields(obj)
+        latest_invoice = sub_values.pop("latest_invoice_id", None)
+        if latest_invoice:
+            status_values["latest_invoice_id"] = latest_invoice
+    elif obj.get("object") == "invoice" and obj.get("id"):
+        status_values["latest_invoice_id"] = obj["id"]
+    if status is not None:
+        status_values["status"] = status
+    return status_values, sub_values
+
+
+def _differs(customer: Customer, values: dict[str, Any]) -> bool:
+    return any(getattr(customer, key) != value for key, value in values.items())
+
+
+def _assign(customer: Customer, values: dict[str, Any]) -> list[str]:
+    """Set the fields that differ; returns their names."""
+    changed = [key for key, value in values.items() if getattr(customer, key) != value]
+    for key in changed:
+        setattr(customer, key, values[key])
+    return changed
+
+
 def project(*, event_id: str, event_type: str, created: datetime | None,
             obj: dict[str, Any], refetch: bool = True) -> Result:
     """Apply one event's object snapshot to its customer. Returns what changed and why.
@@ -217,57 +253,58 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
         outcome = status_map.decide(rule, obj, customer.status)
         # A rule that speaks about status advances the status guard even when the status
         # stays the same: a paid invoice at T makes a payment failure from before T stale.
-        touches_status = rule.status is not None or obj.get("object") == "subscription"
-        if touches_status:
+        is_subscription = obj.get("object") == "subscription"
+        if rule.status is not None or is_subscription:
+            status_values, sub_values = _status_and_subscription_values(obj, outcome.status)
             order = _newer(created, customer.last_event_created)
-            values: dict[str, Any] = {}
-            if obj.get("object") == "subscription":
-                values.update(subscription_fields(obj))
-            if outcome.status is not None:
-                values["status"] = outcome.status
-            if obj.get("object") == "invoice" and obj.get("id"):
-                values["latest_invoice_id"] = obj["id"]
-            differs = any(getattr(customer, k) != v for k, v in values.items())
+            sub_order = _newer(created, customer.subscription_event_created)
             event_sub = _subscription_id_of(obj)
             superseded = (
                 event_sub and customer.subscription_id and event_sub != customer.subscription_id
-                and values.get("status") in _ENDED and customer.status in _LIVE
+                and status_values.get("status") in _ENDED and customer.status in _LIVE
             )
             if superseded:
                 # The end of an older subscription must not cancel the current one.
                 notes.append(f"status: {event_sub} ended but {customer.subscription_id} is "
                              "current; not applied")
-                values = {}
-            elif order == "older":
+                status_values, sub_values = {}, {}
+            if order == "older" and status_values:
                 notes.append(f"status: event older than applied {customer.last_event_id}; not applied")
-                values = {}
-            elif order == "same" and differs and customer.last_event_id != event_id and refetch:
-                sub_id = _subscription_id_of(obj) or customer.subscription_id
-                if sub_id:
-                    fresh = stripe_client.retrieve("subscription", sub_id)
-                    values = subscription_fields(fresh)
-                    mapped = status_map.SUBSCRIPTION_STATUS.get(fresh.get("status", ""))
-                    if mapped:
-                        values["status"] = mapped
-                    notes.append("status: same-second conflict; re-read the subscription from Stripe")
-            if rule.rederive_from_subscription and order != "older" and customer.subscription_id and refetch:
-                fresh = stripe_client.retrieve("subscription", customer.subscription_id)
-                values.update(subscription_fields(fresh))
-                values["status"] = status_map.SUBSCRIPTION_STATUS.get(fresh.get("status", ""), customer.status)
-            if values:
-                for key, value in values.items():
-                    if getattr(customer, key) != value:
-                        setattr(customer, key, value)
-                        changed.append(key)
-                if "status" in values:
-                    onboarding = status_map.ONBOARDING_FOR_STATUS.get(values["status"])
-                    if onboarding and customer.onboarding_state != onboarding:
-                        customer.onboarding_state = onboarding
-                        changed.append("onboarding_state")
+                status_values = {}
+            if sub_order == "older" and sub_values:
+                notes.append("subscription: older than applied snapshot; not applied")
+                sub_values = {}
+            ambiguous = (
+                (order == "same" and _differs(customer, status_values)
+                 and customer.last_event_id != event_id)
+                or (sub_order == "same" and _differs(customer, sub_values))
+            )
+            sub_id = event_sub or customer.subscription_id
+            if refetch and sub_id and (
+                    ambiguous or (rule.rederive_from_subscription and order != "older")):
+                # Stripe's clock has one-second resolution: two different states from the
+                # same second cannot be ordered, so ask Stripe what is true now.
+                fresh = stripe_client.retrieve("subscription", sub_id)
+                status_values, sub_values = _status_and_subscription_values(
+                    fresh, status_map.SUBSCRIPTION_STATUS.get(fresh.get("status", "")))
+                notes.append("status: re-read the subscription from Stripe"
+                             + (" (same-second conflict)" if ambiguous else ""))
+            if status_values:
+                changed += _assign(customer, status_values)
+                if "status" in status_values:
+                    onboarding = status_map.ONBOARDING_FOR_STATUS.get(status_values["status"])
+                    if onboarding:
+                        changed += _assign(customer, {"onboarding_state": onboarding})
                 if created and (customer.last_event_created is None or created >= customer.last_event_created):
                     customer.last_event_created = created
                     customer.last_event_id = event_id
                     changed += ["last_event_created", "last_event_id"]
+            if sub_values:
+                changed += _assign(customer, sub_values)
+                if created and (customer.subscription_event_created is None
+                                or created > customer.subscription_event_created):
+                    customer.subscription_event_created = created
+                    changed.append("subscription_event_created")
 
         if outcome.payment is not None:
             order = _newer(created, customer.payment_event_created)

@@ -117,6 +117,7 @@ class Customer(models.Model):
     # Never-regress guards for the other field groups (see billing/projection.py).
     payment_event_created = models.DateTimeField(null=True, blank=True, editable=False)
     profile_event_created = models.DateTimeField(null=True, blank=True, editable=False)
+    subscription_event_created = models.DateTimeField(null=True, blank=True, editable=False)
     billing_confirmed_at = models.DateTimeField(
         null=True, blank=True, help_text="When Stripe last confirmed this state."
     )
