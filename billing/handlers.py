@@ -33,7 +33,8 @@ def stripe_mirror(event: StripeEvent) -> str:
     """Keep dj-stripe's copy of the object in step, from the event's snapshot."""
     from billing.adapters import djstripe_mirror
 
-    return djstripe_mirror.sync_object(event.data_object)
+    return djstripe_mirror.sync_object(event.data_object, event_id=event.stripe_id or "",
+                                       created=event.created)
 
 
 def _nothing_to_do(event: StripeEvent) -> str:

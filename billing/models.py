@@ -100,3 +100,18 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconcile {self.started_at:%Y-%m-%d %H:%M} drift={self.drift_total}"
+
+
+class MirrorCursor(models.Model):
+    """The newest event snapshot written to dj-stripe's copy of one Stripe object.
+
+    Events arrive unordered; the mirror writes a snapshot only when it is newer than the
+    one already written, so an old event processed last never regresses dj-stripe's copy.
+    """
+
+    object_id = models.CharField(max_length=255, unique=True)
+    event_created = models.DateTimeField()
+    event_id = models.CharField(max_length=255)
+
+    def __str__(self) -> str:
+        return f"{self.object_id} @ {self.event_created:%Y-%m-%d %H:%M:%S}"

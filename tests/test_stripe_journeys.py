@@ -400,13 +400,7 @@ def test_200_shuffled_events_with_duplicates_end_in_stripes_state(stripe_api, we
             plan_drift.append((ours.email, ours.plan_id, truth["items"].data[0].plan.id,
                                StripeEvent.objects.get(stripe_id=ours.last_event_id).type))
     assert seen == {"active": 12, "canceled": 4, "past_due": 4}
-    if plan_drift:
-        # KNOWN BUG, reported (see test_plan_change_survives_a_newer_invoice_event): an
-        # invoice event newer than the subscription events, processed first, makes them
-        # all "older" and their plan/subscription fields are dropped. Only that
-        # signature is excused; once fixed, this test passes as it is.
-        assert all(last.startswith("invoice.") for *_, last in plan_drift), plan_drift
-        pytest.xfail(f"plan/subscription lost for {len(plan_drift)} customers: {plan_drift}")
+    assert plan_drift == []
 
 
 # --- 4. the dj-stripe mirror against localstripe, and what it costs in API calls ----------
@@ -502,7 +496,7 @@ def test_djstripe_mirror_against_localstripe_and_api_calls_per_event(
     assert per_known <= 0.5
 
 
-# --- known bugs in billing/, reproduced (strict: an XPASS means the fix landed) ------------
+# --- out-of-order deliveries that once regressed state ---------------------------------------
 
 
 def _deliver_reversed(webhook, built: list[dict[str, Any]]) -> None:
@@ -511,10 +505,6 @@ def _deliver_reversed(webhook, built: list[dict[str, Any]]) -> None:
     drain()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "billing/projection.py project(): subscription fields share the status guard "
-    "(last_event_created), so a newer invoice event applied first makes the plan change "
-    "'older' and it is dropped"))
 def test_plan_change_survives_a_newer_invoice_event(stripe_api, webhook):
     basic, pro = _plan("plan_basic", 900, name="Basic"), _plan()
     customer, subscription, _ = _subscriber("olga@example.test", basic)
@@ -532,9 +522,6 @@ def test_plan_change_survives_a_newer_invoice_event(stripe_api, webhook):
     assert (olga.status, olga.plan_id, olga.subscription_id) == ("active", pro.id, subscription.id)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "billing/adapters/djstripe_mirror.py sync_object(): the event's snapshot is written "
-    "whatever its age, so an older event processed last regresses dj-stripe's copy"))
 def test_mirror_keeps_the_newest_snapshot(stripe_api, webhook):
     customer, subscription, _ = _subscriber("lin@example.test", _plan())
     flagged = stripe.Subscription.modify(subscription.id, cancel_at_period_end=True)

@@ -67,6 +67,10 @@ _RESOURCES = {
 }
 
 
+def can_retrieve(object_type: str) -> bool:
+    return object_type in _RESOURCES
+
+
 def retrieve(object_type: str, object_id: str) -> dict[str, Any]:
     """The current state of one Stripe object as a plain dict."""
     resource = _RESOURCES.get(object_type)
