@@ -11,16 +11,40 @@ request that already succeeded).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import django_rq
+from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
+from rq import Queue
 
 logger = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("webhooks", "sync", "default")
+
+
+_queues: dict[tuple[str, str], Queue] = {}
+_queues_lock = threading.Lock()
+
+
+def _queue(name: str) -> Queue:
+    """One RQ queue object per process, queue name and Redis URL.
+
+    ``django_rq.get_queue`` builds a new Redis client, with a new connection pool, on
+    every call: each enqueue would open (and handshake) a fresh TCP connection. Keeping
+    the queue keeps its pool; redis-py pools are thread-safe and reset themselves in a
+    forked child. Keyed by URL so a test that points a queue elsewhere gets a new one.
+    """
+    key = (name, str(settings.RQ_QUEUES[name].get("URL", "")))
+    queue = _queues.get(key)
+    if queue is None:
+        with _queues_lock:
+            # commit_mode="auto": enqueue_now is already the post-commit step.
+            queue = _queues.setdefault(key, django_rq.get_queue(name, commit_mode="auto"))
+    return queue
 
 
 def enqueue_now(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> bool:
@@ -28,8 +52,7 @@ def enqueue_now(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
     try:
-        # commit_mode="auto": this function is already the post-commit step.
-        django_rq.get_queue(queue, commit_mode="auto").enqueue(func, *args, **kwargs)
+        _queue(queue).enqueue(func, *args, **kwargs)
     except RedisError as exc:
         name = getattr(func, "__qualname__", func)
         logger.warning("could not enqueue %s on %s (%s); the sweeper will retry", name, queue, exc)
