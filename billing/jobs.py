@@ -13,6 +13,12 @@ def handler_run_job(run_pk: int) -> None:
     services.handler_run_execute(run_pk=run_pk)
 
 
+def handler_runs_job(run_pks: list[int]) -> None:
+    """The follow-up runs of one event, in order; each is claimed and recorded alone."""
+    for run_pk in run_pks:
+        services.handler_run_execute(run_pk=run_pk)
+
+
 def reconcile_job() -> None:
     from billing.reconcile import reconcile_run
 

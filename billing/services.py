@@ -113,8 +113,16 @@ def event_record_unusable(*, payload: Any, reason: str) -> StripeEvent:
 # --- processing -----------------------------------------------------------------------
 
 
+# Follow-up handler runs (dj-stripe mirror, CRM, helpdesk, notification) wait on a queue
+# that workers take after ``webhooks`` (``rqworker webhooks sync default``): under a burst,
+# every event's customer projection runs before the slower follow-ups of earlier events.
+FOLLOW_UP_QUEUE = "default"
+
+
 def event_process(*, event_pk: int) -> bool:
-    """Create the event's handler runs (once) and execute those that are due.
+    """Create the event's handler runs (once), run the customer projection now and
+    enqueue the other due runs on ``FOLLOW_UP_QUEUE``, as one job (they still succeed or
+    fail one by one; a failed run is retried alone by the sweeper).
 
     Safe to call any number of times for one event, concurrently too: the event row is
     locked (``SKIP LOCKED``: a second worker just leaves) and runs are unique per handler.
@@ -140,9 +148,15 @@ def event_process(*, event_pk: int) -> bool:
     due = list(HandlerRun.objects.filter(
         event_id=event_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED],
         next_attempt_at__lte=now,
-    ).order_by("id").values_list("pk", flat=True))
-    for run_pk in due:
-        handler_run_execute(run_pk=run_pk)
+    ).order_by("id").values_list("pk", "handler"))
+    follow_ups = []
+    for run_pk, handler in due:
+        if handler == status_map.PROJECTION:
+            handler_run_execute(run_pk=run_pk)
+        else:
+            follow_ups.append(run_pk)
+    if follow_ups:
+        enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_runs_job", follow_ups)
     return True
 
 
@@ -243,7 +257,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         status__in=[RunStatus.PENDING, RunStatus.FAILED], next_attempt_at__lte=now,
         event__status=EventStatus.PROCESSED,
     ).order_by("next_attempt_at").values_list("pk", flat=True)[:1000]:
-        counts["runs"] += enqueue_now("webhooks", "billing.jobs.handler_run_job", pk)
+        counts["runs"] += enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", pk)
     return counts
 
 
@@ -295,7 +309,7 @@ def handler_runs_replay(*, actor: Any | None, run_pks: list[int], reason: str = 
             audit_record(action=codes.BILLING_HANDLER_REPLAYED, actor=actor, target=run.event,
                          data={"handler": run.handler, "before": before, "after": "pending",
                                "stripe_event_id": run.event.stripe_id, "reason": reason})
-            enqueue_on_commit("webhooks", "billing.jobs.handler_run_job", run.pk)
+            enqueue_on_commit(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", run.pk)
             count += 1
     return count
 

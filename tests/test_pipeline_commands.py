@@ -47,7 +47,7 @@ def test_replay_failed_reruns_only_what_failed_and_never_duplicates(webhook, mon
                         lambda e: (_ for _ in ()).throw(ConnectionError("CRM down")))
     event = events.event("customer.created", events.customer(email="replay@example.test"))
     webhook.post(event)
-    drain("webhooks", "sync")
+    drain()
     assert HandlerRun.objects.get(handler="crm_update").status == RunStatus.DEAD
 
     monkeypatch.setitem(handlers.HANDLERS, "crm_update", lambda e: "CRM updated")
@@ -116,7 +116,7 @@ def test_admin_replay_action_is_for_replayers_and_audited(webhook, client, finan
     monkeypatch.setitem(handlers.HANDLERS, "crm_update",
                         lambda e: (_ for _ in ()).throw(ConnectionError("CRM down")))
     webhook.post(events.event("customer.created", events.customer()))
-    drain("webhooks", "sync")
+    drain()
     run_row = HandlerRun.objects.get(handler="crm_update")
     assert run_row.status == RunStatus.DEAD
     monkeypatch.setitem(handlers.HANDLERS, "crm_update", lambda e: "CRM updated")

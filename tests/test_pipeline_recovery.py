@@ -109,7 +109,7 @@ def test_handler_failing_always_goes_dead_and_alerts_once(webhook, monkeypatch, 
     drain()
     for _ in range(4):
         services.sweep(now=later(4000))
-        drain("webhooks", "sync")
+        drain()
     run = HandlerRun.objects.get(handler="crm_update")
     assert (run.status, run.attempts) == (RunStatus.DEAD, 3)
     alert = Alert.objects.get()

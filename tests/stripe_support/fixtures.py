@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.test import TestCase
 from rq import SimpleWorker
 
+from config.queueing import QUEUE_NAMES
 from tests.stripe_support.signing import encode, signature_header
 
 
@@ -50,11 +51,12 @@ def webhook(request, db, client, settings, django_capture_on_commit_callbacks) -
 
 
 def drain(*queues: str) -> None:
-    """Run a real worker over the queues until they are empty (no sleeps).
+    """Run a real worker over the queues (default: all, in priority order) until they are
+    empty (no sleeps).
 
     The worker runs in the test's process and transaction; on-commit callbacks its jobs
     register (follow-up jobs, alerts) run as they would on a real commit.
     """
-    worker = django_rq.get_worker(*(queues or ("webhooks",)), worker_class=SimpleWorker)
+    worker = django_rq.get_worker(*(queues or QUEUE_NAMES), worker_class=SimpleWorker)
     with TestCase.captureOnCommitCallbacks(execute=True):
         worker.work(burst=True)

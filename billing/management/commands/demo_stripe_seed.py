@@ -308,8 +308,10 @@ class Command(BaseCommand):
         import django_rq
         from rq import SimpleWorker
 
-        self.stdout.write("Processing the 'webhooks' queue (burst worker)...")
-        django_rq.get_worker("webhooks", worker_class=SimpleWorker).work(burst=True)
+        from config.queueing import QUEUE_NAMES
+
+        self.stdout.write("Processing the queues (burst worker)...")
+        django_rq.get_worker(*QUEUE_NAMES, worker_class=SimpleWorker).work(burst=True)
 
     def _summary(self, seeded: list[Seeded], skipped: int, real: Counter[str],
                  built: Counter[str], answers: Counter[str], endpoint_url: str,
