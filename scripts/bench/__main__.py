@@ -1,0 +1,357 @@
+"""``python -m scripts.bench``: run the webhook benchmark and print one table (see __init__)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from scripts.bench import loadgen
+from scripts.bench.procs import Procs, free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+SECRET_KEY = "sk_test_switchboardBenchKey0123456789"
+WEBHOOK_SECRET = "whsec_bench_0123456789abcdef"
+TEMPLATE_DB = "switchboard_bench_tpl"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__)
+    p.add_argument("--rate", type=float, default=200.0, help="fixed-rate phase, events/s")
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each load phase")
+    p.add_argument("--conns", type=int, default=8, help="connections at saturation")
+    p.add_argument("--e2e-rate", type=float, default=100.0, help="end-to-end phase, events/s")
+    p.add_argument("--customers", type=int, default=40, help="customers seeded in localstripe")
+    p.add_argument("--web-workers", type=int, default=3, help="gunicorn worker processes")
+    p.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    p.add_argument("--rq-workers", type=int, default=2)
+    p.add_argument("--worker-class", default="rq.worker.SimpleWorker",
+                   help="RQ worker class (rq.Worker forks a work horse per job)")
+    p.add_argument("--skip-djstripe", action="store_true", help="skip dj-stripe's stock path")
+    return p.parse_args()
+
+
+# --- database -------------------------------------------------------------------------
+
+
+def _pg(dbname: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", user="postgres", dbname=dbname, autocommit=True)
+
+
+def _migrations_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(path.read_bytes())
+    from importlib.metadata import version
+
+    digest.update(version("dj-stripe").encode())
+    return digest.hexdigest()[:16]
+
+
+def prepare_database(env: dict[str, str], name: str) -> None:
+    """A fresh, migrated bench database, cloned from a cached template when possible."""
+    import subprocess
+
+    wanted = _migrations_hash()
+    with _pg() as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [TEMPLATE_DB]).fetchone()
+        if row is None or row[0] != wanted:
+            print("Migrating a template database (dj-stripe's migrations take about a minute)...")
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(TEMPLATE_DB)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+            subprocess.run([PY, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT,
+                           env={**env, "BENCH_DATABASE_URL":
+                                f"postgres://postgres@127.0.0.1:5432/{TEMPLATE_DB}"},
+                           check=True)
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(TEMPLATE_DB), sql.Literal(wanted)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(TEMPLATE_DB)))
+
+
+# --- Stripe data ----------------------------------------------------------------------
+
+
+def seed_localstripe(count: int) -> list[dict[str, Any]]:
+    """Customers with a card and a monthly subscription; returns their current objects."""
+    import stripe
+
+    plan = stripe.Plan.create(id="plan_bench", amount=2000, currency="usd", interval="month",
+                              product={"name": "Bench"}, nickname="Bench")
+    seeded = []
+    for n in range(count):
+        pm = stripe.PaymentMethod.create(type="card", card={
+            "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"})
+        customer = stripe.Customer.create(email=f"bench{n}@example.test", name=f"Bench {n}",
+                                          payment_method=pm.id,
+                                          invoice_settings={"default_payment_method": pm.id})
+        sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": plan.id}])
+        invoice = stripe.Invoice.retrieve(sub.latest_invoice)
+        seeded.append({"customer": customer.to_dict(for_json=True),
+                       "subscription": sub.to_dict(for_json=True),
+                       "invoice": invoice.to_dict(for_json=True)})
+    return seeded
+
+
+def build_events(seeded: list[dict[str, Any]], count: int, tag: str) -> list[dict[str, Any]]:
+    """``count`` events about the seeded objects, each its own second (Stripe's order)."""
+    from billing.testing import events
+
+    kinds = (("customer.updated", "customer"), ("customer.subscription.updated", "subscription"),
+             ("invoice.paid", "invoice"))
+    base = int(time.time()) - 86400
+    built = []
+    for i in range(count):
+        objects = seeded[i % len(seeded)]
+        event_type, key = kinds[(i // len(seeded)) % len(kinds)]
+        built.append(events.event(event_type, objects[key], created=base + i,
+                                  event_id=f"evt_bench{tag}{i:07d}"))
+    return built
+
+
+# --- load -----------------------------------------------------------------------------
+
+
+def _items(built: list[dict[str, Any]], path: str) -> list[loadgen.Item]:
+    from billing.testing.signing import encode
+
+    return [loadgen.Item(e["id"], path, encode(e)) for e in built]
+
+
+def _sign(body: bytes) -> str:
+    from billing.testing.signing import signature_header
+
+    return signature_header(body, WEBHOOK_SECRET)
+
+
+def run_fixed(port: int, items: list[loadgen.Item], rate: float, seconds: float) -> loadgen.Run:
+    async def go() -> loadgen.Run:
+        client = loadgen.Client("127.0.0.1", port, max_conns=64, sign=_sign, timeout=60)
+        try:
+            return await loadgen.fixed_rate(client, items, rate=rate, max_seconds=seconds)
+        finally:
+            client.close()
+    return asyncio.run(go())
+
+
+def run_saturation(port: int, items: list[loadgen.Item], conns: int, seconds: float) -> loadgen.Run:
+    async def go() -> loadgen.Run:
+        client = loadgen.Client("127.0.0.1", port, max_conns=conns, sign=_sign, timeout=60)
+        try:
+            return await loadgen.closed_loop(client, items, concurrency=conns, max_seconds=seconds)
+        finally:
+            client.close()
+    return asyncio.run(go())
+
+
+def proxy_calls(proxy_url: str) -> int:
+    with urllib.request.urlopen(f"{proxy_url}/__bench__/counts", timeout=5) as response:
+        return sum(json.load(response).values())
+
+
+def ms(values: list[float], p: float) -> float:
+    return loadgen.percentile(values, p) * 1000
+
+
+def summarize(run: loadgen.Run) -> dict[str, float]:
+    lat = [r.latency for r in run.ok]
+    return {"p50": ms(lat, 50), "p95": ms(lat, 95), "p99": ms(lat, 99),
+            "throughput": run.throughput, "ok": len(run.ok), "sent": len(run.results),
+            "errors": len(run.results) - len(run.ok)}
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def main() -> int:
+    args = parse_args()
+    run_dir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    db_name = "switchboard_bench"
+    ls_port, proxy_port, web_port = free_port(), free_port(), free_port()
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_ENV": "development",
+        "DJANGO_SETTINGS_MODULE": "scripts.bench.settings_bench",
+        "BENCH_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}",
+        "BENCH_REDIS_URL": "redis://127.0.0.1:6379/13",
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": proxy_url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "HANDLER_MAX_ATTEMPTS": "8",
+    }
+    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
+    procs = Procs(run_dir, env, ROOT)
+    print(f"Bench run directory (logs): {run_dir}")
+    try:
+        prepare_database(env, db_name)
+
+        import django
+
+        django.setup()
+        import stripe
+        from django.core.management import call_command
+        from django.db import connection
+        from djstripe.models import WebhookEndpoint
+
+        from billing.adapters import stripe_client
+        from scripts.bench.bare import TABLE_DDL
+        from tests.stripe_support.localstripe import djstripe_account_ensure
+
+        localstripe = procs.start("localstripe", [PY, "-m", "tests.stripe_support.localstripe",
+                                                  "--port", str(ls_port)])
+        wait_http(f"http://127.0.0.1:{ls_port}/js.stripe.com/v3/", localstripe)
+        proxy = procs.start("proxy", [PY, "-m", "scripts.bench.proxy", "--port", str(proxy_port),
+                                      "--upstream", f"http://127.0.0.1:{ls_port}"])
+        wait_http(f"{proxy_url}/__bench__/counts", proxy)
+
+        stripe_client.configure()
+        stripe.api_base = f"http://127.0.0.1:{ls_port}"  # seeding is not counted
+        out = open(run_dir / "setup.log", "w")  # noqa: SIM115 - closed with the run
+        call_command("stripe_webhook_setup", base_url=f"http://127.0.0.1:{web_port}", stdout=out)
+        djstripe_account_ensure(SECRET_KEY)
+        with connection.cursor() as cursor:
+            cursor.execute(TABLE_DDL)
+        endpoint = WebhookEndpoint.objects.get()
+        uuid = endpoint.djstripe_uuid
+        print(f"Seeding {args.customers} customers with subscriptions in localstripe...")
+        seeded = seed_localstripe(args.customers)
+        connection.close()
+
+        web = procs.start("web", [
+            PY, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{web_port}",
+            "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.threads),
+            "--keep-alive", "5", "--log-level", "warning", "--timeout", "120"])
+        wait_http(f"http://127.0.0.1:{web_port}/healthz", web)
+
+        paths = {"ours": f"/stripe/webhook/{uuid}/", "djstripe": f"/djstripe/webhook/{uuid}/",
+                 "bare": f"/bench/bare/{uuid}/"}
+        n_fixed = int(args.rate * args.seconds)
+        n_sat = int(args.seconds * 600)
+        table: dict[str, dict[str, float]] = {}
+        variants = ["bare", "ours"] + ([] if args.skip_djstripe else ["djstripe"])
+        for i, variant in enumerate(variants):
+            warm = _items(build_events(seeded, 50, f"w{i}"), paths[variant])
+            run_saturation(web_port, warm, 4, 10)
+            fixed_items = _items(build_events(seeded, n_fixed, f"f{i}"), paths[variant])
+            sat_items = _items(build_events(seeded, n_sat, f"s{i}"), paths[variant])
+            print(f"  {variant}: {n_fixed} events at {args.rate:.0f}/s, then saturation with "
+                  f"{args.conns} connections for {args.seconds:.0f}s ...")
+            calls_before = proxy_calls(proxy_url)
+            fixed = summarize(run_fixed(web_port, fixed_items, args.rate, args.seconds))
+            sat = summarize(run_saturation(web_port, sat_items, args.conns, args.seconds))
+            calls = proxy_calls(proxy_url) - calls_before
+            handled = fixed["ok"] + sat["ok"]
+            table[variant] = {**{f"fixed_{k}": v for k, v in fixed.items()},
+                              **{f"sat_{k}": v for k, v in sat.items()},
+                              "calls_per_event": calls / handled if handled else float("nan")}
+        procs.stop(web)
+
+        # End to end: our path with RQ workers running, at a fixed rate.
+        import django_rq
+
+        django_rq.get_connection("webhooks").flushdb()
+        web = procs.start("web", [
+            PY, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{web_port}",
+            "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.threads),
+            "--keep-alive", "5", "--log-level", "warning", "--timeout", "120"])
+        wait_http(f"http://127.0.0.1:{web_port}/healthz", web)
+        for n in range(args.rq_workers):
+            procs.start(f"worker{n}", [PY, "manage.py", "rqworker", "webhooks", "sync", "default",
+                                        "--worker-class", args.worker_class])
+        e2e_built = build_events(seeded, int(args.e2e_rate * args.seconds), "e")
+        warm = _items(build_events(seeded, 40, "ew"), paths["ours"])
+        run_saturation(web_port, warm, 2, 10)
+        print(f"  end to end: {len(e2e_built)} events at {args.e2e_rate:.0f}/s with "
+              f"{args.rq_workers} workers ({args.worker_class}) ...")
+        calls_before = proxy_calls(proxy_url)
+        e2e_run = run_fixed(web_port, _items(e2e_built, paths["ours"]), args.e2e_rate, args.seconds)
+        sent_at = {r.key: r.sent_wall for r in e2e_run.ok}
+        lag, pending = _wait_for_projection(list(sent_at), sent_at, timeout=180)
+        calls = proxy_calls(proxy_url) - calls_before
+        e2e = summarize(e2e_run)
+        e2e.update({"lag_p50": ms(lag, 50), "lag_p95": ms(lag, 95), "lag_max": ms(lag, 100),
+                    "pending": pending, "calls_per_event": calls / max(len(sent_at), 1)})
+        print_table(args, table, e2e)
+        return 0
+    finally:
+        procs.stop_all()
+
+
+def _wait_for_projection(keys: list[str], sent_at: dict[str, float], *, timeout: float
+                         ) -> tuple[list[float], int]:
+    """Seconds from send to the customer_projection run finishing, per event (bounded)."""
+    from billing.models import HandlerRun, RunStatus
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done = dict(HandlerRun.objects.filter(
+            event__stripe_id__in=keys, handler="customer_projection",
+            status=RunStatus.SUCCEEDED).values_list("event__stripe_id", "finished_at"))
+        if len(done) == len(keys) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # polling the database for the workers' progress, bounded
+    lags = [finished.timestamp() - sent_at[key] for key, finished in done.items()]
+    return lags, len(keys) - len(done)
+
+
+def print_table(args: argparse.Namespace, table: dict[str, dict[str, float]],
+                e2e: dict[str, float]) -> None:
+    print()
+    print(f"Settings: gunicorn {args.web_workers} workers x {args.threads} threads (gthread, "
+          f"keep-alive), persistent database connections (CONN_MAX_AGE 60), "
+          f"{os.cpu_count()} cores, localstripe behind a counting proxy.")
+    header = (f"{'path':<34}{'ack p50':>9}{'p95':>9}{'p99':>9}{'errors':>8}"
+              f"{'saturation/s':>14}{'sat p99':>9}{'API calls/event':>17}")
+    print(f"Acknowledgement at {args.rate:.0f} events/s (fixed rate, open loop; ms) and at "
+          f"saturation ({args.conns} connections):")
+    print(header)
+    names = {"ours": "Switchboard (verify, store, enqueue)",
+             "djstripe": "dj-stripe stock (in-request)", "bare": "bare (verify, insert one row)"}
+    for key, row in table.items():
+        print(f"{names[key][:33]:<34}{row['fixed_p50']:>9.1f}{row['fixed_p95']:>9.1f}"
+              f"{row['fixed_p99']:>9.1f}{int(row['fixed_errors'] + row['sat_errors']):>8}"
+              f"{row['sat_throughput']:>14.0f}{row['sat_p99']:>9.1f}"
+              f"{row['calls_per_event']:>17.2f}")
+    print()
+    print(f"End to end at {args.e2e_rate:.0f} events/s, {args.rq_workers} RQ workers: ack p99 "
+          f"{e2e['p99']:.1f} ms; received -> customer updated p50 {e2e['lag_p50']:.0f} ms, "
+          f"p95 {e2e['lag_p95']:.0f} ms, max {e2e['lag_max']:.0f} ms; "
+          f"{int(e2e['pending'])} not processed in time; Stripe API calls per event while "
+          f"processing: {e2e['calls_per_event']:.2f}")
+    ours, bare = table["ours"], table["bare"]
+    checks = [("ack p99 <= 50 ms at 200 events/s", ours["fixed_p99"] <= 50,
+               f"{ours['fixed_p99']:.1f} ms"),
+              ("ingest >= 70% of the bare view", ours["sat_throughput"] >= 0.7 * bare["sat_throughput"],
+               f"{ours['sat_throughput'] / bare['sat_throughput']:.0%}"),
+              ("end-to-end lag p95 <= 2 s at 100 events/s", e2e["lag_p95"] <= 2000 and not e2e["pending"],
+               f"{e2e['lag_p95']:.0f} ms")]
+    if "djstripe" in table:
+        ratio = ours["sat_throughput"] / max(table["djstripe"]["sat_throughput"], 1e-9)
+        checks.insert(1, ("ingest >= 5x dj-stripe's stock path", ratio >= 5, f"{ratio:.1f}x"))
+    print()
+    for name, ok, figure in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {name}: {figure}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
