@@ -1,12 +1,40 @@
 #!/usr/bin/env bash
-# Runs the console with demo data: web server and a worker on all queues.
-# Ctrl-C stops everything this script started.
+# Runs the console with demo data: localstripe (a fake Stripe), the web server, a worker
+# on all queues and the scheduler, then seeds about 20 customers through the Stripe API
+# whose events arrive by webhook. Ctrl-C stops everything this script started.
+#
+# The demo has its own database and Redis database, recreated on every run, so it never
+# touches development data: DEMO_DATABASE_URL (default .../switchboard_demo) and
+# DEMO_REDIS_URL (default redis://127.0.0.1:6379/2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-PORT=${DEMO_PORT:-8000}
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
+next_free() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
+# Poll a URL until it answers (bounded: 20 s), with the venv's Python (no curl needed).
+wait_url() {
+  $PY - "$1" <<'PYEOF'
+import sys, time, urllib.request
+deadline = time.monotonic() + 20
+while True:
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=1)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(f"{sys.argv[1]} did not answer within 20 s")
+        time.sleep(0.1)
+PYEOF
+}
+PORT=$(next_free "${DEMO_PORT:-8000}")
+STRIPE_PORT=$(next_free "${DEMO_STRIPE_PORT:-8420}")
+
+export DJANGO_ENV=development
+export DATABASE_URL=${DEMO_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_demo}
+export REDIS_URL=${DEMO_REDIS_URL:-redis://127.0.0.1:6379/2}
+export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
+export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_switchboardLocalDevelopmentKey}
+export ALLOWED_HOSTS=127.0.0.1,localhost
 
 pids=()
 cleanup() {
@@ -17,15 +45,30 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-$PY scripts/ensure_db.py
+echo "Preparing a fresh demo database and queue..."
+$PY scripts/ensure_db.py --recreate
+$PY -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"
 $PY manage.py migrate --no-input -v 0
-$PY manage.py demo_setup
+
+$PY -m tests.stripe_support.localstripe --port "$STRIPE_PORT" >/tmp/switchboard-demo-localstripe.log 2>&1 &
+pids+=($!)
+wait_url "$STRIPE_API_BASE/js.stripe.com/v3/"
 
 $PY manage.py runserver "127.0.0.1:$PORT" --noreload &
 pids+=($!)
-$PY manage.py rqworker webhooks sync default &
+$PY manage.py rqworker webhooks sync default --worker-class rq.worker.SimpleWorker &
 pids+=($!)
+$PY manage.py run_scheduler &
+pids+=($!)
+wait_url "http://127.0.0.1:$PORT/healthz"
+
+# Seeds customers in localstripe; their webhooks reach the console over HTTP, and from
+# then on localstripe sends straight to the console's webhook URL.
+$PY manage.py demo_stripe_seed --customers "${DEMO_CUSTOMERS:-20}" --base-url "http://127.0.0.1:$PORT"
 
 echo
-echo "Switchboard console: http://127.0.0.1:$PORT/admin/  (Ctrl-C stops web and worker)"
+$PY manage.py demo_setup
+echo
+echo "Switchboard console: http://127.0.0.1:$PORT/admin/   (localstripe: $STRIPE_API_BASE)"
+echo "Ctrl-C stops web, worker, scheduler and localstripe."
 wait

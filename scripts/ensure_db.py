@@ -1,4 +1,7 @@
-"""Create the database named in DATABASE_URL if it does not exist yet (dev and demo)."""
+"""Create the database named in DATABASE_URL if it does not exist yet (dev and demo).
+
+``--recreate`` drops it first (the demo starts from a clean database on every run).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ def main() -> int:
         "autocommit": True,
     }
     with psycopg.connect(**params) as conn:
+        if "--recreate" in sys.argv[1:]:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
