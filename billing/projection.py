@@ -231,7 +231,9 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
     if not stripe_customer_id:
         return Result(None, "", "the event names no Stripe customer: nothing to project", [])
 
-    with transaction.atomic():
+    # No savepoint: callers (the handler run, reconcile) already hold a transaction, and
+    # any error here fails the whole of it.
+    with transaction.atomic(savepoint=False):
         _advisory_lock(stripe_customer_id)
         customer, changed = _find_or_link(stripe_customer_id, obj)
         notes: list[str] = []

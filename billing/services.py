@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import codes
@@ -144,24 +145,42 @@ def event_process(*, event_pk: int) -> bool:
             event.processed_at = timezone.now()
             event.last_error = ""
             event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
-    now = timezone.now()
-    due = list(HandlerRun.objects.filter(
-        event_id=event_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED],
-        next_attempt_at__lte=now,
-    ).order_by("id").values_list("pk", "handler"))
-    follow_ups = []
-    for run_pk, handler in due:
-        if handler == status_map.PROJECTION:
-            handler_run_execute(run_pk=run_pk)
-        else:
-            follow_ups.append(run_pk)
+        # Claimed in the same transaction (one commit fewer on the hot path).
+        due = _due_runs().filter(event_id=event_pk)
+        projection = _claim(due.filter(handler=status_map.PROJECTION))
+        follow_ups = list(due.exclude(handler=status_map.PROJECTION).order_by("id")
+                          .values_list("pk", flat=True))
+    if projection is not None:
+        projection.event = event
+        _execute_claimed(projection)
     if follow_ups:
         enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_runs_job", follow_ups)
     return True
 
 
+def _due_runs() -> QuerySet[HandlerRun]:
+    return HandlerRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.FAILED],
+                                     next_attempt_at__lte=timezone.now())
+
+
+def _claim(runs: QuerySet[HandlerRun]) -> HandlerRun | None:
+    """Lock the first due run of ``runs`` (skipping one another worker holds) and mark it
+    started. Call inside a transaction; the claim commits with it."""
+    # of=("self",): lock the run only, not the event a select_related joins in, so runs
+    # of one event are claimed by several workers at once.
+    run = runs.select_for_update(skip_locked=True, of=("self",)).first()
+    if run is None:
+        return None
+    run.status = RunStatus.STARTED
+    run.attempts += 1
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "attempts", "started_at"])
+    return run
+
+
 def _backoff(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(n-1)))."""
+    """Exponential backoff with jitter: uniform(c/2, c), c = min(cap, base * 2**(n-1)).
+    Half the ceiling is kept so a retry never comes almost at once."""
     ceiling = min(settings.HANDLER_BACKOFF_MAX_SECONDS,
                   settings.HANDLER_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0)))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
@@ -173,17 +192,17 @@ def handler_run_execute(*, run_pk: int) -> str | None:
     Claiming (pending/failed -> started) commits before the handler runs, so a worker
     that dies mid-handler leaves a ``started`` run the sweeper recognises as stuck.
     """
-    from billing.handlers import HANDLERS
-
     with transaction.atomic():
-        run = (HandlerRun.objects.select_for_update(skip_locked=True)
-               .select_related("event").filter(pk=run_pk).first())
-        if run is None or run.status not in (RunStatus.PENDING, RunStatus.FAILED):
-            return None
-        run.status = RunStatus.STARTED
-        run.attempts += 1
-        run.started_at = timezone.now()
-        run.save(update_fields=["status", "attempts", "started_at"])
+        run = _claim(HandlerRun.objects.select_related("event").filter(
+            pk=run_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED]))
+    if run is None:
+        return None
+    return _execute_claimed(run)
+
+
+def _execute_claimed(run: HandlerRun) -> str:
+    """Run a claimed run's handler and record the outcome (its own transaction)."""
+    from billing.handlers import HANDLERS
 
     event = run.event
     handler = HANDLERS.get(run.handler)
@@ -191,16 +210,18 @@ def handler_run_execute(*, run_pk: int) -> str | None:
         try:
             if handler is None:
                 raise LookupError(f"no handler named {run.handler!r}")
+            # The handler's writes and "succeeded" commit together: a worker dying in
+            # between cannot leave an applied effect marked as still running.
             with transaction.atomic():
                 note = handler(event)
+                HandlerRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.SUCCEEDED, finished_at=timezone.now(),
+                    note=(note or "")[:300], last_error="",
+                )
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
             logger.warning("handler %s failed for %s (attempt %s): %s",
                            run.handler, event.stripe_id, run.attempts, exc.__class__.__name__)
             return _record_failure(run, exc)
-    HandlerRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.SUCCEEDED, finished_at=timezone.now(), note=(note or "")[:300],
-        last_error="",
-    )
     return RunStatus.SUCCEEDED
 
 
