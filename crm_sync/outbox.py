@@ -86,8 +86,7 @@ def outbox_write(*, channel: str, kind: str, dedupe_key: str, payload: dict[str,
                                                  state__in=WAITING, pk__lt=message.pk)
             # A newer state does not jump the queue of a vendor that is failing: it
             # inherits the retry time of the row it replaces (no retry storm).
-            held_until = older.exclude(state=OutboxState.PENDING).aggregate(
-                until=Max("next_attempt_at"))["until"]
+            held_until = older.aggregate(until=Max("next_attempt_at"))["until"]
             superseded = older.update(state=OutboxState.SUPERSEDED,
                                       outcome=f"superseded by #{message.pk}",
                                       updated_at=timezone.now())
@@ -139,7 +138,8 @@ def _claim(message_pk: int) -> OutboxMessage | None:
         if channel_paused(message.channel):
             message.state = OutboxState.PAUSED
             message.outcome = "channel paused (configuration problem); not sent"
-            message.save(update_fields=["state", "outcome", "updated_at"])
+            message.next_attempt_at = now + timedelta(seconds=settings.SYNC_PAUSE_PROBE_SECONDS)
+            message.save(update_fields=["state", "outcome", "next_attempt_at", "updated_at"])
             return None
         message.state = OutboxState.DELIVERING
         message.attempts += 1

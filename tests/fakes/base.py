@@ -28,6 +28,7 @@ class Fault:
     delay: float = 0.0
     process: bool = False  # hang: do the work, then answer late
     path: str = ""
+    method: str = ""
     body: dict[str, Any] = field(default_factory=dict)
 
     def active(self, now: float) -> bool:
@@ -95,8 +96,9 @@ class FakeVendor:
             self.faults.append(fault)
         return fault
 
-    def hang(self, delay: float, *, times: int = 1, process: bool = False, path: str = "") -> Fault:
-        fault = Fault(delay=delay, times=times, process=process, path=path)
+    def hang(self, delay: float, *, times: int = 1, process: bool = False, path: str = "",
+             method: str = "") -> Fault:
+        fault = Fault(delay=delay, times=times, process=process, path=path, method=method)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -123,11 +125,12 @@ class FakeVendor:
               ) -> tuple[int, Any, dict[str, str]]:
         raise NotImplementedError
 
-    def _fault_for(self, path: str) -> Fault | None:
+    def _fault_for(self, method: str, path: str) -> Fault | None:
         now = time.monotonic()
         with self.lock:
             for fault in self.faults:
-                if fault.active(now) and path.startswith(fault.path):
+                if (fault.active(now) and path.startswith(fault.path)
+                        and fault.method in ("", method)):
                     if fault.times is not None:
                         fault.times -= 1
                     return fault
@@ -143,7 +146,7 @@ class FakeVendor:
             body = None
         method, path = handler.command, parsed.path
         query = urllib.parse.parse_qs(parsed.query)
-        fault = self._fault_for(path)
+        fault = self._fault_for(method, path)
         headers: dict[str, str] = {}
         if fault is not None and fault.delay:
             if fault.process:
