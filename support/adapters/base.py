@@ -16,8 +16,9 @@ class HelpdeskAdapter(Protocol):
         """The helpdesk id of the ticket with our external id, or ""."""
 
     def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
-                      priority: str, tags: list[str]) -> str:
-        """Create the ticket unless one with ``external_id`` exists; returns its id."""
+                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+        """Create the ticket unless one with ``external_id`` exists (looked up when
+        ``check_existing``: a retry); returns its id."""
 
     def ticket_solve(self, *, ticket_id: str, note: str) -> None:
         """Add an internal note and set the ticket solved."""

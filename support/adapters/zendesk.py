@@ -1,9 +1,10 @@
 """Zendesk Support over plain HTTP: Users (create_or_update by external_id) and Tickets
 (list by external_id, create, update).
 
-Idempotent ticket creation: our situation key is the ticket's ``external_id``; before
-creating, the ticket is looked up by it, so a retry after a lost answer (timeout after
-Zendesk created it) finds the ticket instead of opening a second. Authentication is an
+Idempotent ticket creation: our situation key is the ticket's ``external_id``; before a
+retry creates it, the ticket is looked up by it, so a retry after a lost answer (timeout
+after Zendesk created it) finds the ticket instead of opening a second. A first attempt
+skips the lookup: nothing can exist yet, and it saves a request against the rate limit. Authentication is an
 API token: ``Basic base64("{email}/token:{token}")``. Requests go through
 crm_sync/http.py (shared rate limiter, Retry-After, error classes).
 """
@@ -54,10 +55,11 @@ class ZendeskHelpdesk:
         return str(tickets[0]["id"]) if tickets else ""
 
     def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
-                      priority: str, tags: list[str]) -> str:
-        existing = self.ticket_find(external_id=external_id)
-        if existing:
-            return existing
+                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+        if check_existing:
+            existing = self.ticket_find(external_id=external_id)
+            if existing:
+                return existing
         ticket = {"subject": subject, "comment": {"body": body, "public": False},
                   "priority": priority, "external_id": external_id, "tags": tags,
                   "requester_id": int(requester_id) if requester_id.isdigit() else requester_id}
