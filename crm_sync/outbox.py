@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from audit import codes
 from audit.context import bind
-from audit.services import audit_record, mask_secrets
+from audit.services import audit_record
 from config.queueing import enqueue_now, enqueue_on_commit
 from crm_sync.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from crm_sync.models import Channel, OutboxMessage, OutboxState
@@ -66,6 +66,9 @@ def outbox_write(*, channel: str, kind: str, dedupe_key: str, payload: dict[str,
                  coalesce_key: str = "") -> tuple[OutboxMessage, bool]:
     """Record one outbound change in the current transaction. Returns (row, created).
 
+    Payloads are built by code from named fields (ids, amounts, statuses, names), never
+    from card data or credentials; they are not masked, so links and ids stay intact.
+
     Same ``dedupe_key`` again -> the existing row, nothing new is sent. With a
     ``coalesce_key``, older rows of that key still waiting are superseded: only the
     newest state is sent (a row already being delivered finishes; the new one follows).
@@ -78,7 +81,7 @@ def outbox_write(*, channel: str, kind: str, dedupe_key: str, payload: dict[str,
                 message = OutboxMessage.objects.create(
                     channel=channel, kind=kind, dedupe_key=dedupe_key[:255],
                     coalesce_key=coalesce_key[:255], customer=customer,
-                    source_event=source_event, payload=mask_secrets(payload))
+                    source_event=source_event, payload=payload)
         except IntegrityError:
             return OutboxMessage.objects.get(dedupe_key=dedupe_key[:255]), False
         if coalesce_key:

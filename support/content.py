@@ -1,5 +1,5 @@
 """What a ticket says: enough for support to act without opening Stripe, and never card
-data or secrets (only ids, amounts and statuses are read; the text is masked anyway)."""
+data or secrets (only ids, amounts and statuses are read; free text is masked)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
                 event: StripeEvent | None = None, summary: str = "") -> str:
     obj = obj or {}
     livemode = bool(event.livemode) if event else False
-    lines = [summary] if summary else []
+    # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
+    # is masked in case someone typed a card number into it.
+    lines = [mask_secrets(summary)] if summary else []
     lines += [
-        f"Customer: {customer.pk} ({customer.display_name})",
+        f"Customer: {customer.pk} ({mask_secrets(customer.display_name)})",
         f"Plan: {customer.plan_name or customer.plan_id or '-'}",
         f"Billing status: {customer.get_status_display()}",
         f"Payment status: {customer.get_last_payment_status_display()}",
@@ -55,4 +57,4 @@ def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
             lines += ["", "Last events:"]
             lines += [f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.stripe_id})"
                       for e in recent if e.created]
-    return mask_secrets("\n".join(lines))
+    return "\n".join(lines)

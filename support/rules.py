@@ -24,11 +24,16 @@ SOLVE = "solve"
 
 # Queue slugs (rows created by migration support.0002).
 BILLING, DISPUTES, RETENTION, HUMAN_REVIEW = "billing", "disputes", "retention", "human_review"
+_EVERY_ROLE = ("owner", "finance_admin", "support_agent")
+# slug -> (name, description, role groups that may work it). Migration support.0002
+# created these rows and grants; support.services.queue_get re-creates a missing one.
 QUEUES = {
-    BILLING: ("Billing", "Failed payments: one ticket per unpaid invoice"),
-    DISPUTES: ("Disputes", "Chargebacks: finance admins and owners only"),
-    RETENTION: ("Retention", "Cancellations: a note for whoever talks to the customer next"),
-    HUMAN_REVIEW: ("Human review", "State unknown or conflicting after retries"),
+    BILLING: ("Billing", "Failed payments: one ticket per unpaid invoice", _EVERY_ROLE),
+    DISPUTES: ("Disputes", "Chargebacks: finance admins and owners only",
+               ("owner", "finance_admin")),
+    RETENTION: ("Retention", "Cancellations: a note for whoever talks to the customer next",
+                _EVERY_ROLE),
+    HUMAN_REVIEW: ("Human review", "State unknown or conflicting after retries", _EVERY_ROLE),
 }
 
 KeyFn = Callable[[dict[str, Any], Any], str | None]
@@ -55,9 +60,10 @@ def _dispute_key(obj: dict[str, Any], customer: Any) -> str | None:
 
 
 def _canceled_key(obj: dict[str, Any], customer: Any) -> str | None:
-    if obj.get("object") == "subscription" and obj.get("status") != "canceled":
-        return None
-    return f"canceled:{obj.get('id')}"
+    if obj.get("object") == "subscription":
+        return f"canceled:{obj['id']}" if obj.get("status") == "canceled" else None
+    # A deleted Stripe customer ends their subscription: the same retention note.
+    return f"canceled:{customer.subscription_id or obj.get('id')}"
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,15 @@ def test_replayed_events_make_no_second_contact_ticket_or_email(
     after = (len(hubspot.contacts), len(zendesk.tickets), len(customer_emails()),
              OutboxMessage.objects.count(), Ticket.objects.count())
     assert after == before
+
+
+def test_cancellation_is_one_retention_note_for_support(world, hubspot, zendesk, support_agent):  # noqa: F811
+    world.subscribe()
+    world.send("customer.subscription.deleted", world.sub("canceled"))
+    world.send("customer.deleted", {**world.cus, "deleted": True})
+    run_all()
+    ticket = Ticket.objects.get()
+    assert (ticket.queue.slug, ticket.situation_key) == ("retention", f"canceled:{world.sub_id}")
+    assert can_work_ticket(support_agent, ticket)
+    assert the_contact(hubspot)["properties"]["switchboard_tags"] == "churned"
+    assert len(zendesk.tickets) == 1

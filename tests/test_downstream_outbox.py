@@ -236,3 +236,25 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
     row.refresh_from_db()
     assert row.state == OutboxState.DELIVERED
     assert len(slack.messages) == 1 and "Disk almost full" in slack.messages[0]
+
+
+def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):  # noqa: F811
+    from django.core.management import call_command
+
+    row = write(CustomerFactory(status="active"))
+    # A worker claimed it and died before the vendor answered.
+    OutboxMessage.objects.filter(pk=row.pk).update(
+        state=OutboxState.DELIVERING, attempts=1,
+        updated_at=timezone.now() - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1))
+    django_rq_flush_sync()
+    call_command("run_scheduler", "--once", stdout=__import__("io").StringIO())
+    run_all()
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (OutboxState.DELIVERED, 2)
+    assert len(hubspot.contacts) == 1
+
+
+def django_rq_flush_sync() -> None:
+    import django_rq
+
+    django_rq.get_queue("sync").empty()
