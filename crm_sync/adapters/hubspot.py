@@ -49,7 +49,7 @@ class HubSpotCRM:
                 "limit": 10, "sorts": [], "after": "0"}
         response = self._call("POST", f"{CONTACTS}/search", body)
         results = (response.body or {}).get("results") or []
-        return sorted({str(r["id"]) for r in results if r.get("id")}, key=int)
+        return sorted({str(r["id"]) for r in results if r.get("id")}, key=lambda i: (len(i), i))
 
     def _update(self, contact_id: str, properties: dict[str, str]) -> bool:
         """PATCH the contact; False when it no longer exists (deleted in HubSpot)."""
