@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -102,7 +101,7 @@ def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
                 "check the token in the settings") from exc
         raise PermanentError(detail, user_message=f"{vendor} refused the request: "
                              f"{_summary(body)}") from exc
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise RetryableError(f"{where} timed out") from exc
     except urllib.error.URLError as exc:
         raise RetryableError(f"{where} unreachable: {exc.reason}") from exc

@@ -13,10 +13,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from audit import codes
 from audit.services import audit_record
-from guardian.shortcuts import assign_perm
 from crm_sync.models import Channel
 from crm_sync.outbox import outbox_write
 from customers.models import Customer

@@ -12,14 +12,14 @@ from crm_sync.models import Channel, OutboxMessage, OutboxState
 from customers.models import MatchState
 from support.models import Ticket
 from tests.factories import CustomerFactory
-from tests.fakes.fixtures import hubspot, run_all, sync_settings  # noqa: F401
+from tests.fakes.fixtures import run_all
 from tests.fakes.hubspot import CONTACTS
 from tests.test_downstream_journeys import World
 
 pytestmark = pytest.mark.django_db
 
 
-def test_existing_contact_found_by_email_is_linked_not_duplicated(webhook, hubspot):  # noqa: F811
+def test_existing_contact_found_by_email_is_linked_not_duplicated(webhook, hubspot):
     existing = hubspot.add_contact({"email": "lin@example.test", "firstname": "Lin"})
     world = World(webhook)
     world.subscribe()
@@ -30,7 +30,7 @@ def test_existing_contact_found_by_email_is_linked_not_duplicated(webhook, hubsp
     assert not hubspot.calls("POST", CONTACTS, status=201)
 
 
-def test_two_matching_contacts_mark_the_customer_for_review_not_merged(webhook, hubspot):  # noqa: F811
+def test_two_matching_contacts_mark_the_customer_for_review_not_merged(webhook, hubspot):
     world = World(webhook)
     world.send("customer.created", world.cus)
     run_all()  # the contact now carries the customer's stable key ...

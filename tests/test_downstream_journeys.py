@@ -16,7 +16,7 @@ from crm_sync.models import OutboxMessage, OutboxState
 from customers.models import Customer
 from support.models import Ticket, TicketPriority, TicketStatus
 from support.permissions import can_work_ticket, visible_queues
-from tests.fakes.fixtures import hubspot, run_all, sync_settings, zendesk  # noqa: F401
+from tests.fakes.fixtures import run_all
 from tests.fakes.hubspot import CONTACTS
 from tests.stripe_support import events
 
@@ -70,12 +70,12 @@ def customer_emails() -> list:
     return [m for m in mail.outbox if m.to == [EMAIL]]
 
 
-def the_contact(hubspot):  # noqa: F811
+def the_contact(hubspot):
     assert len(hubspot.contacts) == 1, hubspot.contacts
     return next(iter(hubspot.contacts.values()))
 
 
-def test_paid_customer_is_one_crm_contact_with_stage_customer(world, hubspot, zendesk):  # noqa: F811
+def test_paid_customer_is_one_crm_contact_with_stage_customer(world, hubspot, zendesk):
     world.subscribe()
     run_all()
     customer = world.customer()
@@ -92,7 +92,7 @@ def test_paid_customer_is_one_crm_contact_with_stage_customer(world, hubspot, ze
         state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]).exists()
 
 
-def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):  # noqa: F811
+def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
     world.subscribe()
     run_all()
     invoice = world.failing_invoice()
@@ -142,7 +142,7 @@ def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):  # noqa: 
 
 
 def test_dispute_is_one_urgent_ticket_in_disputes_not_visible_to_a_plain_agent(
-        world, hubspot, zendesk, client, support_agent, finance_admin):  # noqa: F811
+        world, hubspot, zendesk, client, support_agent, finance_admin):
     world.subscribe()
     charge = events.charge(world.cus["id"])
     world.send("charge.succeeded", charge)
@@ -171,7 +171,7 @@ def test_dispute_is_one_urgent_ticket_in_disputes_not_visible_to_a_plain_agent(
 
 
 def test_replayed_events_make_no_second_contact_ticket_or_email(
-        world, hubspot, zendesk, django_capture_on_commit_callbacks):  # noqa: F811
+        world, hubspot, zendesk, django_capture_on_commit_callbacks):
     world.subscribe()
     world.send("invoice.payment_failed", world.failing_invoice())
     run_all()
@@ -196,7 +196,7 @@ def test_replayed_events_make_no_second_contact_ticket_or_email(
     assert after == before
 
 
-def test_cancellation_is_one_retention_note_for_support(world, hubspot, zendesk, support_agent):  # noqa: F811
+def test_cancellation_is_one_retention_note_for_support(world, hubspot, zendesk, support_agent):
     world.subscribe()
     world.send("customer.subscription.deleted", world.sub("canceled"))
     world.send("customer.deleted", {**world.cus, "deleted": True})

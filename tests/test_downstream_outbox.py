@@ -5,6 +5,7 @@ waits the vendor imposes (a 1 s Retry-After) are polled with a bound, never slep
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.conf import settings as django_settings
@@ -23,15 +24,11 @@ from support.models import Ticket
 from support.rules import TICKET_RULES
 from support.services import ticket_open
 from tests.factories import CustomerFactory
-from tests.fakes.fixtures import (  # noqa: F401
+from tests.fakes.fixtures import (
     advance,
-    hubspot,
     run_all,
-    slack,
     sweep_and_run,
-    sync_settings,
     until,
-    zendesk,
 )
 from tests.fakes.hubspot import CONTACTS
 
@@ -65,7 +62,7 @@ def rows(state: str | None = None):
 
 
 def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
-        hubspot, write, settings):  # noqa: F811
+        hubspot, write, settings):
     rate = 10.0
     settings.SYNC_RATE_LIMITS = {**settings.SYNC_RATE_LIMITS, "hubspot": rate}
     customers = active_customers(6)
@@ -82,7 +79,7 @@ def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
     # Never faster than the limit: request starts at the vendor are >= 1/rate apart
     # (a little slack for the fake's own thread scheduling) ...
     times = sorted(r.at for r in hubspot.requests)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 0.8 / rate, gaps
     # ... and nobody sent anything within Retry-After of the last 429.
     after = [r.at for r in hubspot.requests if r.at > throttled[-1].at]
@@ -91,7 +88,7 @@ def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
 
 
 def test_a_permanent_400_kills_that_row_with_an_alert_and_others_go_through(
-        hubspot, write, client, finance_admin, support_agent, django_capture_on_commit_callbacks):  # noqa: F811
+        hubspot, write, client, finance_admin, support_agent, django_capture_on_commit_callbacks):
     good = active_customers(2)
     bad = CustomerFactory(status="active", email="bounce@example.test")
     hubspot.reject_emails.add("bounce@example.test")
@@ -126,7 +123,7 @@ def test_a_permanent_400_kills_that_row_with_an_alert_and_others_go_through(
     assert dead.state == OutboxState.DELIVERED and len(hubspot.contacts) == 3
 
 
-def test_401_pauses_delivery_with_one_alert_not_a_retry_storm(hubspot, write, settings):  # noqa: F811
+def test_401_pauses_delivery_with_one_alert_not_a_retry_storm(hubspot, write, settings):
     customers = active_customers(20)
     hubspot.token = "rotated-by-someone"  # our token no longer works
     for customer in customers:
@@ -153,7 +150,7 @@ def test_401_pauses_delivery_with_one_alert_not_a_retry_storm(hubspot, write, se
     assert sum("paused" in m.subject for m in mail.outbox) == 1
 
 
-def test_fifty_updates_queued_while_the_crm_is_down_are_coalesced(hubspot, write, settings):  # noqa: F811
+def test_fifty_updates_queued_while_the_crm_is_down_are_coalesced(hubspot, write, settings):
     customer = CustomerFactory(status="active", plan_name="plan 0")
     hubspot.fail(500, seconds=3600)
     write(customer, n=0)
@@ -176,7 +173,7 @@ def test_fifty_updates_queued_while_the_crm_is_down_are_coalesced(hubspot, write
 
 
 def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
-                                                     django_capture_on_commit_callbacks):  # noqa: F811
+                                                     django_capture_on_commit_callbacks):
     settings.SYNC_BACKOFF_MAX_SECONDS = 4 * 3600  # fewer steps to walk through 72 h
     customer = CustomerFactory(status="active")
     hubspot.fail(503, seconds=3600)
@@ -202,7 +199,7 @@ def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
 
 
 def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
-        zendesk, django_capture_on_commit_callbacks):  # noqa: F811
+        zendesk, django_capture_on_commit_callbacks):
     customer = CustomerFactory(status="past_due")
     # Zendesk creates the ticket but the answer comes after our timeout.
     zendesk.hang(1.0, process=True, path="/api/v2/tickets.json", method="POST")
@@ -223,7 +220,7 @@ def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
 
 
 def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
-        slack, django_capture_on_commit_callbacks):  # noqa: F811
+        slack, django_capture_on_commit_callbacks):
     slack.fail(500, times=1)
     with django_capture_on_commit_callbacks(execute=True):
         alert_raise(key="test:slack", title="Disk almost full", detail="93% used")
@@ -238,7 +235,7 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
     assert len(slack.messages) == 1 and "Disk almost full" in slack.messages[0]
 
 
-def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):  # noqa: F811
+def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):
     from django.core.management import call_command
 
     row = write(CustomerFactory(status="active"))

@@ -9,9 +9,8 @@ from datetime import timedelta
 
 import django_rq
 import pytest
-from django.utils import timezone
 
-from crm_sync.models import OutboxMessage, OutboxState
+from crm_sync.models import OutboxMessage
 from crm_sync.outbox import outbox_sweep
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
@@ -93,10 +92,3 @@ def until(condition: Callable[[], bool], *, bound: float = 10.0, step: Callable[
         step()
         time.sleep(0.05)
 
-
-def waiting() -> int:
-    return OutboxMessage.objects.filter(state__in=[OutboxState.PENDING, OutboxState.FAILED]).count()
-
-
-__all__ = ["hubspot", "zendesk", "slack", "sync_settings", "run_all", "advance", "until",
-           "sweep_and_run", "waiting", "timezone"]
