@@ -184,6 +184,10 @@ def outbox_deliver(*, message_pk: int) -> str | None:
     from audit.alerts import alert_clear
 
     alert_clear(key=paused_alert_key(message.channel))
+    if channel_paused(message.channel):
+        # The vendor accepts us again (a console retry went through): release the rest.
+        for pk in _release_paused(message.channel, timezone.now()):
+            enqueue_now("sync", DELIVER_JOB, pk)
     return OutboxState.DELIVERED
 
 

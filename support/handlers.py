@@ -40,4 +40,4 @@ def helpdesk_ticket(event: StripeEvent) -> str:
             summary=f"State needs a person: {customer.get_match_state_display()}; "
                     f"{customer.review_reason or 'no reason recorded'}", source_event=event)
         notes.append(f"review ticket #{ticket.pk}")
-    return "; ".join(notes) or f"nothing to do: no ticket rule for {event.type}"
+    return "; ".join(notes) or f"nothing to do: no ticket rule applies to this {event.type}"
