@@ -99,8 +99,12 @@ def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
     world.send("invoice.payment_failed", invoice)
     world.send("customer.subscription.updated", world.sub("past_due"))
     run_all()
-    # Stripe retries the same invoice: a new event, the same situation.
+    # Stripe retries the same invoice: a new event, the same situation; its payment
+    # intent failing is the same situation too.
     world.send("invoice.payment_failed", {**invoice, "attempt_count": 3})
+    world.send("payment_intent.payment_failed", {
+        **events.example("payment_intent"), "id": events.new_id("pi"),
+        "customer": world.cus["id"], "status": "requires_payment_method"})
     run_all()
 
     ticket = Ticket.objects.get()
