@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services test demo bench clean
+.PHONY: install services test demo bench bench-downstream clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,6 +30,13 @@ demo: install services
 
 bench: install services
 	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+# Downstream figure: failed-payment webhook -> ticket at a local fake Zendesk, p50/p95
+# (real workers; writes bench customers to the development database).
+bench-downstream: install services
+	$(PY) scripts/ensure_db.py
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) scripts/bench_downstream.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

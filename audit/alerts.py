@@ -2,16 +2,15 @@
 
 ``alert_raise(key=..., title=..., detail=...)`` opens an alert unless one with that key
 is already open (de-duplicated), and delivers it after commit: an email to
-``ALERT_EMAILS`` and the owners, and a post to ``SLACK_WEBHOOK_URL`` when set.
+``ALERT_EMAILS`` and the owners, and a post to ``SLACK_WEBHOOK_URL`` when set (an
+outbox row, channel ``slack``, delivered and retried by crm_sync).
 ``alert_clear(key=...)`` marks it recovered. Alert text never holds secrets or card data:
 it is masked like audit data.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.request
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -59,14 +58,11 @@ def alert_deliver_job(alert_pk: int) -> None:
         send_mail(f"[Switchboard] {alert.title}", alert.detail or alert.title,
                   settings.DEFAULT_FROM_EMAIL, recipients)
     error = ""
-    if settings.SLACK_WEBHOOK_URL:
-        body = json.dumps({"text": f":rotating_light: {alert.title}\n{alert.detail}"}).encode()
-        request = urllib.request.Request(settings.SLACK_WEBHOOK_URL, data=body,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a setting
-                response.read()
-        except OSError as exc:
-            error = f"Slack: {exc}"
-            logger.warning("alert %s: Slack delivery failed: %s", alert_pk, exc)
+    # Slack goes through the outbox (crm_sync): a Slack outage is retried like any other
+    # vendor. Alerts about the Slack channel itself are not posted to Slack (no loop).
+    if settings.SLACK_WEBHOOK_URL and not alert.key.startswith("sync:slack:"):
+        from crm_sync.outbox import outbox_write
+
+        outbox_write(channel="slack", kind="alert", dedupe_key=f"slack:alert:{alert.pk}",
+                     payload={"text": f":rotating_light: {alert.title}\n{alert.detail}"})
     Alert.objects.filter(pk=alert_pk).update(delivered_at=timezone.now(), delivery_error=error)

@@ -35,6 +35,9 @@ BILLING_SUBSCRIPTION_RESUMED = "billing.subscription.resumed"
 SYNC_OUTBOX_RETRIED = "sync.outbox.retried"
 ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
 
+# Support tickets (issue 5)
+SUPPORT_TICKET_SOLVED = "support.ticket.solved"
+
 ALL_CODES: frozenset[str] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )

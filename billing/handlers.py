@@ -4,9 +4,9 @@ A handler takes the ``StripeEvent`` and returns a short note saying what it did.
 raises to fail (the run is retried alone, with backoff). Handlers must be idempotent:
 a run may be retried after a worker died half-way.
 
-``crm_update``, ``helpdesk_ticket`` and ``customer_notification`` are the plug-in points
-for the downstream syncs (CRM, helpdesk, customer email); until those are configured
-they record "nothing to do".
+``crm_update``, ``helpdesk_ticket`` and ``customer_notification`` are the downstream
+syncs (crm_sync/, support/): they write outbox rows and tickets in the handler run's
+transaction; the ``sync`` queue delivers them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from collections.abc import Callable
 from billing import status_map
 from billing.models import StripeEvent
 from billing.projection import project
+from crm_sync.sync import crm_update
+from support.emails import customer_notification
+from support.handlers import helpdesk_ticket
 
 Handler = Callable[[StripeEvent], str]
 
@@ -37,14 +40,10 @@ def stripe_mirror(event: StripeEvent) -> str:
                                        created=event.created)
 
 
-def _nothing_to_do(event: StripeEvent) -> str:
-    return "nothing to do: downstream sync not configured yet"
-
-
 HANDLERS: dict[str, Handler] = {
     status_map.PROJECTION: customer_projection,
     status_map.MIRROR: stripe_mirror,
-    status_map.CRM: _nothing_to_do,
-    status_map.HELPDESK: _nothing_to_do,
-    status_map.NOTIFY: _nothing_to_do,
+    status_map.CRM: crm_update,
+    status_map.HELPDESK: helpdesk_ticket,
+    status_map.NOTIFY: customer_notification,
 }

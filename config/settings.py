@@ -212,6 +212,28 @@ ZENDESK_BASE_URL = env.str("ZENDESK_BASE_URL", default="")
 ZENDESK_EMAIL = env.str("ZENDESK_EMAIL", default="")
 ZENDESK_TOKEN = env.str("ZENDESK_TOKEN", default="")
 
+# --- downstream syncs: outbox delivery (crm_sync/, support/) -------------------------------
+# Client-side rate limits, requests per second per vendor, shared by every worker
+# (HubSpot allows ~19/s per app, Zendesk ~12/s on its top plan; stay under them).
+SYNC_RATE_LIMITS = {
+    "hubspot": env.float("HUBSPOT_RATE_PER_SECOND", default=19.0),
+    "zendesk": env.float("ZENDESK_RATE_PER_SECOND", default=12.0),
+    "slack": env.float("SLACK_RATE_PER_SECOND", default=1.0),
+}
+# A worker waits at most this long for its rate-limit slot; beyond it the row is
+# rescheduled instead of holding the worker.
+SYNC_RATE_MAX_WAIT_SECONDS = env.float("SYNC_RATE_MAX_WAIT_SECONDS", default=5.0)
+SYNC_HTTP_TIMEOUT_SECONDS = env.float("SYNC_HTTP_TIMEOUT_SECONDS", default=10.0)
+# Retries: exponential backoff with jitter (base * 2^n, capped) until the horizon has
+# passed since the row was written; then the row is dead and staff are alerted.
+SYNC_RETRY_HORIZON_HOURS = env.float("SYNC_RETRY_HORIZON_HOURS", default=72.0)
+SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=30.0)
+SYNC_BACKOFF_MAX_SECONDS = env.float("SYNC_BACKOFF_MAX_SECONDS", default=3600.0)
+# A channel paused by a configuration error (401/403, missing token) is probed this often.
+SYNC_PAUSE_PROBE_SECONDS = env.int("SYNC_PAUSE_PROBE_SECONDS", default=300)
+# Product name used in customer emails (templates/emails/).
+EMAIL_PRODUCT_NAME = env.str("EMAIL_PRODUCT_NAME", default="Switchboard")
+
 # --- alerts and email ------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url(
     "EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://"

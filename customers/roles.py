@@ -24,10 +24,15 @@ _STRIPE_MIRROR_VIEW = [
     )
 ]
 
+# Support tickets and queues (which queues each role works is per queue, with
+# django-guardian: migration support.0002).
+_SUPPORT_VIEW = ["support.view_ticket", "support.view_supportqueue"]
+
 SUPPORT_AGENT_PERMISSIONS = [
     "customers.view_customer",
     "customers.view_billing",
     "customers.request_refund",
+    *_SUPPORT_VIEW,
 ]
 
 FINANCE_ADMIN_PERMISSIONS = [
@@ -46,6 +51,9 @@ FINANCE_ADMIN_PERMISSIONS = [
     "billing.view_handlerrun",
     "billing.view_reconcilerun",
     *_STRIPE_MIRROR_VIEW,
+    # downstream syncs: the outbox (retrying a row needs replay_events) and tickets
+    "crm_sync.view_outboxmessage",
+    *_SUPPORT_VIEW,
 ]
 
 OWNER_PERMISSIONS = [

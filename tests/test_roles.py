@@ -12,6 +12,9 @@ SUPPORT = {
     "customers.view_customer",
     "customers.view_billing",
     "customers.request_refund",
+    # support tickets and queues (which queues: guardian object permissions)
+    "support.view_ticket",
+    "support.view_supportqueue",
 }
 STRIPE_MIRROR = {
     f"djstripe.view_{m}"
@@ -29,6 +32,7 @@ FINANCE = SUPPORT | STRIPE_MIRROR | {
     "billing.view_stripeevent",
     "billing.view_handlerrun",
     "billing.view_reconcilerun",
+    "crm_sync.view_outboxmessage",
 }
 OWNER = FINANCE | {
     "customers.add_customer",
@@ -92,6 +96,8 @@ PAGES = {
     "/admin/django_rq/dashboard/": (200, 403, 403),
     "/admin/django_rq/dashboard/queues/0/": (200, 403, 403),
     "/admin/django_rq/dashboard/stats.json": (200, 403, 403),
+    "/admin/support/ticket/": (200, 200, 200),
+    "/admin/crm_sync/outboxmessage/": (200, 200, 403),
 }
 
 

@@ -17,6 +17,7 @@ from django.db import close_old_connections
 
 from billing import services
 from config.queueing import enqueue_now
+from crm_sync.outbox import outbox_sweep
 
 
 class Command(BaseCommand):
@@ -40,6 +41,7 @@ class Command(BaseCommand):
                              if reconcile_every else "scheduled reconcile off"))
         while not stopping["now"]:
             counts = services.sweep()
+            counts.update(outbox_sweep())  # downstream syncs: due, stuck and paused rows
             if any(counts.values()):
                 self.stdout.write(f"sweep: {counts}")
             if next_reconcile is not None and time.monotonic() >= next_reconcile:

@@ -1,0 +1,100 @@
+"""CRM sync: the pipeline's ``crm_update`` handler writes outbox rows; ``deliver_crm``
+sends them through the CRM adapter.
+
+One ``contact_sync`` row per event and customer (dedupe ``crm:contact:<customer>:<event>``,
+so a retried or replayed handler run writes nothing new), coalesced per customer
+(``crm:contact:<customer>``): while the CRM is down, fifty updates of one contact become
+one request with the newest state when it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+
+from billing.models import StripeEvent
+from crm_sync.adapters import ContactConflict, get_crm
+from crm_sync.errors import PermanentError, RetryableError
+from crm_sync.lifecycle import contact_properties
+from crm_sync.models import Channel, OutboxMessage
+from crm_sync.outbox import outbox_write
+from crm_sync.pipeline import customer_for_event
+from crm_sync.senders import Delivered
+from customers.models import Customer, MatchState
+
+logger = logging.getLogger(__name__)
+
+CONTACT_SYNC = "contact_sync"
+CONTACT_NOTE = "contact_note"
+
+
+def contact_coalesce_key(customer: Customer) -> str:
+    return f"crm:contact:{customer.pk}"
+
+
+def crm_update(event: StripeEvent) -> str:
+    """Handler ``crm_update``: queue the contact's new state (and a note for disputes)."""
+    customer = customer_for_event(event)
+    if customer is None:
+        return "nothing to do: no canonical customer for this event"
+    if customer.match_state == MatchState.CONFLICT and not customer.crm_contact_id:
+        return "skipped: customer is marked for review (conflicting CRM contacts)"
+    properties = contact_properties(customer)
+    row, created = outbox_write(
+        channel=Channel.CRM, kind=CONTACT_SYNC, customer=customer, source_event=event,
+        dedupe_key=f"crm:contact:{customer.pk}:{event.stripe_id}",
+        coalesce_key=contact_coalesce_key(customer),
+        payload={"properties": properties})
+    note = ""
+    if event.type == "charge.dispute.created":
+        obj = event.data_object
+        outbox_write(channel=Channel.CRM, kind=CONTACT_NOTE, customer=customer,
+                     source_event=event, dedupe_key=f"crm:note:dispute:{obj.get('id')}",
+                     payload={"body": f"Dispute {obj.get('id')} opened on charge "
+                                      f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
+                                      f"{(obj.get('amount') or 0) / 100:.2f} "
+                                      f"{str(obj.get('currency') or '').upper()}."})
+        note = " + dispute note"
+    state = "queued" if created else "already queued"
+    return (f"CRM update {state} (#{row.pk}): stage {properties.get('lifecyclestage', 'unchanged')}, "
+            f"tags [{properties['switchboard_tags']}]{note}")
+
+
+def _mark_conflict(customer_id: object, reason: str) -> None:
+    Customer.objects.filter(pk=customer_id).update(match_state=MatchState.CONFLICT,
+                                                   review_reason=reason[:300])
+
+
+def _store_contact_id(customer: Customer, contact_id: str) -> None:
+    """Link the contact to the customer the moment we know it, so a retry or replay
+    updates it instead of creating another. The id is unique across customers: a contact
+    already linked to someone else is a conflict for a person to resolve."""
+    try:
+        with transaction.atomic():
+            Customer.objects.filter(pk=customer.pk).update(crm_contact_id=contact_id)
+    except IntegrityError:
+        reason = f"CRM contact {contact_id} is already linked to another customer"
+        _mark_conflict(customer.pk, reason)
+        raise PermanentError(reason, user_message="the CRM contact belongs to another customer") from None
+
+
+def deliver_crm(message: OutboxMessage) -> Delivered:
+    customer = Customer.objects.get(pk=message.customer_id)
+    crm = get_crm()
+    if message.kind == CONTACT_NOTE:
+        if not customer.crm_contact_id and crm.name != "local log":
+            raise RetryableError("the customer has no CRM contact yet; the note waits for it")
+        note_id = crm.note_add(contact_id=customer.crm_contact_id or "", body=message.payload["body"])
+        return Delivered(f"{crm.name}: note added", external_id=note_id)
+    try:
+        result = crm.contact_upsert(contact_id=customer.crm_contact_id, stable_key=str(customer.pk),
+                                    email=customer.email, properties=message.payload["properties"])
+    except ContactConflict as exc:
+        _mark_conflict(customer.pk, f"CRM: {exc.developer_message}; not merged, pick one")
+        raise
+    if result.contact_id and result.contact_id != customer.crm_contact_id:
+        _store_contact_id(customer, result.contact_id)
+    what = "created" if result.created else f"updated (matched by {result.matched_by})"
+    return Delivered(f"{crm.name}: contact {result.contact_id or '-'} {what}",
+                     external_id=result.contact_id)

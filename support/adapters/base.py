@@ -1,0 +1,24 @@
+"""The helpdesk adapter interface. Implementations raise crm_sync.errors classes only."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class HelpdeskAdapter(Protocol):
+    name: str
+    keeps_tickets: bool  # False: the local helpdesk has no ids to wait for
+
+    def user_upsert(self, *, external_id: str, email: str, name: str) -> str:
+        """Create or update the requester by our external id; returns the helpdesk's id."""
+
+    def ticket_find(self, *, external_id: str) -> str:
+        """The helpdesk id of the ticket with our external id, or ""."""
+
+    def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
+                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+        """Create the ticket unless one with ``external_id`` exists (looked up when
+        ``check_existing``: a retry); returns its id."""
+
+    def ticket_solve(self, *, ticket_id: str, note: str) -> None:
+        """Add an internal note and set the ticket solved."""

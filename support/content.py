@@ -1,0 +1,60 @@
+"""What a ticket says: enough for support to act without opening Stripe, and never card
+data or secrets (only ids, amounts and statuses are read; free text is masked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.services import mask_secrets
+from billing.models import StripeEvent
+from customers.models import Customer
+
+_DASHBOARD_PATHS = {"cus_": "customers", "in_": "invoices", "sub_": "subscriptions",
+                    "dp_": "disputes", "ch_": "payments", "pi_": "payments"}
+
+
+def stripe_link(object_id: str, *, livemode: bool = False) -> str:
+    for prefix, path in _DASHBOARD_PATHS.items():
+        if object_id.startswith(prefix):
+            return f"https://dashboard.stripe.com/{'' if livemode else 'test/'}{path}/{object_id}"
+    return ""
+
+
+def amount_of(obj: dict[str, Any]) -> str:
+    cents = obj.get("amount_due", obj.get("amount"))
+    if not isinstance(cents, int):
+        return "-"
+    return f"{cents / 100:.2f} {str(obj.get('currency') or '').upper()}".strip()
+
+
+def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
+                event: StripeEvent | None = None, summary: str = "") -> str:
+    obj = obj or {}
+    livemode = bool(event.livemode) if event else False
+    # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
+    # is masked in case someone typed a card number into it.
+    lines = [mask_secrets(summary)] if summary else []
+    lines += [
+        f"Customer: {customer.pk} ({mask_secrets(customer.display_name)})",
+        f"Plan: {customer.plan_name or customer.plan_id or '-'}",
+        f"Billing status: {customer.get_status_display()}",
+        f"Payment status: {customer.get_last_payment_status_display()}",
+        f"Amount: {amount_of(obj)}",
+        "",
+        "Stripe:",
+    ]
+    ids = [customer.stripe_customer_id or "", customer.subscription_id, str(obj.get("id") or "")]
+    charge = obj.get("charge")
+    if isinstance(charge, str):
+        ids.append(charge)
+    for object_id in dict.fromkeys(i for i in ids if i):
+        link = stripe_link(object_id, livemode=livemode)
+        lines.append(f"- {object_id}: {link}" if link else f"- {object_id}")
+    if customer.stripe_customer_id:
+        recent = (StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
+                  .order_by("-created", "-id")[:5])
+        if recent:
+            lines += ["", "Last events:"]
+            lines += [f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.stripe_id})"
+                      for e in recent if e.created]
+    return "\n".join(lines)

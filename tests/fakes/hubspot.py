@@ -1,0 +1,104 @@
+"""A fake HubSpot CRM v3 (contacts create, PATCH, search; notes), following
+../shared/vendor-api/hubspot/crm-contacts-v3.json: SimplePublicObject answers, the Error
+shape (status, message, correlationId, category), 409 "Contact already exists. Existing
+ID: n" on a duplicate email, 404 for an unknown contact, 400 for invalid properties, 401
+without the private-app token, and 429 (policyName) when told to."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.fakes.base import FakeVendor, correlation_id
+
+CONTACTS = "/crm/v3/objects/contacts"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class FakeHubSpot(FakeVendor):
+    name = "hubspot"
+
+    def __init__(self, token: str = "hubspot-test-token") -> None:
+        super().__init__()
+        self.token = token
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.notes: dict[str, dict[str, Any]] = {}
+        self.reject_emails: set[str] = set()  # emails answered with a 400 validation error
+        self._ids = itertools.count(501)
+
+    def authorized(self, headers: Any) -> bool:
+        return headers.get("Authorization") == f"Bearer {self.token}"
+
+    def error_body(self, status: int) -> dict[str, Any]:
+        category = {401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 429: "RATE_LIMITS",
+                    404: "OBJECT_NOT_FOUND"}.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR")
+        body = {"status": "error", "message": f"fake HubSpot: {category.lower()}",
+                "correlationId": correlation_id(), "category": category}
+        if status == 429:
+            body.update({"errorType": "RATE_LIMIT", "policyName": "SECONDLY",
+                         "message": "You have reached your secondly limit."})
+        return body
+
+    def _object(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return {**contact, "properties": dict(contact["properties"])}
+
+    def by_key(self, key: str) -> list[dict[str, Any]]:
+        return [c for c in self.contacts.values()
+                if c["properties"].get("switchboard_customer_id") == key]
+
+    def add_contact(self, properties: dict[str, str]) -> dict[str, Any]:
+        contact_id = str(next(self._ids))
+        contact = {"id": contact_id, "properties": {**properties, "hs_object_id": contact_id},
+                   "createdAt": _now(), "updatedAt": _now(), "archived": False}
+        self.contacts[contact_id] = contact
+        return contact
+
+    def _validate(self, properties: Any) -> dict[str, Any] | None:
+        if not isinstance(properties, dict):
+            return {**self.error_body(400), "message": "Invalid input JSON: properties"}
+        email = properties.get("email", "")
+        if email and ("@" not in email or email in self.reject_emails):
+            return {**self.error_body(400), "message": f"Property values were not valid: "
+                    f"email {email!r} is invalid", "errors": [{"message": "INVALID_EMAIL",
+                                                              "code": "INVALID_EMAIL"}]}
+        return None
+
+    def route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any, dict]:
+        if method == "POST" and path == CONTACTS:
+            properties = (body or {}).get("properties")
+            error = self._validate(properties)
+            if error:
+                return 400, error, {}
+            email = properties.get("email")
+            for contact in self.contacts.values():
+                if email and contact["properties"].get("email") == email:
+                    return 409, {**self.error_body(409), "category": "CONFLICT",
+                                 "message": f"Contact already exists. Existing ID: {contact['id']}"}, {}
+            return 201, self._object(self.add_contact(properties)), {}
+        if method == "POST" and path == f"{CONTACTS}/search":
+            groups = (body or {}).get("filterGroups") or []
+            found = [c for c in self.contacts.values() if any(
+                all(f.get("operator") == "EQ" and c["properties"].get(f["propertyName"]) == f.get("value")
+                    for f in group.get("filters", [])) for group in groups)]
+            return 200, {"total": len(found), "results": [self._object(c) for c in found]}, {}
+        if path.startswith(f"{CONTACTS}/") and method == "PATCH":
+            contact = self.contacts.get(path.rsplit("/", 1)[1])
+            if contact is None:
+                return 404, {**self.error_body(404), "message": "resource not found"}, {}
+            properties = (body or {}).get("properties")
+            error = self._validate(properties)
+            if error:
+                return 400, error, {}
+            contact["properties"].update(properties)
+            contact["updatedAt"] = _now()
+            return 200, self._object(contact), {}
+        if method == "POST" and path == "/crm/v3/objects/notes":
+            note_id = str(next(self._ids))
+            self.notes[note_id] = {"id": note_id, **(body or {})}
+            return 201, {"id": note_id, "properties": (body or {}).get("properties", {}),
+                         "createdAt": _now(), "updatedAt": _now(), "archived": False}, {}
+        return 404, {**self.error_body(404), "message": f"no route {method} {path}"}, {}
