@@ -35,6 +35,10 @@ BILLING_SUBSCRIPTION_RESUMED = "billing.subscription.resumed"
 SYNC_OUTBOX_RETRIED = "sync.outbox.retried"
 ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
 
+# Account-state API tokens (issue 6)
+API_TOKEN_CREATED = "customers.api_token.created"
+API_TOKEN_REVOKED = "customers.api_token.revoked"
+
 ALL_CODES: frozenset[str] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
 )
