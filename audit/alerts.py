@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -40,8 +42,14 @@ def alert_raise(*, key: str, title: str, detail: str = "") -> Alert | None:
 
 
 def alert_clear(*, key: str) -> int:
-    return Alert.objects.filter(key=key).exclude(state=AlertState.RECOVERED).update(
-        state=AlertState.RECOVERED, cleared_at=timezone.now())
+    """Mark the open alert for ``key`` recovered and send a "recovered" message after commit."""
+    pks = list(Alert.objects.filter(key=key).exclude(state=AlertState.RECOVERED)
+               .values_list("pk", flat=True))
+    count = Alert.objects.filter(pk__in=pks).update(state=AlertState.RECOVERED,
+                                                    cleared_at=timezone.now())
+    for pk in pks:
+        enqueue_on_commit("sync", "audit.alerts.alert_recovered_job", pk)
+    return count
 
 
 def _recipients() -> list[str]:
@@ -70,3 +78,38 @@ def alert_deliver_job(alert_pk: int) -> None:
             error = f"Slack: {exc}"
             logger.warning("alert %s: Slack delivery failed: %s", alert_pk, exc)
     Alert.objects.filter(pk=alert_pk).update(delivered_at=timezone.now(), delivery_error=error)
+
+
+# --- recovery messages and acknowledgement (issue 6) -------------------------------------
+
+
+def alert_recovered_job(alert_pk: int) -> None:
+    """Tell the same people the condition cleared. Email only here: the Slack channel
+    is delivered through the outbox by ``alert_deliver_job``'s owner (see README)."""
+    alert = Alert.objects.get(pk=alert_pk)
+    recipients = _recipients()
+    if recipients:
+        send_mail(f"[Switchboard] Recovered: {alert.title}",
+                  f"The condition cleared at {alert.cleared_at:%Y-%m-%d %H:%M %Z}.\n\n{alert.title}",
+                  settings.DEFAULT_FROM_EMAIL, recipients)
+
+
+def alert_acknowledge(*, actor: Any, alert_pk: int) -> bool:
+    """A person says they are on it: the alert stays listed (and de-duplicated) until its
+    condition clears. Audited. Returns False when the alert was not open."""
+    from audit import codes
+    from audit.services import audit_record
+
+    if not actor.has_perm("audit.change_alert"):
+        raise PermissionDenied("You may not acknowledge alerts.")
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().filter(pk=alert_pk, state=AlertState.OPEN).first()
+        if alert is None:
+            return False
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.acknowledged_by = actor
+        alert.save(update_fields=["state", "acknowledged_by"])
+        audit_record(action=codes.ALERT_ACKNOWLEDGED, actor=actor, target=alert,
+                     data={"key": alert.key, "title": alert.title, "before": "open",
+                           "after": "acknowledged"})
+    return True

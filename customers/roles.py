@@ -41,6 +41,7 @@ FINANCE_ADMIN_PERMISSIONS = [
     "customers.replay_events",
     "audit.view_auditentry",
     "audit.view_alert",
+    "audit.change_alert",  # acknowledge alerts (issue 6)
     # the event inbox, handler runs and reconcile runs
     "billing.view_stripeevent",
     "billing.view_handlerrun",
@@ -64,6 +65,10 @@ OWNER_PERMISSIONS = [
     "axes.view_accessfailurelog",
     # the job queue dashboard
     "django_rq.admin",
+    # account-state API tokens: create, see, revoke (issue 6)
+    "customers.add_apitoken",
+    "customers.view_apitoken",
+    "customers.change_apitoken",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

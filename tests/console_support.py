@@ -34,9 +34,13 @@ def handler_run(event: StripeEvent, *, handler: str = "customer_projection",
                 status: str = RunStatus.SUCCEEDED, lag_seconds: float | None = 1.0,
                 **extra: Any) -> HandlerRun:
     finished = event.received_at + timedelta(seconds=lag_seconds) if lag_seconds is not None else None
-    return HandlerRun.objects.create(event=event, handler=handler, status=status,
-                                     finished_at=finished, attempts=extra.pop("attempts", 1),
-                                     **extra)
+    run = HandlerRun.objects.create(event=event, handler=handler, status=status,
+                                    finished_at=finished, attempts=extra.pop("attempts", 1),
+                                    **extra)
+    # a run is created when its event is processed, right after it arrives
+    HandlerRun.objects.filter(pk=run.pk).update(created_at=event.received_at)
+    run.created_at = event.received_at
+    return run
 
 
 def outbox(*, customer: Customer | None, channel: str = "crm", state: str = "delivered",
