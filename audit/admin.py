@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from audit.alerts import alert_acknowledge
+from audit.alerts import alert_acknowledge, can_acknowledge_alerts
 from audit.models import Alert, AuditEntry
 
 
@@ -67,7 +67,7 @@ class AlertAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm("audit.change_alert"):
+        if not can_acknowledge_alerts(request.user):
             actions.pop("acknowledge", None)
         return actions
 

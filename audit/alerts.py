@@ -94,13 +94,18 @@ def alert_recovered_job(alert_pk: int) -> None:
                   settings.DEFAULT_FROM_EMAIL, recipients)
 
 
+def can_acknowledge_alerts(user: Any) -> bool:
+    """Whoever may see the alert list may say they are on it (owners, finance admins)."""
+    return bool(user.has_perm("audit.view_alert"))
+
+
 def alert_acknowledge(*, actor: Any, alert_pk: int) -> bool:
     """A person says they are on it: the alert stays listed (and de-duplicated) until its
     condition clears. Audited. Returns False when the alert was not open."""
     from audit import codes
     from audit.services import audit_record
 
-    if not actor.has_perm("audit.change_alert"):
+    if not can_acknowledge_alerts(actor):
         raise PermissionDenied("You may not acknowledge alerts.")
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(pk=alert_pk, state=AlertState.OPEN).first()

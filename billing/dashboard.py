@@ -148,7 +148,7 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
     _webhooks(board, user, total, start, end)
     _lag(board, user, total, start, end)
     _runs(board, user, total, start, end)
-    _syncs(board, user, start, end)
+    _syncs(board, user, total, start, end)
     _payments(board, user, total, start, end)
     _last_event(board, user, now)
     board.alerts = list(Alert.objects.exclude(state=AlertState.RECOVERED).order_by("-raised_at")[:50])
@@ -217,11 +217,9 @@ def _runs(board: Dashboard, user: Any, total: Stats, start: datetime, end: datet
                            .select_related("event").order_by("-finished_at", "-id")[:20])
 
 
-def _syncs(board: Dashboard, user: Any, start: datetime, end: datetime) -> None:
+def _syncs(board: Dashboard, user: Any, total: Stats, start: datetime, end: datetime) -> None:
     for channel in (Channel.CRM, Channel.HELPDESK):
-        states = dict(OutboxMessage.objects.filter(
-            channel=channel, created_at__gte=start, created_at__lt=end,
-        ).values_list("state").annotate(n=Count("id")))
+        states = total.sync_counts.get(channel.value, {})
         delivered = states.get(OutboxState.DELIVERED, 0)
         settled = delivered + sum(states.get(s, 0) for s in (
             OutboxState.FAILED, OutboxState.DEAD, OutboxState.PAUSED))

@@ -2,7 +2,7 @@
 
 GET shows the board for ``?window=1h|24h|7d``. POST runs one of two actions, each a
 service call that checks permission again and audits: retry dead handler runs
-(``customers.replay_events``) and acknowledge an alert (``audit.change_alert``).
+(``customers.replay_events``) and acknowledge an alert (``audit.view_alert``).
 Wrapped by ``admin.site.admin_view`` in config/urls.py: staff login and CSRF as for any
 admin page.
 """
@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from audit.alerts import alert_acknowledge
+from audit.alerts import alert_acknowledge, can_acknowledge_alerts
 from billing import charts, services
 from billing.dashboard import WINDOWS, dashboard
 from customers.permissions import can_view_console
@@ -55,7 +55,7 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
         "board": board,
         "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
         "can_retry": request.user.has_perm("customers.replay_events"),
-        "can_acknowledge": request.user.has_perm("audit.change_alert"),
+        "can_acknowledge": can_acknowledge_alerts(request.user),
         "deliveries_svg": mark_safe(charts.deliveries_chart(  # noqa: S308 - pygal escapes labels
             board.series, title=f"Webhook deliveries and failures, {board.window_label}")),
         "runs_svg": mark_safe(charts.runs_chart(  # noqa: S308

@@ -127,6 +127,8 @@ class EventHourlyStats(models.Model):
     recoveries = models.PositiveIntegerField(default=0)
     handler_runs = models.PositiveIntegerField(default=0, help_text="runs created this hour")
     lag_histogram = models.JSONField(default=list)
+    sync_counts = models.JSONField(default=dict, help_text="outbox rows created this hour: "
+                                   "channel -> state -> count (CRM and helpdesk)")
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

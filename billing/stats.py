@@ -40,6 +40,10 @@ HOUR = timedelta(hours=1)
 REJECTION_TTL = int(timedelta(days=8).total_seconds())
 # How many closed hours the scheduler recomputes each time (late processing, retries).
 REFRESH_HOURS = 3
+# Outbox rows change state for longer (retries with backoff, a person retrying dead
+# ones), so their per-hour counts are recomputed over a longer tail.
+SYNC_REFRESH_HOURS = 48
+SYNC_CHANNELS = ("crm", "helpdesk")
 
 
 def hour_floor(value: datetime) -> datetime:
@@ -60,12 +64,19 @@ class Stats:
     recoveries: int = 0
     handler_runs: int = 0
     lag_histogram: list[int] = field(default_factory=lambda: [0] * (len(LAG_BOUNDS) + 1))
+    # outbox rows created in the range: channel -> state -> count
+    sync_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, other: Stats | EventHourlyStats) -> None:
         for f in fields(self):
             if f.name == "lag_histogram":
                 for i, n in enumerate(other.lag_histogram or []):
                     self.lag_histogram[i] += n
+            elif f.name == "sync_counts":
+                for channel, states in (other.sync_counts or {}).items():
+                    mine = self.sync_counts.setdefault(channel, {})
+                    for state, n in states.items():
+                        mine[state] = mine.get(state, 0) + n
             else:
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -112,6 +123,12 @@ WHERE r.status = 'succeeded' AND r.finished_at IS NOT NULL
 GROUP BY 1, 2
 """
 
+_SYNC_SQL = f"""
+SELECT date_trunc('hour', created_at), channel, state, count(*) FROM crm_sync_outboxmessage
+WHERE created_at >= %s AND created_at < %s AND channel IN {SYNC_CHANNELS!r}
+GROUP BY 1, 2, 3
+"""
+
 _RUNS_SQL = """
 SELECT date_trunc('hour', created_at), count(*) FROM billing_handlerrun
 WHERE created_at >= %s AND created_at < %s GROUP BY 1
@@ -138,6 +155,18 @@ def raw_stats_by_hour(start: datetime, end: datetime) -> dict[datetime, Stats]:
         cursor.execute(_RUNS_SQL, [start, end])
         for hour, count in cursor.fetchall():
             by_hour.setdefault(hour, Stats()).handler_runs = count
+    for hour, counts in sync_counts_by_hour(start, end).items():
+        by_hour.setdefault(hour, Stats()).sync_counts = counts
+    return by_hour
+
+
+def sync_counts_by_hour(start: datetime, end: datetime) -> dict[datetime, dict[str, dict[str, int]]]:
+    """Outbox rows of the CRM and helpdesk channels created in [start, end), per hour."""
+    by_hour: dict[datetime, dict[str, dict[str, int]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_SYNC_SQL, [start, end])
+        for hour, channel, state, count in cursor.fetchall():
+            by_hour.setdefault(hour, {}).setdefault(channel, {})[state] = count
     return by_hour
 
 
@@ -194,6 +223,14 @@ def stats_rollup(*, now: datetime | None = None, start: datetime | None = None) 
         EventHourlyStats.objects.bulk_create(
             rows, batch_size=1000, update_conflicts=True, unique_fields=["hour"],
             update_fields=[*(f.name for f in fields(Stats)), "refreshed_at"])
+        # the longer tail of outbox counts, for the hours before this range
+        tail_start = max(end - SYNC_REFRESH_HOURS * HOUR, hour_floor(_first_activity() or end))
+        if tail_start < start:
+            tail = sync_counts_by_hour(tail_start, start)
+            old = list(EventHourlyStats.objects.filter(hour__gte=tail_start, hour__lt=start))
+            for row in old:
+                row.sync_counts = tail.get(row.hour, {})
+            EventHourlyStats.objects.bulk_update(old, ["sync_counts"])
     return len(rows)
 
 

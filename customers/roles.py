@@ -41,7 +41,6 @@ FINANCE_ADMIN_PERMISSIONS = [
     "customers.replay_events",
     "audit.view_auditentry",
     "audit.view_alert",
-    "audit.change_alert",  # acknowledge alerts (issue 6)
     # the event inbox, handler runs and reconcile runs
     "billing.view_stripeevent",
     "billing.view_handlerrun",
