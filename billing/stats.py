@@ -68,17 +68,14 @@ class Stats:
     sync_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, other: Stats | EventHourlyStats) -> None:
-        for f in fields(self):
-            if f.name == "lag_histogram":
-                for i, n in enumerate(other.lag_histogram or []):
-                    self.lag_histogram[i] += n
-            elif f.name == "sync_counts":
-                for channel, states in (other.sync_counts or {}).items():
-                    mine = self.sync_counts.setdefault(channel, {})
-                    for state, n in states.items():
-                        mine[state] = mine.get(state, 0) + n
-            else:
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in _COUNTER_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for i, n in enumerate(other.lag_histogram or []):
+            self.lag_histogram[i] += n
+        for channel, states in (other.sync_counts or {}).items():
+            mine = self.sync_counts.setdefault(channel, {})
+            for state, n in states.items():
+                mine[state] = mine.get(state, 0) + n
 
     def lag_percentile(self, p: float) -> float | None:
         """Upper bound (s) of the bucket holding the p-th percentile; None when no data.
@@ -93,6 +90,9 @@ class Stats:
                 return LAG_BOUNDS[i] if i < len(LAG_BOUNDS) else float("inf")
         return float("inf")
 
+
+STATS_FIELDS = tuple(f.name for f in fields(Stats))
+_COUNTER_NAMES = tuple(n for n in STATS_FIELDS if n not in ("lag_histogram", "sync_counts"))
 
 _EVENTS_SQL = f"""
 SELECT date_trunc('hour', e.received_at) AS hour,
@@ -248,10 +248,10 @@ def window_stats(start: datetime, end: datetime) -> tuple[Stats, list[tuple[date
     series: dict[datetime, Stats] = {}
     raw_from = start
     if until is not None and until > start:
-        for row in EventHourlyStats.objects.filter(hour__gte=start, hour__lt=min(until, end)):
-            stats = Stats()
-            stats.add(row)
-            series[row.hour] = stats
+        for row in EventHourlyStats.objects.filter(
+                hour__gte=start, hour__lt=min(until, end)).values("hour", *STATS_FIELDS):
+            hour = row.pop("hour")
+            series[hour] = Stats(**row)
         raw_from = max(start, min(until, end))
     if raw_from < end:
         series.update(raw_stats_by_hour(raw_from, end))
