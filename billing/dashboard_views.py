@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 
 from audit.alerts import alert_acknowledge, can_acknowledge_alerts
 from billing import charts, services
-from billing.dashboard import WINDOWS, dashboard
+from billing.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard
 from customers.permissions import can_view_console
 
 
@@ -29,7 +29,9 @@ def _ids(request: HttpRequest, name: str) -> list[int]:
 def console_dashboard(request: HttpRequest) -> HttpResponse:
     if not can_view_console(request.user):
         raise PermissionDenied
-    window = request.GET.get("window") or request.POST.get("window") or "24h"
+    window = request.GET.get("window") or request.POST.get("window") or DEFAULT_WINDOW
+    if window not in WINDOWS:
+        window = DEFAULT_WINDOW
     if request.method == "POST":
         action = request.POST.get("action")
         try:
