@@ -28,4 +28,5 @@ pids+=($!)
 
 echo
 echo "Switchboard console: http://127.0.0.1:$PORT/admin/  (Ctrl-C stops web and worker)"
+echo "Operations dashboard: http://127.0.0.1:$PORT/admin/console/  API description: http://127.0.0.1:$PORT/api/v1/openapi.json"
 wait
