@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services test demo bench bench-downstream clean
+.PHONY: install services test demo bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -37,6 +37,10 @@ bench-downstream: install services
 	$(PY) scripts/ensure_db.py
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) scripts/bench_downstream.py $(BENCH_ARGS)
+# The console's benchmark (issue 6): seeds BENCH_CUSTOMERS/BENCH_EVENTS (100k/1M) into
+# BENCH_DATABASE_URL, runs gunicorn on it and prints p50/p95 of dashboard, 360 page and API.
+bench-console: install services
+	@scripts/bench_console.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

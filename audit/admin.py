@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from audit.alerts import alert_acknowledge, can_acknowledge_alerts
 from audit.models import Alert, AuditEntry
 
 
@@ -50,7 +53,23 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ("title", "key")
     readonly_fields = ("key", "title", "detail", "state", "raised_at", "cleared_at",
                        "acknowledged_by", "delivered_at", "delivery_error")
-    actions = None
+    actions = ["acknowledge"]
+
+    @admin.action(description="Acknowledge selected alerts (audited)")
+    def acknowledge(self, request: HttpRequest, queryset: Any) -> None:
+        try:
+            count = sum(alert_acknowledge(actor=request.user, alert_pk=pk)
+                        for pk in queryset.values_list("pk", flat=True))
+        except PermissionDenied:
+            self.message_user(request, "You may not acknowledge alerts.", messages.ERROR)
+            return
+        self.message_user(request, f"{count} alert(s) acknowledged.", messages.SUCCESS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not can_acknowledge_alerts(request.user):
+            actions.pop("acknowledge", None)
+        return actions
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -37,6 +37,9 @@ ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
 
 # Support tickets (issue 5)
 SUPPORT_TICKET_SOLVED = "support.ticket.solved"
+# Account-state API tokens (issue 6)
+API_TOKEN_CREATED = "customers.api_token.created"
+API_TOKEN_REVOKED = "customers.api_token.revoked"
 
 ALL_CODES: frozenset[str] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from audit import codes, context
+from audit.masking import mask_card_numbers
 from audit.models import AuditEntry
 
 MASK = "***"
@@ -18,34 +19,6 @@ MASK = "***"
 # are listed explicitly.
 _SECRET_KEY_PATTERN = re.compile(r"secret|token|password|passwd|key|authorization|cvc|cvv", re.I)
 _NOT_SECRET_KEYS = frozenset({"idempotency_key"})
-# 13-19 digits, optionally grouped by spaces or dashes: the shape of a card number.
-_CARD_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def mask_card_numbers(text: str) -> str:
-    """Replace anything that is a valid card number (Luhn) by its last four digits."""
-
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            return f"****{digits[-4:]}"
-        return match.group(0)
-
-    return _CARD_CANDIDATE.sub(replace, text)
-
-
 def mask_secrets(value: Any, *, _key: str = "") -> Any:
     """A copy of ``value`` with secret-looking keys and card numbers masked, recursively."""
     if _key and _key.lower() not in _NOT_SECRET_KEYS and _SECRET_KEY_PATTERN.search(_key):

@@ -206,7 +206,8 @@ def _execute_claimed(run: HandlerRun) -> str:
 
     event = run.event
     handler = HANDLERS.get(run.handler)
-    with bind(request_id=event.stripe_id or f"event-{event.pk}"):
+    with bind(request_id=event.stripe_id or f"event-{event.pk}",
+              stripe_event_id=event.stripe_id or ""):
         try:
             if handler is None:
                 raise LookupError(f"no handler named {run.handler!r}")

@@ -21,13 +21,17 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from audit.context import note_stripe_event
 from billing import services
+from billing.stats import webhook_rejection_record
 from billing.webhook_endpoints import endpoint_secrets
 
 logger = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str) -> JsonResponse:
+    # Rejected deliveries never become a row; the dashboard and alerts count them here.
+    webhook_rejection_record()
     return JsonResponse({"error": message}, status=status)
 
 
@@ -75,6 +79,8 @@ def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonRespon
         payload = json.loads(body)
     except ValueError:
         return _error(400, "body is not valid JSON")
+    if isinstance(payload, dict) and isinstance(payload.get("id"), str):
+        note_stripe_event(payload["id"][:255])  # on every log line of this request
 
     try:
         if not isinstance(payload, dict):
@@ -88,6 +94,7 @@ def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonRespon
     except DataError:
         logger.warning("webhook: event could not be stored (invalid JSON content)")
         return _error(400, "event content cannot be stored (e.g. NUL characters)")
+    logger.info("webhook: %s %s", payload.get("type"), "stored" if inserted else "duplicate delivery")
     return JsonResponse({"received": True, "duplicate": not inserted}, status=200)
 
 

@@ -244,6 +244,26 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 
+# --- console: dashboard, alert rules, account-state API, logs (issue 6) ---------------------
+# Alert thresholds (audit/alert_rules.py, evaluated by run_scheduler every sweep).
+ALERT_WEBHOOK_FAILURES_MAX = env.int("ALERT_WEBHOOK_FAILURES_MAX", default=3)
+ALERT_WEBHOOK_FAILURES_MINUTES = env.int("ALERT_WEBHOOK_FAILURES_MINUTES", default=10)
+ALERT_EVENT_LAG_P95_SECONDS = env.float("ALERT_EVENT_LAG_P95_SECONDS", default=60.0)
+ALERT_EVENT_LAG_MINUTES = env.int("ALERT_EVENT_LAG_MINUTES", default=15)
+# No Stripe event for this long while subscriptions are active: alert, dashboard warning.
+ALERT_NO_EVENT_HOURS = env.int("ALERT_NO_EVENT_HOURS", default=6)
+# Account-state API: state not confirmed by Stripe for this long is "stale".
+API_STATE_STALE_HOURS = env.int("API_STATE_STALE_HOURS", default=24)
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=120)
+# Links out from the customer page. {id} is replaced; empty: the id is shown without a link.
+STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
+CRM_CONTACT_URL_TEMPLATE = env.str("CRM_CONTACT_URL_TEMPLATE", default="")
+HELPDESK_USER_URL_TEMPLATE = env.str(
+    "HELPDESK_USER_URL_TEMPLATE",
+    default=f"{ZENDESK_BASE_URL.rstrip('/')}/agent/users/{{id}}" if ZENDESK_BASE_URL else "")
+# Log lines as JSON (one object per line) in production, readable text elsewhere.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+
 # --- security ---------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -278,11 +298,12 @@ LOGGING = {
     "filters": {"request_context": {"()": "audit.logging.RequestContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "audit.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_context"],
         },
     },

@@ -8,12 +8,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from customers import services
-from customers.models import Customer
+from customers import api_tokens, services
+from customers.models import API_SCOPE_STATE_READ, API_SCOPES, ApiToken, Customer
 
 
 @admin.register(Customer)
@@ -81,3 +83,66 @@ class CustomerAdmin(admin.ModelAdmin):
             created = services.customer_create(actor=request.user, **data)
             obj.pk = created.pk
             obj._state.adding = False
+
+
+# --- account-state API tokens (issue 6) ---------------------------------------------------
+
+
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.ChoiceField(choices=list(API_SCOPES.items()), initial=API_SCOPE_STATE_READ,
+                               help_text="Read-only: the API has no write operations.")
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "scopes")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Owners create tokens here (the clear token is shown once, on the page that follows
+    creation, never stored or put in a message) and revoke them with the action."""
+
+    list_display = ("name", "prefix", "scopes", "created_at", "created_by", "use_count",
+                    "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "=prefix")
+    readonly_fields = ("name", "prefix", "scopes", "created_by", "created_at", "use_count",
+                       "last_used_at", "revoked_at", "revoked_by")
+    actions = ["revoke_tokens"]
+    form = ApiTokenForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        return self.readonly_fields if obj is not None else ("name", "scopes")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False  # revoke instead: the audit trail and use count stay
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing is editable after creation
+        token, raw = api_tokens.api_token_create(
+            actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"])
+        obj.pk = token.pk
+        obj._state.adding = False
+        request._new_api_token = raw  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None) -> Any:
+        raw = getattr(request, "_new_api_token", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "title": "API token created",
+                   "token": obj, "raw": raw, "opts": self.model._meta}
+        response = TemplateResponse(request, "admin/customers/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected tokens (callers get 401 at once)",
+                  permissions=["change"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        count = sum(api_tokens.api_token_revoke(actor=request.user, token_pk=pk,
+                                                reason="revoked in the console")
+                    for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -179,3 +180,48 @@ class Customer(models.Model):
             raise ValidationError(
                 {"stripe_customer_id": "A Stripe customer id starts with 'cus_'."}
             )
+
+
+# --- account-state API clients (issue 6) ------------------------------------------------
+
+API_SCOPE_STATE_READ = "state:read"
+API_SCOPES = {API_SCOPE_STATE_READ: "Read a customer's account state"}
+
+
+class ApiToken(models.Model):
+    """A per-client credential for the account-state API (chatbots, help widgets, the product).
+
+    Only a SHA-256 of the token is stored: the token is 32 random bytes, so a fast hash is
+    enough (nothing to brute-force) and a lookup is one indexed equality. The clear token
+    is shown once, when an owner creates it. Tokens are never deleted, only revoked, so
+    the audit trail and the use count stay.
+    """
+
+    name = models.CharField(max_length=200, help_text="Who uses it, e.g. 'support chatbot'")
+    prefix = models.CharField(max_length=16, unique=True, editable=False,
+                              help_text="The token's first characters, to recognise it")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.CharField(max_length=200, default=API_SCOPE_STATE_READ,
+                              help_text="Space-separated; state:read is the only scope")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", editable=False)
+    use_count = models.PositiveBigIntegerField(default=0, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes.split()

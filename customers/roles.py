@@ -72,6 +72,10 @@ OWNER_PERMISSIONS = [
     "axes.view_accessfailurelog",
     # the job queue dashboard
     "django_rq.admin",
+    # account-state API tokens: create, see, revoke (issue 6)
+    "customers.add_apitoken",
+    "customers.view_apitoken",
+    "customers.change_apitoken",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

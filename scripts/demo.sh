@@ -70,5 +70,6 @@ echo
 $PY manage.py demo_setup
 echo
 echo "Switchboard console: http://127.0.0.1:$PORT/admin/   (localstripe: $STRIPE_API_BASE)"
+echo "Operations dashboard: http://127.0.0.1:$PORT/admin/console/  API description: http://127.0.0.1:$PORT/api/v1/openapi.json"
 echo "Ctrl-C stops web, worker, scheduler and localstripe."
 wait

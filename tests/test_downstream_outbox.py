@@ -13,7 +13,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.alerts import alert_raise
+from audit.alerts import alert_clear, alert_raise
 from audit.models import Alert, AlertState, AuditEntry
 from crm_sync.jobs import outbox_deliver_job
 from crm_sync.lifecycle import contact_properties
@@ -147,7 +147,9 @@ def test_401_pauses_delivery_with_one_alert_not_a_retry_storm(hubspot, write, se
     sweep_and_run()
     assert rows(OutboxState.DELIVERED).count() == 20 and len(hubspot.contacts) == 20
     assert Alert.objects.get(key="sync:crm:paused").state == AlertState.RECOVERED
-    assert sum("paused" in m.subject for m in mail.outbox) == 1
+    alerts = [m.subject for m in mail.outbox if "paused" in m.subject]
+    # One alert while paused, then one "Recovered" message once it cleared: no storm.
+    assert len(alerts) == 2 and sum(s.startswith("[Switchboard] Recovered:") for s in alerts) == 1
 
 
 def test_fifty_updates_queued_while_the_crm_is_down_are_coalesced(hubspot, write, settings):
@@ -233,6 +235,12 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
     row.refresh_from_db()
     assert row.state == OutboxState.DELIVERED
     assert len(slack.messages) == 1 and "Disk almost full" in slack.messages[0]
+    # The condition clears: one "recovered" message, through the outbox too.
+    with django_capture_on_commit_callbacks(execute=True):
+        alert_clear(key="test:slack")
+    run_all()
+    assert OutboxMessage.objects.filter(channel=Channel.SLACK, kind="recovered").count() == 1
+    assert len(slack.messages) == 2 and "Recovered: Disk almost full" in slack.messages[1]
 
 
 def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):

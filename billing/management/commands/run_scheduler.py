@@ -44,6 +44,7 @@ class Command(BaseCommand):
             counts.update(outbox_sweep())  # downstream syncs: due, stuck and paused rows
             if any(counts.values()):
                 self.stdout.write(f"sweep: {counts}")
+            self._console_upkeep()
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 enqueue_now("default", "billing.jobs.reconcile_job")
                 next_reconcile = time.monotonic() + reconcile_every
@@ -53,3 +54,18 @@ class Command(BaseCommand):
             deadline = time.monotonic() + settings.SWEEP_INTERVAL_SECONDS
             while not stopping["now"] and time.monotonic() < deadline:
                 time.sleep(0.5)
+
+    def _console_upkeep(self) -> None:
+        """Issue 6: refresh the dashboard's hourly counters and evaluate the alert rules.
+        A failure is reported and the loop goes on: sweeping must never stop for it."""
+        from audit.alert_rules import alerts_evaluate
+        from billing.stats import stats_rollup
+
+        try:
+            stats_rollup()
+            result = alerts_evaluate()
+        except Exception as exc:  # noqa: BLE001
+            self.stderr.write(f"console upkeep failed: {exc.__class__.__name__}: {exc}")
+            return
+        if result.raised or result.cleared:
+            self.stdout.write(f"alerts: raised {result.raised}, recovered {result.cleared}")
