@@ -87,7 +87,7 @@ class ChargeFacts:
         return max(self.amount - self.refunded, 0)
 
 
-def _refunded_here(charge_id: str) -> int:
+def refunded_here(charge_id: str) -> int:
     return int(FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id)
                .exclude(state=ActionState.FAILED).aggregate(total=Sum("amount"))["total"] or 0)
 
@@ -116,7 +116,7 @@ def charge_facts(customer: Customer, charge_id: str) -> ChargeFacts:
     return ChargeFacts(charge_id=charge_id, amount=int(charge.get("amount") or 0),
                        currency=str(charge.get("currency") or ""),
                        refunded_in_stripe=int(charge.get("amount_refunded") or 0),
-                       refunded_here=_refunded_here(charge_id))
+                       refunded_here=refunded_here(charge_id))
 
 
 def _validate(amount: Any, reason_code: str, note: str) -> int:
@@ -146,7 +146,7 @@ def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
     known = _known_charge_amount(customer, charge_id)
     if known is not None:
         charge_amount, currency = known
-        left = charge_amount - _refunded_here(charge_id)
+        left = charge_amount - refunded_here(charge_id)
         if amount > left:
             raise _too_much(amount, max(left, 0), currency)
     facts = charge_facts(customer, charge_id)
@@ -186,7 +186,7 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
     facts = _check_fits(customer, charge_id, amount)
     with transaction.atomic():
         _lock_charge(charge_id)
-        left = facts.amount - max(facts.refunded_in_stripe, _refunded_here(charge_id))
+        left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
         if amount > left:  # another refund of this charge got in first
             raise _too_much(amount, max(left, 0), facts.currency)
         action, created = actions.action_open(
