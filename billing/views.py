@@ -172,7 +172,9 @@ class _Step:
         form = self.form(request, customer, request.POST)
         if not form.is_valid():
             return _page(request, self.template, form=form, **context)
-        if "confirm" not in request.POST or "back" in request.POST:
+        if "back" in request.POST:
+            return _page(request, self.template, form=form, **context)
+        if "confirm" not in request.POST:
             return _page(request, self.template, form=form, preview=True,
                          will_happen=self.will_happen(form, context), **context)
         try:
