@@ -176,3 +176,38 @@ def test_stripe_refusing_changes_nothing_and_is_audited(stripe_api, webhook, fin
     assert entry.data["reason"] == "customer asked"
     customer.refresh_from_db()
     assert customer.last_payment_status != "partially_refunded"
+
+
+def test_localstripe_bridge_confirms_what_localstripe_never_announces(
+        stripe_api, webhook, finance_admin, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from tests.stripe_support.fixtures import drain
+
+    basic, pro = plan("plan_basic", 900, "Basic"), plan("plan_pro", 5000, "Pro")
+    customer, sub, charge_id = subscriber(webhook, basic)
+    refund = _refund(finance_admin, customer, charge_id, 300)
+    change = subscriptions.subscription_change_plan(
+        actor=finance_admin, customer_id=customer.pk, plan_id=pro.id, proration="none",
+        note="upgrade", submission_key=uuid.uuid4())
+    out = io.StringIO()
+    with webhook.on_commit(execute=True):
+        call_command("localstripe_bridge", "--once", stdout=out)
+    drain()
+    assert "2 event(s) sent." in out.getvalue(), out.getvalue()
+    refund.refresh_from_db()
+    change.refresh_from_db()
+    customer.refresh_from_db()
+    assert (refund.state, change.state) == (ActionState.CONFIRMED, ActionState.CONFIRMED)
+    assert (customer.plan_id, customer.last_payment_status) == (pro.id, "partially_refunded")
+    again = io.StringIO()
+    call_command("localstripe_bridge", "--once", stdout=again)
+    assert "0 event(s) sent." in again.getvalue()  # nothing twice
+
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="only talks to a localstripe on this machine"):
+        call_command("localstripe_bridge", "--once", stdout=io.StringIO())
