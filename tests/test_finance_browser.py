@@ -21,7 +21,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 @pytest.fixture
-def browser(monkeypatch):
+def browser(monkeypatch, live_server):
+    # Depends on live_server so the browser (and its self-refreshing page) closes first.
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure_browser.sh (make test does)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
@@ -35,6 +36,12 @@ def browser(monkeypatch):
             yield chromium
         finally:
             chromium.close()
+            # ORM calls made while Playwright's loop ran got their own connection (Django
+            # keeps connections per async context); close it, or the test database cannot
+            # be dropped at the end of the session.
+            from django.db import connections
+
+            connections.close_all()
 
 
 def _login(browser, live_server, username):
