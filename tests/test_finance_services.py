@@ -18,7 +18,9 @@ from billing import refunds, subscriptions
 from billing.adapters import stripe_client
 from billing.adapters.stripe_client import StripeActionError
 from billing.models import ActionState, FinanceAction, RefundRequest
+from tests.factories import StaffUserFactory
 from tests.finance_support import confirm, plan, subscriber
+from tests.stripe_support.fixtures import drain
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -64,8 +66,9 @@ def test_double_submit_and_resend_make_one_refund_in_stripe(stripe_api, webhook,
 
 
 def test_refund_over_threshold_needs_another_approver_and_is_confirmed_by_charge_refunded(
-        stripe_api, webhook, settings, finance_admin, owner, django_capture_on_commit_callbacks):
+        stripe_api, webhook, settings, finance_admin, django_capture_on_commit_callbacks):
     settings.REFUND_APPROVAL_THRESHOLD = 1000
+    other_admin = StaffUserFactory(username="finance2@example.test", role="finance_admin")
     customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
     request = _refund(finance_admin, customer, charge_id, 1500, note="double billed")
     assert isinstance(request, RefundRequest) and request.status == "pending"
@@ -79,8 +82,9 @@ def test_refund_over_threshold_needs_another_approver_and_is_confirmed_by_charge
     assert not stripe.Refund.list(charge=charge_id).data
 
     with django_capture_on_commit_callbacks(execute=True):
-        action = refunds.refund_request_approve(actor=owner, request_id=request.pk, note="ok")
-    again = refunds.refund_request_approve(actor=owner, request_id=request.pk)
+        action = refunds.refund_request_approve(actor=other_admin, request_id=request.pk,
+                                                note="ok")
+    again = refunds.refund_request_approve(actor=other_admin, request_id=request.pk)
     assert again.pk == action.pk
     assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1500]
     assert action.state == ActionState.SUBMITTED
@@ -184,8 +188,6 @@ def test_localstripe_bridge_confirms_what_localstripe_never_announces(
 
     from django.core.management import call_command
 
-    from tests.stripe_support.fixtures import drain
-
     basic, pro = plan("plan_basic", 900, "Basic"), plan("plan_pro", 5000, "Pro")
     customer, sub, charge_id = subscriber(webhook, basic)
     refund = _refund(finance_admin, customer, charge_id, 300)
@@ -211,3 +213,18 @@ def test_localstripe_bridge_confirms_what_localstripe_never_announces(
 
     with pytest.raises(CommandError, match="only talks to a localstripe on this machine"):
         call_command("localstripe_bridge", "--once", stdout=io.StringIO())
+
+
+def test_cancel_now_is_confirmed_by_the_deleted_webhook_localstripe_sends(
+        localstripe_webhooks, webhook, owner):
+    customer, sub, _ = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    action = subscriptions.subscription_cancel(actor=owner, customer_id=customer.pk,
+                                               at_period_end=False, note="fraud ring",
+                                               submission_key=uuid.uuid4())
+    customer.refresh_from_db()
+    assert (action.state, customer.status) == (ActionState.SUBMITTED, "active")
+    localstripe_webhooks.receive(["customer.subscription.deleted"])
+    drain()
+    action.refresh_from_db()
+    customer.refresh_from_db()
+    assert (action.state, customer.status) == (ActionState.CONFIRMED, "canceled")
