@@ -9,6 +9,7 @@ or is dead. Sweepers (billing/sweeper.py) re-enqueue anything left behind.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -140,7 +141,7 @@ class FinanceAction(models.Model):
                              default=ActionState.REQUESTED, db_index=True)
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
                                  related_name="finance_actions")
-    requested_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True,
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
                                      related_name="+")
     refund_request = models.OneToOneField("billing.RefundRequest", on_delete=models.PROTECT,
                                           null=True, blank=True, related_name="action")
@@ -196,10 +197,10 @@ class RefundRequest(models.Model):
     charge_amount = models.PositiveBigIntegerField()
     reason_code = models.CharField(max_length=32)
     note = models.TextField()
-    requested_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=RefundRequestStatus.choices,
                               default=RefundRequestStatus.PENDING, db_index=True)
-    decided_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True,
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
                                    blank=True, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
