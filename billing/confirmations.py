@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -88,4 +89,35 @@ def actions_confirm_from_event(event: StripeEvent) -> list[int]:
                            "requested_by": (action.requested_by.get_username()
                                             if action.requested_by else "")})
         confirmed.append(action.pk)
+        from audit.alerts import alert_clear
+
+        alert_clear(key=_alert_key(action))
     return confirmed
+
+
+def _alert_key(action: FinanceAction) -> str:
+    return f"finance_unconfirmed:{action.pk}"
+
+
+def actions_alert_unconfirmed(*, now: datetime | None = None) -> int:
+    """Raise an alert (once) for every action Stripe accepted but whose confirming
+    webhook has not arrived within ``FINANCE_CONFIRMATION_ALERT_MINUTES``: a lost webhook
+    or a broken endpoint leaves the console showing an old state. Run by the scheduler."""
+    from audit.alerts import alert_raise
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.FINANCE_CONFIRMATION_ALERT_MINUTES)
+    raised = 0
+    for action in (FinanceAction.objects.filter(state=ActionState.SUBMITTED,
+                                                submitted_at__lte=cutoff)
+                   .select_related("customer").order_by("submitted_at")[:100]):
+        if alert_raise(
+            key=_alert_key(action),
+            title=(f"{action.get_kind_display()} #{action.pk} for {action.customer} is not "
+                   "confirmed by Stripe"),
+            detail=(f"Stripe accepted it at {action.submitted_at:%Y-%m-%d %H:%M} UTC "
+                    f"({action.stripe_object_id}) but no confirming webhook was processed. "
+                    "Check the webhook endpoint and the event inbox, or run reconcile."),
+        ):
+            raised += 1
+    return raised

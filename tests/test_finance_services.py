@@ -228,3 +228,34 @@ def test_cancel_now_is_confirmed_by_the_deleted_webhook_localstripe_sends(
     action.refresh_from_db()
     customer.refresh_from_db()
     assert (action.state, customer.status) == (ActionState.CONFIRMED, "canceled")
+
+
+def test_an_action_stripe_never_confirms_raises_one_alert_cleared_by_the_webhook(
+        finance_admin, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.models import Alert
+    from billing.confirmations import actions_alert_unconfirmed, actions_confirm_from_event
+    from billing.models import StripeEvent
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(stripe_customer_id="cus_late")
+    action = FinanceAction.objects.create(
+        key=uuid.uuid4(), kind="refund", state=ActionState.SUBMITTED, customer=customer,
+        requested_by=finance_admin, charge_id="ch_late", amount=100, currency="usd",
+        idempotency_key="switchboard-refund-late", stripe_object_id="re_late",
+        submitted_at=timezone.now() - timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions_alert_unconfirmed() == 1
+        assert actions_alert_unconfirmed() == 0  # one alert, not one per sweep
+    alert = Alert.objects.get(key=f"finance_unconfirmed:{action.pk}")
+    assert "not confirmed by Stripe" in alert.title
+    event = StripeEvent.objects.create(
+        stripe_id="evt_late", type="charge.refunded", created=timezone.now(),
+        payload={"data": {"object": {"id": "ch_late", "object": "charge",
+                                     "refunds": {"data": [{"id": "re_late"}]}}}})
+    assert actions_confirm_from_event(event) == [action.pk]
+    alert.refresh_from_db()
+    assert alert.state == "recovered"

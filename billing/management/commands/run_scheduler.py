@@ -42,6 +42,10 @@ class Command(BaseCommand):
             counts = services.sweep()
             if any(counts.values()):
                 self.stdout.write(f"sweep: {counts}")
+            # Finance actions Stripe accepted but never confirmed (billing/confirmations.py).
+            from billing.confirmations import actions_alert_unconfirmed
+
+            actions_alert_unconfirmed()
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 enqueue_now("default", "billing.jobs.reconcile_job")
                 next_reconcile = time.monotonic() + reconcile_every
