@@ -10,6 +10,8 @@ state the next attempt can finish and a retry can never make Stripe act twice:
    ``failed`` with the message in plain words, audited as a failed attempt, nothing else
    changed. No answer (timeout) -> stays ``requested``, to be sent again with the same key.
 3. The confirming webhook marks it ``confirmed`` (billing/confirmations.py).
+
+``action_resend`` sends a row left ``requested`` by a lost answer again, same key.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.utils import timezone
 
 from audit import codes
 from audit.services import audit_record
+from billing import permissions
 from billing.adapters import stripe_client
 from billing.adapters.stripe_client import StripeActionError
 from billing.models import ActionKind, ActionState, FinanceAction
@@ -144,3 +147,16 @@ def action_send(*, action_pk: int, audit_data: dict[str, Any] | None = None,
             audit_record(action=SUCCESS_CODES[action.kind], actor=actor, target=action.customer,
                          data={**base, "stripe_object_id": action.stripe_object_id})
     return action
+
+
+def action_resend(*, actor: Any, action_id: int) -> FinanceAction:
+    """Send an action whose Stripe answer was lost again, with the same idempotency key."""
+    action = FinanceAction.objects.select_related("customer").get(pk=action_id)
+    allowed = {
+        ActionKind.REFUND: permissions.can_issue_refund(actor, action.customer)
+        or permissions.can_approve_refund(actor),
+        ActionKind.CHANGE_PLAN: permissions.can_change_plan(actor, action.customer),
+    }.get(action.kind, permissions.can_cancel_subscription(actor, action.customer))
+    permissions.require(allowed, user=actor, action=f"resend_{action.kind}",
+                        target=action.customer)
+    return action_send(action_pk=action.pk)

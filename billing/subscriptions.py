@@ -155,15 +155,3 @@ def subscription_resume(*, actor: Any, customer_id: Any, note: str,
                               "subscription": sub["id"], "before": before,
                               "after": {**before, "cancel_at_period_end": False}}})
 
-
-def finance_action_resend(*, actor: Any, action_id: int) -> FinanceAction:
-    """Send an action whose Stripe answer was lost again, with the same idempotency key."""
-    action = FinanceAction.objects.select_related("customer").get(pk=action_id)
-    allowed = {
-        ActionKind.REFUND: permissions.can_issue_refund(actor, action.customer)
-        or permissions.can_approve_refund(actor),
-        ActionKind.CHANGE_PLAN: permissions.can_change_plan(actor, action.customer),
-    }.get(action.kind, permissions.can_cancel_subscription(actor, action.customer))
-    permissions.require(allowed, user=actor, action=f"resend_{action.kind}",
-                        target=action.customer)
-    return actions.action_send(action_pk=action.pk)

@@ -111,7 +111,7 @@ from django.urls import reverse  # noqa: E402
 from django.utils.formats import date_format  # noqa: E402
 
 from billing import forms as finance_forms  # noqa: E402
-from billing import permissions, refunds, subscriptions  # noqa: E402
+from billing import actions, permissions, refunds, subscriptions  # noqa: E402
 from billing.adapters.stripe_client import StripeActionError, finance_list  # noqa: E402
 from billing.models import ActionState, FinanceAction, RefundRequest  # noqa: E402
 from billing.selectors import refund_requests_for  # noqa: E402
@@ -392,7 +392,7 @@ def finance_action_view(request: HttpRequest, pk: int) -> HttpResponse:
                                target=action.customer)
     if request.method == "POST":
         try:
-            subscriptions.finance_action_resend(actor=request.user, action_id=action.pk)
+            actions.action_resend(actor=request.user, action_id=action.pk)
         except StripeActionError as exc:
             messages.error(request, exc.user_message)
         return redirect("billing:finance_action", pk=action.pk)

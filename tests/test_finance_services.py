@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit import codes
 from audit.models import AuditEntry
-from billing import refunds, subscriptions
+from billing import actions, refunds, subscriptions
 from billing.adapters import stripe_client
 from billing.adapters.stripe_client import StripeActionError
 from billing.models import ActionState, FinanceAction, RefundRequest
@@ -60,7 +60,7 @@ def test_double_submit_and_resend_make_one_refund_in_stripe(stripe_api, webhook,
     # The same row sent again (a retry after a lost answer) reuses its idempotency key:
     # Stripe answers with the first refund instead of making another.
     FinanceAction.objects.filter(pk=first.pk).update(state=ActionState.REQUESTED)
-    resent = subscriptions.finance_action_resend(actor=owner, action_id=first.pk)
+    resent = actions.action_resend(actor=owner, action_id=first.pk)
     assert resent.stripe_object_id == first.stripe_object_id
     assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1000]
 
