@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services test demo bench bench-downstream bench-console clean
+.PHONY: install services browser test demo bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -22,7 +22,11 @@ install: $(STAMP)
 services:
 	@scripts/services.sh
 
-test: install services
+# Debian's chromium for the browser test (installed with apt-get when missing).
+browser:
+	@scripts/ensure_browser.sh
+
+test: install services browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: install services

@@ -30,6 +30,10 @@ BILLING_REFUND_FAILED = "billing.refund.failed"
 BILLING_PLAN_CHANGED = "billing.subscription.plan_changed"
 BILLING_SUBSCRIPTION_CANCELED = "billing.subscription.canceled"
 BILLING_SUBSCRIPTION_RESUMED = "billing.subscription.resumed"
+# Finance actions (issue 4): a plan change / cancel / resume Stripe refused, and the
+# webhook that confirmed an action.
+BILLING_SUBSCRIPTION_ACTION_FAILED = "billing.subscription.action_failed"
+BILLING_ACTION_CONFIRMED = "billing.action.confirmed"
 
 # Downstream syncs and alerts
 SYNC_OUTBOX_RETRIED = "sync.outbox.retried"

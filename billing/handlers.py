@@ -29,6 +29,13 @@ def customer_projection(event: StripeEvent) -> str:
     if result.stripe_customer_id and not event.stripe_customer_id:
         # Disputes name their customer only through the charge: remember who it was.
         StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
+    # Finance actions (billing/confirmations.py): the event that proves a refund or a
+    # subscription change happened closes its action row, in this same transaction.
+    from billing.confirmations import actions_confirm_from_event
+
+    confirmed = actions_confirm_from_event(event)
+    if confirmed:
+        return f"{result.note}; confirmed finance action(s) {confirmed}"
     return result.note
 
 

@@ -9,6 +9,7 @@ or is dead. Sweepers (billing/sweeper.py) re-enqueue anything left behind.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -151,3 +152,111 @@ class EventHourlyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} {self.events} events"
+# --- finance actions (billing/refunds.py, billing/subscriptions.py) -------------------------
+
+
+class ActionKind(models.TextChoices):
+    REFUND = "refund", "Refund"
+    CHANGE_PLAN = "change_plan", "Plan change"
+    CANCEL_NOW = "cancel_now", "Cancel now"
+    CANCEL_AT_PERIOD_END = "cancel_at_period_end", "Cancel at period end"
+    RESUME = "resume", "Resume (undo pending cancellation)"
+
+
+class ActionState(models.TextChoices):
+    REQUESTED = "requested", "Requested (not sent to Stripe yet)"
+    SUBMITTED = "submitted", "Submitted to Stripe, waiting for confirmation"
+    CONFIRMED = "confirmed", "Confirmed by Stripe's webhook"
+    FAILED = "failed", "Failed (Stripe refused; nothing changed)"
+
+
+class FinanceAction(models.Model):
+    """One staff action on money or a subscription, from the click to Stripe's webhook.
+
+    ``requested`` (row written, Stripe not called yet) -> ``submitted`` (Stripe accepted;
+    ``stripe_object_id`` is the refund or subscription) -> ``confirmed`` (the webhook that
+    proves it arrived: ``confirmed_event_id``/``confirmed_at``) or ``failed`` (Stripe
+    refused: ``error_message`` says why in plain words). The row is written *before*
+    Stripe is called and ``idempotency_key`` is derived from it, so a retry of the same row
+    can never make Stripe act twice; ``key`` is the form's one-time submission id, so a
+    double submit finds this row instead of creating a second one. Local billing state is
+    never edited here: the pipeline's projection does that when the webhook arrives.
+    """
+
+    key = models.UUIDField(unique=True, editable=False,
+                           help_text="The form's submission id: one action per submission.")
+    kind = models.CharField(max_length=24, choices=ActionKind.choices)
+    state = models.CharField(max_length=12, choices=ActionState.choices,
+                             default=ActionState.REQUESTED, db_index=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
+                                 related_name="finance_actions")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                     related_name="+")
+    refund_request = models.OneToOneField("billing.RefundRequest", on_delete=models.PROTECT,
+                                          null=True, blank=True, related_name="action")
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    amount = models.PositiveBigIntegerField(null=True, blank=True,
+                                            help_text="Smallest currency unit (refunds).")
+    currency = models.CharField(max_length=3, blank=True)
+    reason_code = models.CharField(max_length=32, blank=True)
+    note = models.TextField(blank=True, help_text="The staff member's reason, in words.")
+    params = models.JSONField(default=dict, blank=True,
+                              help_text="What was asked (plan, proration, before values).")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_event_id = models.CharField(max_length=255, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (ActionState.REQUESTED, ActionState.SUBMITTED)
+
+
+class RefundRequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved (refund issued)"
+    REJECTED = "rejected", "Rejected"
+
+
+class RefundRequest(models.Model):
+    """A refund that needs a second person: above ``REFUND_APPROVAL_THRESHOLD`` or asked
+    for by a support agent. The requester sees it through a django-guardian object
+    permission (``billing.view_refundrequest`` on this row) and can never approve it."""
+
+    key = models.UUIDField(unique=True, editable=False,
+                           help_text="The form's submission id: one request per submission.")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
+                                 related_name="refund_requests")
+    charge_id = models.CharField(max_length=255)
+    amount = models.PositiveBigIntegerField(help_text="Smallest currency unit.")
+    currency = models.CharField(max_length=3)
+    charge_amount = models.PositiveBigIntegerField()
+    reason_code = models.CharField(max_length=32)
+    note = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=RefundRequestStatus.choices,
+                              default=RefundRequestStatus.PENDING, db_index=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Refund request #{self.pk} ({self.status})"

@@ -41,3 +41,90 @@ def customer_state(*, stripe_customer_id: str, limit: int = 20) -> dict[str, Any
             "finished_at": _iso(r.finished_at),
         } for r in runs],
     }
+
+
+# --- finance actions (the customer page's finance panel and the action pages) ----------------
+
+
+def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
+    """What the finance panel shows: Stripe's charges and subscription of the customer
+    (read live: Stripe is the truth), the actions and requests in flight, and which
+    buttons this user may see. Stripe being unreachable is a message, not an error page."""
+    from billing import permissions
+    from billing.adapters.stripe_client import StripeActionError, finance_list, finance_read
+    from billing.models import FinanceAction, RefundRequest, RefundRequestStatus
+    from billing.refunds import refunded_here, money
+    from billing.subscriptions import current_plan, plan_label
+
+    can = {
+        "view": permissions.can_view_billing(user, customer),
+        "refund": permissions.can_issue_refund(user, customer)
+        or permissions.can_request_refund(user, customer),
+        "issue_refund": permissions.can_issue_refund(user, customer),
+        "change_plan": permissions.can_change_plan(user, customer),
+        "cancel": permissions.can_cancel_subscription(user, customer),
+        "resume": permissions.can_resume_subscription(user, customer),
+        "approve": permissions.can_approve_refund(user),
+    }
+    data: dict[str, Any] = {"can": can, "customer": customer, "charges": [],
+                            "subscription": None, "error": ""}
+    if not can["view"]:
+        return data
+    data["actions"] = list(FinanceAction.objects.filter(customer=customer)
+                           .select_related("requested_by")[:10])
+    data["pending_requests"] = list(RefundRequest.objects.filter(
+        customer=customer, status=RefundRequestStatus.PENDING).select_related("requested_by"))
+    if not customer.stripe_customer_id:
+        return data
+    try:
+        for charge in finance_list("charge", customer=customer.stripe_customer_id, limit=10):
+            amount = int(charge.get("amount") or 0)
+            refunded = max(int(charge.get("amount_refunded") or 0), refunded_here(charge["id"]))
+            refundable = max(amount - refunded, 0) if charge.get("status") == "succeeded" else 0
+            data["charges"].append({
+                "id": charge["id"], "created": _ts(charge.get("created")),
+                "amount": money(amount, charge.get("currency") or ""),
+                "refunded": money(refunded, charge.get("currency") or "") if refunded else "",
+                "refundable": refundable,
+                "refundable_label": money(refundable, charge.get("currency") or ""),
+                "status": charge.get("status"), "description": charge.get("description") or "",
+            })
+        if customer.subscription_id:
+            sub = finance_read("subscription", customer.subscription_id)
+            _, plan = current_plan(sub)
+            data["subscription"] = {
+                "id": sub["id"], "status": sub.get("status"), "plan": plan_label(plan),
+                "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
+                "current_period_end": _ts(sub.get("current_period_end")),
+                "ended": sub.get("status") in ("canceled", "incomplete_expired"),
+            }
+    except StripeActionError as exc:
+        data["error"] = exc.user_message
+    return data
+
+
+def _ts(value: Any) -> Any:
+    from billing.projection import ts
+
+    return ts(value)
+
+
+def refund_requests_for(*, user: Any) -> dict[str, list[Any]]:
+    """Approvers: every pending request, and the latest decided ones. Everyone else: the
+    requests they may see through their object permission (their own)."""
+    from guardian.shortcuts import get_objects_for_user
+
+    from billing import permissions
+    from billing.models import RefundRequest, RefundRequestStatus
+
+    base = RefundRequest.objects.select_related("customer", "requested_by", "decided_by")
+    if permissions.can_approve_refund(user):
+        visible = base
+    else:
+        visible = get_objects_for_user(user, "billing.view_refundrequest", klass=base,
+                                       accept_global_perms=False)
+    return {
+        "pending": list(visible.filter(status=RefundRequestStatus.PENDING).order_by("created_at")),
+        "decided": list(visible.exclude(status=RefundRequestStatus.PENDING)
+                        .order_by("-decided_at", "-id")[:20]),
+    }

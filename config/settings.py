@@ -199,6 +199,11 @@ SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=15)
 RECONCILE_INTERVAL_MINUTES = env.int("RECONCILE_INTERVAL_MINUTES", default=360)
 # /readyz fails when no RQ worker has sent a heartbeat for this long.
 READYZ_WORKER_STALE_SECONDS = env.int("READYZ_WORKER_STALE_SECONDS", default=120)
+# Finance actions (billing/refunds.py): refunds above this amount, in the smallest currency
+# unit (20000 = 200.00 USD), need a second person's approval.
+REFUND_APPROVAL_THRESHOLD = env.int("REFUND_APPROVAL_THRESHOLD", default=20000)
+# An action Stripe accepted but did not confirm by webhook within this time raises an alert.
+FINANCE_CONFIRMATION_ALERT_MINUTES = env.int("FINANCE_CONFIRMATION_ALERT_MINUTES", default=30)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"

@@ -54,6 +54,17 @@ $PY -m tests.stripe_support.localstripe --port "$STRIPE_PORT" >/tmp/switchboard-
 pids+=($!)
 wait_url "$STRIPE_API_BASE/js.stripe.com/v3/"
 
+# finance actions
+# Refunds above 10.00 need a second person's approval in the demo (default 200.00), so the
+# two-person rule can be tried on the seeded payments.
+export REFUND_APPROVAL_THRESHOLD=${REFUND_APPROVAL_THRESHOLD:-1000}
+# localstripe never sends charge.refunded or customer.subscription.updated: the bridge
+# posts them (signed, built from localstripe's objects) so finance actions get confirmed.
+# It refuses to run unless STRIPE_API_BASE is a localstripe on this machine.
+$PY manage.py localstripe_bridge --base-url "http://127.0.0.1:$PORT" --interval 2 &
+pids+=($!)
+# end finance actions
+
 $PY manage.py runserver "127.0.0.1:$PORT" --noreload &
 pids+=($!)
 $PY manage.py rqworker webhooks sync default --worker-class rq.worker.SimpleWorker &

@@ -64,6 +64,7 @@ _RESOURCES = {
     "charge": stripe.Charge,
     "dispute": stripe.Dispute,
     "refund": stripe.Refund,
+    "plan": stripe.Plan,
 }
 
 
@@ -97,3 +98,95 @@ def list_all(object_type: str, **params: Any) -> Any:
             page = resource.list(limit=100, starting_after=page.data[-1].id, **params)
     except stripe.StripeError as exc:
         raise StripeUnavailable(f"list {object_type}: {exc}") from exc
+
+
+# --- finance actions (billing/refunds.py, billing/subscriptions.py) -------------------------
+
+
+class StripeActionError(Exception):
+    """Stripe refused or did not answer a finance action.
+
+    ``user_message`` is fit for the console; ``outcome_unknown`` is True when Stripe may
+    have acted without us hearing the answer (a timeout): the action must then be sent
+    again with the *same* idempotency key, never as a new action.
+    """
+
+    def __init__(self, developer_message: str, user_message: str, *,
+                 outcome_unknown: bool = False) -> None:
+        super().__init__(developer_message)
+        self.user_message = user_message
+        self.outcome_unknown = outcome_unknown
+
+
+def _translate(exc: stripe.StripeError, what: str) -> StripeActionError:
+    said = (getattr(exc, "user_message", None) or str(exc) or "no details").strip()
+    developer = f"{what}: {exc.__class__.__name__} http={exc.http_status} code={exc.code}: {said}"
+    if isinstance(exc, stripe.APIConnectionError):
+        return StripeActionError(developer, (
+            "Stripe did not answer, so we do not know yet whether it acted. Nothing was "
+            "changed here. Send it again from this page: the same request key is reused, "
+            "so Stripe cannot do it twice."), outcome_unknown=True)
+    if isinstance(exc, stripe.RateLimitError):
+        message = "Stripe is receiving too many requests right now. Nothing was changed; try again in a minute."
+    elif isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+        message = ("Stripe refused Switchboard's API key. Nothing was changed; an owner must "
+                   "check STRIPE_SECRET_KEY.")
+    elif isinstance(exc, stripe.IdempotencyError):
+        message = ("Stripe saw this request before with different details. Nothing was "
+                   "changed; start the action again.")
+    elif isinstance(exc, stripe.CardError):
+        message = f"The card network declined it: {said} Nothing was changed."
+    elif isinstance(exc, stripe.InvalidRequestError):
+        message = f"Stripe refused it: {said} Nothing was changed."
+    else:
+        message = f"Stripe had a problem ({said}). Nothing was changed; try again later."
+    return StripeActionError(developer, message)
+
+
+def refund_create(*, charge_id: str, amount: int, idempotency_key: str,
+                  reason: str | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """POST /v1/refunds for ``amount`` of ``charge_id``. ``reason`` is Stripe's own
+    (duplicate, fraudulent, requested_by_customer) or None; ours travels in metadata."""
+    params: dict[str, Any] = {"charge": charge_id, "amount": amount,
+                              "metadata": metadata or {}, "idempotency_key": idempotency_key}
+    if reason:
+        params["reason"] = reason
+    try:
+        return stripe.Refund.create(**params).to_dict()
+    except stripe.StripeError as exc:
+        raise _translate(exc, f"refund {charge_id}") from exc
+
+
+def subscription_modify(subscription_id: str, *, idempotency_key: str,
+                        **params: Any) -> dict[str, Any]:
+    """POST /v1/subscriptions/<id> (plan change, cancel at period end, resume)."""
+    try:
+        return stripe.Subscription.modify(subscription_id, idempotency_key=idempotency_key,
+                                          **params).to_dict()
+    except stripe.StripeError as exc:
+        raise _translate(exc, f"modify {subscription_id}") from exc
+
+
+def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
+    """DELETE /v1/subscriptions/<id>: cancel now."""
+    try:
+        return stripe.Subscription.cancel(subscription_id,
+                                          idempotency_key=idempotency_key).to_dict()
+    except stripe.StripeError as exc:
+        raise _translate(exc, f"cancel {subscription_id}") from exc
+
+
+def finance_read(object_type: str, object_id: str) -> dict[str, Any]:
+    """``retrieve`` for the finance pages and services: errors in plain words."""
+    try:
+        return _RESOURCES[object_type].retrieve(object_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _translate(exc, f"retrieve {object_type} {object_id}") from exc
+
+
+def finance_list(object_type: str, *, limit: int = 20, **params: Any) -> list[dict[str, Any]]:
+    """One page of objects (newest first, as Stripe lists them); errors in plain words."""
+    try:
+        return [item.to_dict() for item in _RESOURCES[object_type].list(limit=limit, **params).data]
+    except stripe.StripeError as exc:
+        raise _translate(exc, f"list {object_type}") from exc

@@ -100,6 +100,15 @@ class LocalStripeClient:
         Registering the same id again replaces it."""
         self._config("POST", f"/_config/webhooks/{webhook_id}", {"url": url, "secret": secret})
 
+    def fail_next(self, method: str, path: str, *, status: int = 400,
+                  type: str = "invalid_request_error", code: str = "",
+                  message: str = "") -> None:
+        """Make the next ``method`` request under ``path`` answer a Stripe error (a shim of
+        ours, see ``_apply_finance_shims``): Stripe refusing, for real, over HTTP."""
+        self._config("POST", "/_config/switchboard/fail_next", {
+            "method": method, "path": path, "status": str(status), "type": type,
+            "code": code, "message": message})
+
     def flush(self) -> None:
         """``DELETE /_config/data``: forget every object (webhook registrations stay)."""
         self._config("DELETE", "/_config/data")
@@ -311,6 +320,84 @@ def _apply_server_shims() -> None:
     # the exported value is changed.)
     with_fixups(resources.Invoice, {"default_tax_rates": [], "total_discount_amounts": []})
     with_fixups(resources.Subscription, {"default_tax_rates": []})
+    _apply_finance_shims(resources, server)
+
+
+def _apply_finance_shims(resources: Any, server: Any) -> None:
+    """What the finance actions (billing/refunds.py, billing/subscriptions.py) send that
+    localstripe does not know:
+
+    - ``reason`` on a refund (Stripe: duplicate, fraudulent, requested_by_customer) is
+      refused as "Unexpected"; it is checked and kept on the refund here.
+    - ``proration_behavior`` on a subscription update (create_prorations, none,
+      always_invoice) is refused the same way; it is checked and then ignored (localstripe
+      computes no prorations).
+    - ``Idempotency-Key`` is ignored: a POST sent again with the same key would act twice,
+      where Stripe answers with the first response. A middleware replays it here, keyed by
+      API key and idempotency key, as Stripe does (successful answers only).
+    """
+    from aiohttp import web
+
+    refund_init = resources.Refund.__init__
+
+    def refund_with_reason(self: Any, reason: Any = None, **kwargs: Any) -> None:
+        if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+            raise resources.UserError(400, "Bad request: invalid reason")
+        refund_init(self, **kwargs)
+        self.reason = reason
+
+    resources.Refund.__init__ = refund_with_reason
+
+    subscription_update = resources.Subscription._update
+
+    def update_with_proration(self: Any, proration_behavior: Any = None, **kwargs: Any) -> Any:
+        if proration_behavior not in (None, "create_prorations", "none", "always_invoice"):
+            raise resources.UserError(400, "Bad request: invalid proration_behavior")
+        return subscription_update(self, **kwargs)
+
+    resources.Subscription._update = update_with_proration
+
+    replies: dict[tuple[str, str, str], tuple[int, bytes, str]] = {}
+    faults: list[dict[str, str]] = []
+
+    async def fail_next(request: Any) -> Any:
+        """``POST /_config/switchboard/fail_next`` (method, path, status, type, code,
+        message): the next request with that method whose path starts with ``path`` is
+        answered with that Stripe error instead of being carried out."""
+        faults.append(dict(await request.post()))
+        return web.json_response({"queued": len(faults)})
+
+    server.app.router.add_post("/_config/switchboard/fail_next", fail_next)
+
+    @web.middleware
+    async def injected_errors(request: Any, handler: Any) -> Any:
+        for fault in list(faults):
+            if request.method == fault["method"] and request.path.startswith(fault["path"]):
+                faults.remove(fault)
+                return web.json_response(
+                    {"error": {"type": fault["type"], "code": fault["code"],
+                               "message": fault["message"]}},
+                    status=int(fault["status"]))
+        return await handler(request)
+
+    server.app.middlewares.append(injected_errors)
+
+    @web.middleware
+    async def idempotency(request: Any, handler: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        slot = (request.headers.get("Authorization", ""), request.path, key)
+        if slot in replies:
+            status, body, content_type = replies[slot]
+            return web.Response(status=status, body=body, content_type=content_type,
+                                headers={"Idempotent-Replayed": "true"})
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.status < 400 and response.body:
+            replies[slot] = (response.status, bytes(response.body), response.content_type)
+        return response
+
+    server.app.middlewares.append(idempotency)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from billing import services
+from billing.confirmations import actions_alert_unconfirmed
 from config.queueing import enqueue_now
 from crm_sync.outbox import outbox_sweep
 
@@ -45,6 +46,7 @@ class Command(BaseCommand):
             if any(counts.values()):
                 self.stdout.write(f"sweep: {counts}")
             self._console_upkeep()
+            actions_alert_unconfirmed()  # accepted by Stripe, never confirmed by a webhook
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 enqueue_now("default", "billing.jobs.reconcile_job")
                 next_reconcile = time.monotonic() + reconcile_every

@@ -1,0 +1,359 @@
+"""Refunds: issue one, or ask for one and have a second person approve or reject it.
+
+Entry point for the console: :func:`refund_submit` decides whether a refund is issued at
+once (``issue_refund`` holders, up to ``REFUND_APPROVAL_THRESHOLD``) or becomes a
+:class:`~billing.models.RefundRequest` (above the threshold, or asked for by someone who
+may only request). :func:`refund_request_approve` issues an approved request's refund;
+nobody approves their own request.
+
+Refundable amount. Stripe is the truth, but a refund just sent may not show in Stripe's
+charge yet and a refund made elsewhere (Stripe's dashboard) is not in our rows, so the
+refund must fit both what Stripe says is left and what our own open and sent refunds
+leave. When our rows alone already rule the amount out, it is refused without calling
+Stripe at all. Refunds of one charge are serialised by an advisory lock on the charge id.
+
+Local billing state is never written here: ``charge.refunded`` does it, through the
+pipeline, and then marks the action confirmed (billing/confirmations.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from audit import codes
+from audit.services import audit_record
+from billing import actions, permissions
+from billing.adapters import stripe_client
+from billing.models import (
+    ActionKind,
+    ActionState,
+    FinanceAction,
+    RefundRequest,
+    RefundRequestStatus,
+)
+from customers.models import Customer
+
+REASON_CODES = {
+    "duplicate": "Duplicate charge",
+    "fraudulent": "Fraudulent charge",
+    "requested_by_customer": "Requested by the customer",
+    "service_issue": "Service issue",
+    "other": "Other",
+}
+# Keys under which requests made from an approval are derived (uuid5 of the request).
+_APPROVAL_NAMESPACE = uuid.UUID("6f1d3c1e-4b7a-4e59-9a55-0c2f5b0c9e41")
+
+
+def money(amount: int | None, currency: str) -> str:
+    """'12.50 USD' from 1250 and 'usd' (zero-decimal currencies have no cents)."""
+    if amount is None:
+        return ""
+    currency = (currency or "").upper()
+    if currency.lower() in ZERO_DECIMAL:
+        return f"{amount} {currency}"
+    return f"{amount / 100:,.2f} {currency}"
+
+
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                "vnd", "vuv", "xaf", "xof", "xpf"}
+
+
+@dataclass(frozen=True)
+class ChargeFacts:
+    """What a refund of one charge is checked against."""
+
+    charge_id: str
+    amount: int
+    currency: str
+    refunded_in_stripe: int
+    refunded_here: int  # our refund rows not failed: requested, submitted or confirmed
+
+    @property
+    def refunded(self) -> int:
+        return max(self.refunded_in_stripe, self.refunded_here)
+
+    @property
+    def refundable(self) -> int:
+        return max(self.amount - self.refunded, 0)
+
+
+def refunded_here(charge_id: str) -> int:
+    return int(FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id)
+               .exclude(state=ActionState.FAILED).aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def _known_charge_amount(customer: Customer, charge_id: str) -> tuple[int, str] | None:
+    """The charge's amount as our earlier refunds of it recorded it, if any."""
+    row = (FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id,
+                                        customer=customer)
+           .exclude(params__charge_amount=None).values_list("params", "currency").first())
+    if row is None:
+        return None
+    return int(row[0]["charge_amount"]), row[1]
+
+
+def charge_facts(customer: Customer, charge_id: str) -> ChargeFacts:
+    """Read the charge from Stripe and check it is this customer's and refundable."""
+    if not customer.stripe_customer_id:
+        raise ValidationError("This customer is not linked to Stripe: there is nothing to refund.")
+    charge = stripe_client.finance_read("charge", charge_id)
+    owner = charge.get("customer")
+    owner = owner.get("id") if isinstance(owner, dict) else owner
+    if owner != customer.stripe_customer_id:
+        raise ValidationError("That charge does not belong to this customer.")
+    if charge.get("status") != "succeeded" or not charge.get("paid", True):
+        raise ValidationError("Only a succeeded payment can be refunded.")
+    return ChargeFacts(charge_id=charge_id, amount=int(charge.get("amount") or 0),
+                       currency=str(charge.get("currency") or ""),
+                       refunded_in_stripe=int(charge.get("amount_refunded") or 0),
+                       refunded_here=refunded_here(charge_id))
+
+
+def _validate(amount: Any, reason_code: str, note: str) -> int:
+    try:
+        value = int(amount)
+    except (TypeError, ValueError):
+        raise ValidationError("Enter the amount to refund.") from None
+    if value <= 0:
+        raise ValidationError("The refund amount must be more than zero.")
+    if reason_code not in REASON_CODES:
+        raise ValidationError("Choose a reason: " + ", ".join(REASON_CODES.values()) + ".")
+    if not (note or "").strip():
+        raise ValidationError("Say in a few words why this refund is made.")
+    return value
+
+
+def _too_much(amount: int, refundable: int, currency: str) -> ValidationError:
+    if refundable <= 0:
+        return ValidationError(f"Nothing is left to refund on this charge "
+                               f"(refunding {money(amount, currency)} was refused).")
+    return ValidationError(f"{money(amount, currency)} is more than what is still refundable "
+                           f"on this charge ({money(refundable, currency)}). Nothing was refunded.")
+
+
+def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
+    """Refuse an amount that does not fit; from our own rows first (no Stripe call)."""
+    known = _known_charge_amount(customer, charge_id)
+    if known is not None:
+        charge_amount, currency = known
+        left = charge_amount - refunded_here(charge_id)
+        if amount > left:
+            raise _too_much(amount, max(left, 0), currency)
+    facts = charge_facts(customer, charge_id)
+    if amount > facts.refundable:
+        raise _too_much(amount, facts.refundable, facts.currency)
+    return facts
+
+
+def _lock_charge(charge_id: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
+                       [f"refund:{charge_id}"])
+
+
+def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
+                 reason_code: str, note: str, submission_key: Any,
+                 approved_request: RefundRequest | None = None) -> FinanceAction:
+    """Refund ``amount`` (smallest currency unit) of one of the customer's charges.
+
+    Above ``REFUND_APPROVAL_THRESHOLD`` only through an approved request. Returns the
+    action row (``submitted`` on success). Raises ``PermissionDenied`` (audited),
+    ``ValidationError`` (nothing called), or ``StripeActionError`` (recorded, audited).
+    """
+    customer = Customer.objects.get(pk=customer_id)
+    if approved_request is None:
+        permissions.require(permissions.can_issue_refund(actor, customer), user=actor,
+                            action="issue_refund", target=customer)
+    key = actions.submission_key(submission_key)
+    existing = actions.action_find(key, kind=ActionKind.REFUND, customer_id=customer.pk)
+    if existing is not None:
+        return existing  # a double submit: the first one is the refund
+    amount = _validate(amount, reason_code, note)
+    if approved_request is None and amount > settings.REFUND_APPROVAL_THRESHOLD:
+        raise ValidationError(
+            f"Refunds above {settings.REFUND_APPROVAL_THRESHOLD / 100:,.2f} (in the charge's "
+            "currency) need a second person's approval: submit it as a refund request.")
+    facts = _check_fits(customer, charge_id, amount)
+    with transaction.atomic():
+        _lock_charge(charge_id)
+        left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
+        if amount > left:  # another refund of this charge got in first
+            raise _too_much(amount, max(left, 0), facts.currency)
+        action, created = actions.action_open(
+            key=key, kind=ActionKind.REFUND, customer=customer, actor=actor,
+            refund_request=approved_request, charge_id=charge_id, amount=amount,
+            currency=facts.currency, reason_code=reason_code, note=note.strip(),
+            params={"charge_amount": facts.amount, "audit": {
+                "charge_id": charge_id, "amount": amount, "currency": facts.currency,
+                "before": {"refunded": facts.refunded, "refundable": facts.refundable},
+                "after": {"refunded": facts.refunded + amount,
+                          "refundable": facts.refundable - amount},
+                "refund_request": approved_request.pk if approved_request else None}})
+    if not created:
+        return action
+    return actions.action_send(action_pk=action.pk)
+
+
+def refund_request_create(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
+                          reason_code: str, note: str, submission_key: Any) -> RefundRequest:
+    """Ask for a refund that another finance admin or owner must approve."""
+    customer = Customer.objects.get(pk=customer_id)
+    permissions.require(permissions.can_request_refund(actor, customer), user=actor,
+                        action="request_refund", target=customer)
+    key = actions.submission_key(submission_key)
+    existing = RefundRequest.objects.filter(key=key).first()
+    if existing is not None:
+        if existing.customer_id != customer.pk:
+            raise ValidationError("This form was already used for another customer; open it again.")
+        return existing
+    amount = _validate(amount, reason_code, note)
+    facts = _check_fits(customer, charge_id, amount)
+    with transaction.atomic():
+        refund_request, created = RefundRequest.objects.get_or_create(key=key, defaults=dict(
+            customer=customer, charge_id=charge_id, amount=amount, currency=facts.currency,
+            charge_amount=facts.amount, reason_code=reason_code, note=note.strip(),
+            requested_by=actor))
+        if created:
+            # The requester follows their own request (object permission, django-guardian).
+            assign_perm("billing.view_refundrequest", actor, refund_request)
+            audit_record(action=codes.BILLING_REFUND_REQUESTED, actor=actor, target=customer,
+                         data={"refund_request": refund_request.pk, "charge_id": charge_id,
+                               "amount": amount, "currency": facts.currency,
+                               "reason_code": reason_code, "reason": note.strip(),
+                               "refundable": facts.refundable,
+                               "threshold": settings.REFUND_APPROVAL_THRESHOLD})
+    return refund_request
+
+
+def refund_submit(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
+                  reason_code: str, note: str,
+                  submission_key: Any) -> FinanceAction | RefundRequest:
+    """The console's refund button: issue it now, or file it for approval."""
+    customer = Customer.objects.get(pk=customer_id)
+    if (permissions.can_issue_refund(actor, customer) and amount is not None
+            and int(amount) <= settings.REFUND_APPROVAL_THRESHOLD):
+        return refund_issue(actor=actor, customer_id=customer_id, charge_id=charge_id,
+                            amount=amount, reason_code=reason_code, note=note,
+                            submission_key=submission_key)
+    return refund_request_create(actor=actor, customer_id=customer_id, charge_id=charge_id,
+                                 amount=amount, reason_code=reason_code, note=note,
+                                 submission_key=submission_key)
+
+
+def _check_decider(actor: Any, request_id: int, verb: str) -> None:
+    """Refuse (audited) a decider who may not decide this request. Checked before the
+    request is locked, so the audit entry of the refusal is not rolled back with it."""
+    refund_request = RefundRequest.objects.select_related("customer").get(pk=request_id)
+    if not permissions.can_approve_refund(actor, refund_request):
+        own = refund_request.requested_by_id == getattr(actor, "pk", None)
+        raise permissions.deny(user=actor, action=f"{verb}_refund_request",
+                               target=refund_request.customer,
+                               detail=(f"own request #{refund_request.pk}" if own
+                                       else f"request #{refund_request.pk}"))
+
+
+def _lock_request(request_id: int) -> RefundRequest:
+    return (RefundRequest.objects.select_for_update().select_related("requested_by", "customer")
+            .get(pk=request_id))
+
+
+def _decide(refund_request: RefundRequest, *, actor: Any, status: str, note: str) -> None:
+    """Record a decision on a locked pending request, audited with before/after."""
+    refund_request.status = status
+    refund_request.decided_by = actor
+    refund_request.decided_at = timezone.now()
+    refund_request.decision_note = (note or "").strip()
+    refund_request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit_record(action=(codes.BILLING_REFUND_APPROVED if status == RefundRequestStatus.APPROVED
+                         else codes.BILLING_REFUND_REJECTED),
+                 actor=actor, target=refund_request.customer,
+                 data={"refund_request": refund_request.pk, "amount": refund_request.amount,
+                       "currency": refund_request.currency, "charge_id": refund_request.charge_id,
+                       "requested_by": refund_request.requested_by.get_username(),
+                       "before": RefundRequestStatus.PENDING.value, "after": status,
+                       "reason": refund_request.decision_note})
+
+
+def _notify_requester(refund_request: RefundRequest, subject: str, body: str) -> None:
+    email = refund_request.requested_by.email
+    if email:
+        transaction.on_commit(lambda: send_mail(subject, body, None, [email],
+                                                fail_silently=True))
+
+
+def refund_request_approve(*, actor: Any, request_id: int, note: str = "") -> FinanceAction:
+    """Approve another person's request: the refund is issued at once.
+
+    The request is marked approved and the action row written in one transaction; if
+    Stripe then refuses, the request goes back to pending (with Stripe's message), so it
+    can be approved again or rejected. Approving twice returns the first action.
+    """
+    _check_decider(actor, request_id, "approve")
+    with transaction.atomic():
+        refund_request = _lock_request(request_id)
+        if refund_request.status == RefundRequestStatus.APPROVED:
+            return refund_request.action
+        if refund_request.status != RefundRequestStatus.PENDING:
+            raise ValidationError(f"This request was already {refund_request.status}.")
+        _decide(refund_request, actor=actor, status=RefundRequestStatus.APPROVED, note=note)
+    attempt = FinanceAction.objects.filter(refund_request=refund_request).first()
+    try:
+        if attempt is not None and attempt.state != ActionState.FAILED:
+            # Approved before and Stripe's answer was lost: send the same row again (same
+            # idempotency key), never a second refund.
+            action = actions.action_send(action_pk=attempt.pk)
+        else:
+            if attempt is not None:
+                # Stripe refused an earlier approval: this is a new attempt with a new key.
+                FinanceAction.objects.filter(pk=attempt.pk).update(refund_request=None)
+            key = uuid.uuid5(_APPROVAL_NAMESPACE,
+                             f"{refund_request.pk}:{attempt.pk if attempt else 0}")
+            action = refund_issue(
+                actor=actor, customer_id=refund_request.customer_id,
+                charge_id=refund_request.charge_id, amount=refund_request.amount,
+                reason_code=refund_request.reason_code, note=refund_request.note,
+                submission_key=key, approved_request=refund_request)
+    except (ValidationError, stripe_client.StripeActionError) as exc:
+        if not getattr(exc, "outcome_unknown", False):
+            message = (getattr(exc, "user_message", None)
+                       or "; ".join(getattr(exc, "messages", [str(exc)])))
+            RefundRequest.objects.filter(pk=refund_request.pk).update(
+                status=RefundRequestStatus.PENDING, decided_by=None, decided_at=None,
+                decision_note=(f"Approval by {actor.get_username()} could not be carried "
+                               f"out: {message}")[:2000])
+        raise
+    _notify_requester(
+        refund_request, f"Your refund request #{refund_request.pk} was approved",
+        f"{actor.get_username()} approved your request to refund "
+        f"{money(refund_request.amount, refund_request.currency)} of charge "
+        f"{refund_request.charge_id} ({refund_request.customer}). It was sent to Stripe.\n"
+        + (f"\nNote: {note.strip()}\n" if note and note.strip() else ""))
+    return action
+
+
+def refund_request_reject(*, actor: Any, request_id: int, reason: str) -> RefundRequest:
+    """Reject another person's request, saying why; nothing is refunded."""
+    if not (reason or "").strip():
+        raise ValidationError("Say why the request is rejected; the requester will read it.")
+    _check_decider(actor, request_id, "reject")
+    with transaction.atomic():
+        refund_request = _lock_request(request_id)
+        if refund_request.status != RefundRequestStatus.PENDING:
+            raise ValidationError(f"This request was already {refund_request.status}.")
+        _decide(refund_request, actor=actor, status=RefundRequestStatus.REJECTED, note=reason)
+        _notify_requester(
+            refund_request, f"Your refund request #{refund_request.pk} was rejected",
+            f"{actor.get_username()} rejected your request to refund "
+            f"{money(refund_request.amount, refund_request.currency)} of charge "
+            f"{refund_request.charge_id} ({refund_request.customer}).\n\nReason: {reason.strip()}\n")
+    return refund_request

@@ -1,0 +1,26 @@
+"""``{% customer_finance customer as finance %}``: the finance panel's data for the
+current user (billing.selectors.customer_finance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from billing.selectors import customer_finance as _customer_finance
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def customer_finance(context: dict[str, Any], customer: Any) -> dict[str, Any]:
+    request = context.get("request")
+    return _customer_finance(customer=customer, user=getattr(request, "user", None))
+
+
+@register.filter
+def request_amount(refund_request: Any) -> str:
+    """'150.00 USD' for a refund request."""
+    from billing.refunds import money
+
+    return money(refund_request.amount, refund_request.currency)

@@ -1,0 +1,53 @@
+"""Helpers for the finance action tests: a real subscriber in localstripe, linked to a
+canonical customer through the pipeline, and the confirming events localstripe never
+sends (built around the real objects read back from localstripe)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import stripe
+
+from billing.testing import events
+from customers.models import Customer
+from tests.stripe_support.fixtures import drain
+
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+
+
+def plan(plan_id: str, amount: int, name: str) -> Any:
+    return stripe.Plan.create(id=plan_id, amount=amount, currency="usd", interval="month",
+                              product={"name": name}, nickname=name)
+
+
+def snap(obj: Any) -> dict[str, Any]:
+    return obj.to_dict(for_json=True)
+
+
+def subscriber(webhook: Any, on_plan: Any, email: str = "ada@example.test") -> tuple[Customer, Any, str]:
+    """A localstripe customer paying ``on_plan`` (charged at once), projected onto our
+    canonical record by delivering its creation events. Returns (customer, subscription,
+    charge id of the first payment)."""
+    pm = stripe.PaymentMethod.create(type="card", card=dict(CARD))
+    customer = stripe.Customer.create(email=email, name=email.split("@")[0].title(),
+                                      payment_method=pm.id,
+                                      invoice_settings={"default_payment_method": pm.id})
+    sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": on_plan.id}])
+    invoice = stripe.Invoice.retrieve(sub.latest_invoice)
+    charge_id = stripe.PaymentIntent.retrieve(invoice.payment_intent).latest_charge.id
+    earlier = int(time.time()) - 10  # the confirming events built later are newer
+    for event_type, obj in (("customer.created", customer),
+                            ("customer.subscription.created", sub)):
+        assert webhook.post(events.event(event_type, snap(obj), created=earlier)).status_code == 200
+    drain()
+    return Customer.objects.get(stripe_customer_id=customer.id), sub, charge_id
+
+
+def confirm(webhook: Any, event_type: str, obj: Any) -> dict[str, Any]:
+    """Deliver the event Stripe would send now for ``obj`` (read back from localstripe)
+    and run the pipeline's worker."""
+    event = events.event(event_type, snap(obj))
+    assert webhook.post(event).status_code == 200
+    drain()
+    return event

@@ -1,0 +1,172 @@
+"""The finance action pages: every role against every action (allowed, or 403 with the
+refused attempt audited), CSRF, the two-step confirmation and the waiting page."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import stripe
+from django.test import Client
+from django.urls import reverse
+
+from audit import codes
+from audit.models import AuditEntry
+from billing.models import ActionState, FinanceAction, RefundRequest
+from tests.factories import StaffUserFactory
+from tests.finance_support import confirm, plan, subscriber
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _post_action(client, customer, action, *, charge_id="", plan_id="", request_pk=None):
+    """A complete, confirmed submission of ``action`` as a hand-crafted POST."""
+    key = str(uuid.uuid4())
+    if action == "refund":
+        return client.post(reverse("billing:refund", args=[customer.pk]), {
+            "charge": charge_id, "amount": "1.00", "reason_code": "service_issue",
+            "note": "outage on the 3rd", "key": key, "confirm": "Confirm"})
+    if action == "change_plan":
+        return client.post(reverse("billing:change_plan", args=[customer.pk]), {
+            "plan_id": plan_id, "proration": "create_prorations", "note": "asked for it",
+            "key": key, "confirm": "Confirm"})
+    if action == "cancel":
+        return client.post(reverse("billing:cancel", args=[customer.pk]), {
+            "when": "period_end", "note": "leaving", "key": key, "confirm": "Confirm"})
+    if action == "resume":
+        return client.post(reverse("billing:resume", args=[customer.pk]), {
+            "note": "staying after all", "key": key, "confirm": "Confirm"})
+    return client.post(reverse("billing:refund_request", args=[request_pk]), {
+        "decision": action, "note": "checked the ledger"})
+
+
+ALLOWED = {
+    "owner": {"refund", "change_plan", "cancel", "resume", "approve", "reject"},
+    "finance_admin": {"refund", "change_plan", "cancel", "resume", "approve", "reject"},
+    "support_agent": {"refund"},  # a support agent's refund is a request
+    "no_role": set(),
+}
+ACTIONS = ("refund", "change_plan", "cancel", "resume", "approve", "reject")
+
+
+def test_every_role_against_every_action(stripe_api, webhook, staff_by_role):
+    users = {**staff_by_role, "no_role": StaffUserFactory(username="norole@example.test")}
+    basic, pro = plan("plan_basic", 900, "Basic"), plan("plan_pro", 5000, "Pro")
+    customer, sub, charge_id = subscriber(webhook, basic)
+    # Requests of the support agent for the approvers to decide on.
+    requests = [RefundRequest.objects.create(
+        key=uuid.uuid4(), customer=customer, charge_id=charge_id, amount=100, currency="usd",
+        charge_amount=900, reason_code="other", note="n", requested_by=users["support_agent"])
+        for _ in range(8)]
+    next_plan = {basic.id: pro.id, pro.id: basic.id}
+    outcomes = {}
+    for role, user in users.items():
+        client = _client(user)
+        for action in ACTIONS:
+            current = stripe.Subscription.retrieve(sub.id)["items"].data[0].plan.id
+            denied_before = AuditEntry.objects.filter(action=codes.PERMISSION_DENIED,
+                                                      actor=user).count()
+            response = _post_action(client, customer, action, charge_id=charge_id,
+                                    plan_id=next_plan[current],
+                                    request_pk=requests.pop().pk if action in ("approve", "reject") else None)
+            outcomes[role, action] = response.status_code
+            denied = AuditEntry.objects.filter(action=codes.PERMISSION_DENIED,
+                                               actor=user).count() - denied_before
+            if action in ALLOWED[role]:
+                assert response.status_code == 302, (role, action, response.content[:500])
+                assert denied == 0
+            else:
+                assert response.status_code == 403, (role, action)
+                assert denied == 1, (role, action)
+    # What the allowed ones did, in Stripe: 2 refunds + 2 approvals, 4 requests decided.
+    assert len(stripe.Refund.list(charge=charge_id).data) == 4
+    assert FinanceAction.objects.filter(kind="change_plan", state=ActionState.SUBMITTED).count() == 2
+    assert RefundRequest.objects.filter(requested_by=users["support_agent"],
+                                        status="pending").count() == 1 + 4
+    assert RefundRequest.objects.filter(status="rejected").count() == 2
+    forbidden = sorted(k for k, v in outcomes.items() if v == 403)
+    assert len(forbidden) == 5 + 6
+
+
+def test_refund_is_confirmed_in_two_steps_and_the_page_waits_for_stripe(
+        stripe_api, webhook, finance_admin):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    client = _client(finance_admin)
+    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
+    assert page.status_code == 200
+    assert b'class="button finance-refund"' in page.content and b"50.00 USD refundable" in page.content
+
+    url = reverse("billing:refund", args=[customer.pk]) + f"?charge={charge_id}"
+    form = client.get(url)
+    key = re.search(rb'name="key" value="([0-9a-f-]+)"', form.content).group(1).decode()
+    data = {"charge": charge_id, "amount": "12.50", "reason_code": "duplicate",
+            "note": "charged twice", "key": key}
+    preview = client.post(url, data)
+    assert b"Refund 12.50 USD of payment" in preview.content
+    assert b"Still refundable afterwards: 37.50 USD" in preview.content
+    assert not stripe.Refund.list(charge=charge_id).data  # nothing before Confirm
+
+    first = client.post(url, {**data, "confirm": "Confirm"})
+    second = client.post(url, {**data, "confirm": "Confirm"})  # double submit
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1250]
+    waiting = client.get(first["Location"])
+    assert b"Submitted to Stripe \xe2\x80\x94 waiting for confirmation" in waiting.content
+    assert b'http-equiv="refresh"' in waiting.content
+
+    confirm(webhook, "charge.refunded", stripe.Charge.retrieve(charge_id))
+    done = client.get(first["Location"])
+    assert b"Confirmed by Stripe" in done.content and b'http-equiv="refresh"' not in done.content
+
+
+def test_stripe_error_is_shown_in_plain_words(stripe_api, webhook, owner):
+    customer, sub, _ = subscriber(webhook, plan("plan_basic", 900, "Basic"))
+    plan("plan_pro", 5000, "Pro")
+    stripe_api.fail_next("POST", f"/v1/subscriptions/{sub.id}", status=402, type="card_error",
+                         code="card_declined", message="Your card was declined.")
+    response = _post_action(_client(owner), customer, "change_plan", plan_id="plan_pro")
+    page = _client(owner).get(response["Location"])
+    assert b"Not done: Stripe refused it" in page.content
+    assert b"The card network declined it: Your card was declined. Nothing was changed." in page.content
+    assert stripe.Subscription.retrieve(sub.id)["items"].data[0].plan.id == "plan_basic"
+    customer.refresh_from_db()
+    assert customer.plan_id == "plan_basic"
+    assert AuditEntry.objects.filter(action=codes.BILLING_SUBSCRIPTION_ACTION_FAILED).count() == 1
+
+
+def test_forms_need_csrf_and_the_requester_sees_but_cannot_decide(stripe_api, webhook,
+                                                                   support_agent, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(support_agent)
+    refused = strict.post(reverse("billing:refund", args=[customer.pk]), {
+        "charge": charge_id, "amount": "5", "reason_code": "other", "note": "x",
+        "key": str(uuid.uuid4()), "confirm": "Confirm"})
+    assert refused.status_code == 403 and not RefundRequest.objects.exists()
+
+    client = _client(support_agent)
+    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
+    assert b"finance-request-refund" in page.content
+    assert b'class="button finance-refund"' not in page.content
+    assert b"finance-change-plan" not in page.content and b"finance-cancel" not in page.content
+    response = _post_action(client, customer, "refund", charge_id=charge_id)
+    request = RefundRequest.objects.get()
+    assert response["Location"] == reverse("billing:refund_request", args=[request.pk])
+    own = client.get(response["Location"])
+    assert own.status_code == 200 and b"You made this request" in own.content
+    assert b'value="approve"' not in own.content
+    assert client.get(reverse("billing:refund_requests")).status_code == 200
+    # Another support agent does not see it.
+    other = _client(StaffUserFactory(username="support2@example.test", role="support_agent"))
+    assert other.get(response["Location"]).status_code == 403
+    # The owner sees it in the approvers' list.
+    listing = _client(owner).get(reverse("billing:refund_requests"))
+    assert f"#{request.pk}".encode() in listing.content
