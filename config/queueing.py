@@ -52,7 +52,12 @@ def enqueue_now(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
     try:
-        _queue(queue).enqueue(func, *args, **kwargs)
+        rq_queue = _queue(queue)
+        # One round trip: without a pipeline RQ sends the queue registration and the job
+        # in two MULTI/EXEC transactions.
+        with rq_queue.connection.pipeline() as pipe:
+            rq_queue.enqueue(func, *args, pipeline=pipe, **kwargs)
+            pipe.execute()
     except RedisError as exc:
         name = getattr(func, "__qualname__", func)
         logger.warning("could not enqueue %s on %s (%s); the sweeper will retry", name, queue, exc)
