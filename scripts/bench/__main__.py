@@ -287,6 +287,7 @@ def main() -> int:
         e2e_run = run_fixed(web_port, _items(e2e_built, paths["ours"]), args.e2e_rate, args.seconds)
         sent_at = {r.key: r.sent_wall for r in e2e_run.ok}
         lag, pending = _wait_for_projection(list(sent_at), sent_at, timeout=180)
+        _wait_for_follow_ups(list(sent_at), timeout=180)
         calls = proxy_calls(proxy_url) - calls_before
         e2e = summarize(e2e_run)
         e2e.update({"lag_p50": ms(lag, 50), "lag_p95": ms(lag, 95), "lag_max": ms(lag, 100),
@@ -314,6 +315,20 @@ def _wait_for_projection(keys: list[str], sent_at: dict[str, float], *, timeout:
     return lags, len(keys) - len(done)
 
 
+def _wait_for_follow_ups(keys: list[str], *, timeout: float) -> int:
+    """Wait (bounded) until every handler run of these events has finished, so the Stripe
+    API calls of the dj-stripe mirror are counted too; returns how many had not."""
+    from billing.models import HandlerRun, RunStatus
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = HandlerRun.objects.filter(event__stripe_id__in=keys, status__in=[
+            RunStatus.PENDING, RunStatus.STARTED]).count()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)  # polling the database for the workers' progress, bounded
+
+
 def print_table(args: argparse.Namespace, table: dict[str, dict[str, float]],
                 e2e: dict[str, float]) -> None:
     print()
@@ -336,8 +351,8 @@ def print_table(args: argparse.Namespace, table: dict[str, dict[str, float]],
     print(f"End to end at {args.e2e_rate:.0f} events/s, {args.rq_workers} RQ workers: ack p99 "
           f"{e2e['p99']:.1f} ms; received -> customer updated p50 {e2e['lag_p50']:.0f} ms, "
           f"p95 {e2e['lag_p95']:.0f} ms, max {e2e['lag_max']:.0f} ms; "
-          f"{int(e2e['pending'])} not processed in time; Stripe API calls per event while "
-          f"processing: {e2e['calls_per_event']:.2f}")
+          f"{int(e2e['pending'])} not processed in time; Stripe API calls per event, all handler "
+          f"runs included (dj-stripe mirror): {e2e['calls_per_event']:.2f}")
     ours, bare = table["ours"], table["bare"]
     checks = [("ack p99 <= 50 ms at 200 events/s", ours["fixed_p99"] <= 50,
                f"{ours['fixed_p99']:.1f} ms"),
