@@ -36,11 +36,13 @@ bench: install services
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
 # Downstream figure: failed-payment webhook -> ticket at a local fake Zendesk, p50/p95
-# (real workers; writes bench customers to the development database).
+# (real workers) on its own database and Redis database.
+BENCH_DOWNSTREAM_ENV = DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_bench_downstream} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}
 bench-downstream: install services
-	$(PY) scripts/ensure_db.py
-	$(PY) manage.py migrate --no-input -v 0
-	$(PY) scripts/bench_downstream.py $(BENCH_ARGS)
+	$(BENCH_DOWNSTREAM_ENV) $(PY) scripts/ensure_db.py
+	$(BENCH_DOWNSTREAM_ENV) $(PY) manage.py migrate --no-input -v 0
+	$(BENCH_DOWNSTREAM_ENV) $(PY) scripts/bench_downstream.py $(BENCH_ARGS)
 # The console's benchmark (issue 6): seeds BENCH_CUSTOMERS/BENCH_EVENTS (100k/1M) into
 # BENCH_DATABASE_URL, runs gunicorn on it and prints p50/p95 of dashboard, 360 page and API.
 bench-console: install services

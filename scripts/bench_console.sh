@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_bench}"
-export REDIS_URL="${BENCH_REDIS_URL:-${REDIS_URL:-redis://127.0.0.1:6379/0}}"
+export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_bench_console}"
+export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/10}"
 export DJANGO_ENV=development DEBUG=false LOG_LEVEL=WARNING ENV_FILE=/dev/null
 export API_RATE_LIMIT_PER_MINUTE=100000000   # measure latency, not the limiter
 PORT="${BENCH_PORT:-8765}"

@@ -4,14 +4,14 @@
     make bench-downstream
 
 Starts a fake Zendesk on loopback (tests/fakes/zendesk.py), real RQ workers
-(``manage.py rqworker webhooks sync``, as many as --workers) pointed at it, then posts
+(``manage.py rqworker webhooks sync default``, SimpleWorker, as many as --workers) pointed at it, then posts
 signed ``invoice.payment_failed`` events to the real webhook view at --rate per second,
 one new Stripe customer each, and waits (bounded) until every ticket exists at the fake.
 Prints p50/p95/max of (ticket created at the helpdesk) - (webhook posted).
 
 It writes to the database in DATABASE_URL (bench customers have Stripe ids
-``cus_bench...``): run it against a development database, never production. Queues use
-REDIS_URL (set a Redis database no running worker listens to). The CRM uses the local
+``cus_bench...``); ``make bench-downstream`` points it at its own database
+(``switchboard_bench_downstream``) and Redis database (9), never production. The CRM uses the local
 logging implementation, so the figure is the helpdesk path alone, under the default
 rate limits (Zendesk 12 requests/s).
 """
