@@ -154,7 +154,7 @@ def _when(value: datetime | None) -> str:
 
 def billing_sentence(customer: Customer) -> str:
     plan = customer.plan_name or customer.plan_id
-    plan_words = f" to {plan}" if plan else ""
+    plan_words = f" on the {plan} plan" if plan else ""
     end = customer.current_period_end
     status = customer.status
     if status in (BillingStatus.ACTIVE, BillingStatus.TRIALING):
@@ -168,7 +168,7 @@ def billing_sentence(customer: Customer) -> str:
                 + "; Stripe is retrying it.")
     if status == BillingStatus.NONE:
         return "No subscription."
-    return f"{customer.get_status_display()}{plan_words}."
+    return f"{customer.get_status_display()}{',' if plan_words else ''}{plan_words}."
 
 
 def _link(template: str, value: str) -> str | None:
@@ -189,6 +189,11 @@ def _pending_sync(customer: Customer, channel: str, what: str) -> str:
     if row.state in (OutboxState.DEAD, OutboxState.PAUSED):
         return (f"No {what}: the delivery is {row.state} after {attempts}"
                 f" ({row.last_error[:120] or 'no error recorded'}).")
+    connected = {"crm": settings.HUBSPOT_TOKEN, "helpdesk": settings.ZENDESK_TOKEN}.get(channel)
+    if row.state == OutboxState.DELIVERED and not connected:
+        setting = "HUBSPOT_TOKEN" if channel == "crm" else "ZENDESK_TOKEN"
+        return (f"No {what} id: no vendor is connected ({setting} is not set), so deliveries "
+                "are kept locally and have no vendor id.")
     return f"No {what} id stored, though the last delivery was {row.get_state_display().lower()}."
 
 

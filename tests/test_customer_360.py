@@ -79,7 +79,7 @@ def test_support_agent_does_not_see_finance_only_items(client, support_agent, tw
 def test_header_states_billing_access_links_and_pending_crm_in_words(client, owner, two_customers):
     mine, _ = two_customers
     page = page_of(client, owner, mine)
-    assert "Past due to Pro: the last payment failed" in page
+    assert "Past due on the Pro plan: the last payment failed" in page
     assert "grace" in page
     assert "https://dashboard.stripe.com/test/customers/cus_Mine" in page
     assert "No CRM contact yet: delivery pending since" in page and "2 attempts" in page
