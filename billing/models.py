@@ -22,14 +22,17 @@ class EventStatus(models.TextChoices):
 
 
 class StripeEvent(models.Model):
-    stripe_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    type = models.CharField(max_length=100, db_index=True)
+    # Indexes are declared in Meta, not with unique=/db_index=: on PostgreSQL those also
+    # build a varchar_pattern_ops copy of each index (for LIKE), which nothing here uses
+    # and every webhook insert would pay for.
+    stripe_id = models.CharField(max_length=255, null=True, blank=True)
+    type = models.CharField(max_length=100)
     created = models.DateTimeField(null=True, blank=True, help_text="Stripe's event.created")
     livemode = models.BooleanField(default=False)
     api_version = models.CharField(max_length=64, blank=True)
     object_type = models.CharField(max_length=64, blank=True)
-    object_id = models.CharField(max_length=255, blank=True, db_index=True)
-    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    object_id = models.CharField(max_length=255, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
     payload = models.JSONField(default=dict)
 
     status = models.CharField(max_length=12, choices=EventStatus.choices,
@@ -42,9 +45,16 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        constraints = [
+            # One row per Stripe event: a second delivery is ON CONFLICT (stripe_id).
+            models.UniqueConstraint(fields=["stripe_id"], name="one_row_per_stripe_event"),
+        ]
         indexes = [
             models.Index(fields=["status", "received_at"]),
+            # Also serves lookups by stripe_customer_id alone.
             models.Index(fields=["stripe_customer_id", "-created"]),
+            models.Index(fields=["type"], name="stripeevent_type_idx"),
+            models.Index(fields=["object_id"], name="stripeevent_object_idx"),
         ]
         verbose_name = "Stripe event"
 
