@@ -12,6 +12,7 @@ AUTH_LOCKOUT = "auth.login.locked_out"
 STAFF_USER_CREATED = "staff.user.created"
 STAFF_ROLE_CHANGED = "staff.user.role_changed"
 STAFF_PASSWORD_SET = "staff.user.password_set"
+STAFF_USER_UPDATED = "staff.user.updated"
 PERMISSION_DENIED = "staff.permission.denied"
 
 # Canonical customer record

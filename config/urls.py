@@ -4,13 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing.dashboard_views import console_dashboard
-from config import health, rq_admin
+from config import djstripe_admin, health, rq_admin
 from customers import api_views
 
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard console"
 admin.site.index_title = "Payments, CRM and support in one place"
 rq_admin.install()
+djstripe_admin.install()
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

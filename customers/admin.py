@@ -10,6 +10,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -146,3 +148,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
                                                 reason="revoked in the console")
                     for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+# --- staff logins ----------------------------------------------------------------------
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """Admin -> Users for owners: every save and password change is audited.
+
+    A person gets a role, never a single permission: groups, single permissions and
+    superuser status are read-only here (the stock admin would let an owner hand a
+    support agent ``issue_refund`` or make anyone a superuser, unaudited). Roles change
+    with ``manage.py create_staff_user EMAIL --role ROLE``, which audits the change.
+    """
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fixed = ("is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+        return (*super().get_readonly_fields(request, obj), *fixed) if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.staff_user_record_admin_save(actor=request.user, user=obj, created=not change,
+                                              changed=list(form.changed_data))
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            services.staff_user_record_password_set(actor=request.user,
+                                                    user=self.get_object(request, id))
+        return response

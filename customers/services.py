@@ -122,3 +122,34 @@ def staff_user_create(*, actor: Any | None, email: str, role: str,
             if password:
                 audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})
     return user, generated
+
+
+# Fields of a staff login whose change is recorded by name (never a value: a password
+# hash is not an audit detail).
+STAFF_ADMIN_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
+
+
+def staff_user_record_admin_save(*, actor: Any, user: Any, created: bool,
+                                 changed: list[str]) -> None:
+    """Audit a staff login created or edited in Admin -> Users (the admin saved it).
+
+    Roles, single permissions and superuser status cannot be edited there (see
+    customers/admin.py); they change through ``staff_user_create`` only.
+    """
+    if not actor.has_perm("auth.add_user" if created else "auth.change_user"):
+        raise PermissionDenied("You may not manage staff users.")
+    fields = sorted(f for f in changed if f in STAFF_ADMIN_FIELDS)
+    if created:
+        audit_record(action=codes.STAFF_USER_CREATED, actor=actor, target=user,
+                     data={"email": user.email or user.username, "role": None})
+    elif fields:
+        audit_record(action=codes.STAFF_USER_UPDATED, actor=actor, target=user,
+                     data={"changed": fields,
+                           "after": {f: getattr(user, f) for f in fields}})
+
+
+def staff_user_record_password_set(*, actor: Any, user: Any) -> None:
+    """Audit a password set by another person in Admin -> Users."""
+    if not actor.has_perm("auth.change_user"):
+        raise PermissionDenied("You may not manage staff users.")
+    audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})
