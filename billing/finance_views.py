@@ -354,6 +354,11 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
             except StripeActionError as exc:
                 form.add_error(None, exc.user_message)
             refund_request.refresh_from_db()
+            if refund_request.status != "pending":
+                # No decision form on the page any more (e.g. another approval is
+                # running): say it as a message instead.
+                for error in form.non_field_errors():
+                    messages.error(request, error)
     return _page(request, "billing/finance/refund_request.html",
                  title=f"Refund request #{refund_request.pk}", refund_request=refund_request,
                  form=form, customer_url=_customer_url(refund_request.customer),

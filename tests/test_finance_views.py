@@ -10,12 +10,13 @@ import pytest
 import stripe
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit import codes
 from audit.models import AuditEntry
 from billing.models import ActionState, FinanceAction, RefundRequest
 from tests.factories import StaffUserFactory
-from tests.finance_support import confirm, plan, subscriber
+from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -170,3 +171,28 @@ def test_forms_need_csrf_and_the_requester_sees_but_cannot_decide(stripe_api, we
     # The owner sees it in the approvers' list.
     listing = _client(owner).get(reverse("billing:refund_requests"))
     assert f"#{request.pk}".encode() in listing.content
+
+
+def test_approving_twice_makes_one_refund_and_never_an_error_page(
+        stripe_api, webhook, support_agent, finance_admin, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    _post_action(_client(support_agent), customer, "refund", charge_id=charge_id)
+    request = RefundRequest.objects.get()
+    # An approval committed its decision and is still talking to Stripe (or died there).
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status="approved", decided_by=owner, decided_at=timezone.now())
+    admin_client = _client(finance_admin)
+    with approval_running_elsewhere(request.pk):
+        busy = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    assert busy.status_code == 200
+    assert b"already being approved by someone else" in busy.content
+    assert not stripe.Refund.list(charge=charge_id).data
+
+    first = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    double_click = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    second_approver = _post_action(_client(owner), customer, "approve", request_pk=request.pk)
+    action = FinanceAction.objects.get(refund_request=request)
+    assert first.status_code == double_click.status_code == second_approver.status_code == 302
+    assert {first["Location"], double_click["Location"], second_approver["Location"]} == {
+        reverse("billing:finance_action", args=[action.pk])}
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [100]
