@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from audit import codes
 from audit.models import AuditEntry
+from audit.services import audit_record
 from billing.models import ActionState, FinanceAction, RefundRequest
+from customers.selectors import customer_timeline
 from tests.factories import StaffUserFactory
 from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 
@@ -196,3 +198,43 @@ def test_approving_twice_makes_one_refund_and_never_an_error_page(
     assert {first["Location"], double_click["Location"], second_approver["Location"]} == {
         reverse("billing:finance_action", args=[action.pk])}
     assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [100]
+
+
+def test_support_agents_see_only_the_finance_actions_they_asked_for(
+        stripe_api, webhook, support_agent, finance_admin, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    _post_action(_client(finance_admin), customer, "refund", charge_id=charge_id)
+    admins = FinanceAction.objects.get()
+    agent = _client(support_agent)
+    _post_action(agent, customer, "refund", charge_id=charge_id)
+    request = RefundRequest.objects.get()
+    colleague = _client(StaffUserFactory(username="support2@example.test", role="support_agent"))
+    customer_page = reverse("admin:customers_customer_change", args=[customer.pk])
+    request_url = reverse("billing:refund_request", args=[request.pk]).encode()
+    admins_url = reverse("billing:finance_action", args=[admins.pk])
+
+    page = agent.get(customer_page).content
+    assert request_url in page and admins_url.encode() not in page
+    assert request_url not in colleague.get(customer_page).content
+    assert agent.get(admins_url).status_code == 403
+    assert AuditEntry.objects.filter(action=codes.PERMISSION_DENIED, actor=support_agent,
+                                     data__attempted="view_finance_action").count() == 1
+
+    _post_action(_client(owner), customer, "approve", request_pk=request.pk)
+    own_url = reverse("billing:finance_action",
+                      args=[FinanceAction.objects.get(refund_request=request).pk])
+    assert agent.get(own_url).status_code == 200
+    assert own_url.encode() in agent.get(customer_page).content
+    assert colleague.get(own_url).status_code == 403
+    finance_page = _client(finance_admin).get(customer_page).content
+    assert own_url.encode() in finance_page and admins_url.encode() in finance_page
+
+    # Staff finance decisions stay off a support agent's 360 timeline.
+    audit_record(action=codes.BILLING_ACTION_CONFIRMED, target=customer,
+                 data={"action": admins.pk})
+
+    def staff_titles(user):
+        return [item.title for item in customer_timeline(customer, user).items
+                if item.source == "staff"]
+    assert any("billing.action.confirmed" in title for title in staff_titles(owner))
+    assert not any("billing.action." in title for title in staff_titles(support_agent))
