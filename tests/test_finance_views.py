@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit import codes
 from audit.models import AuditEntry
 from audit.services import audit_record
+from billing.forms import RefundForm
 from billing.models import ActionState, FinanceAction, RefundRequest
 from customers.selectors import customer_timeline
 from tests.factories import StaffUserFactory
@@ -238,3 +239,27 @@ def test_support_agents_see_only_the_finance_actions_they_asked_for(
                 if item.source == "staff"]
     assert any("billing.action.confirmed" in title for title in staff_titles(owner))
     assert not any("billing.action." in title for title in staff_titles(support_agent))
+
+
+NOT_AMOUNTS = {"Infinity": b"Enter the amount as a plain number, such as 12.50.",
+               "sNaN": b"Enter the amount as a plain number, such as 12.50.",
+               "1e999999": b"That amount is too large: at most 12 digits before the decimal point."}
+
+
+@pytest.mark.parametrize("raw", sorted(NOT_AMOUNTS))
+def test_refund_form_refuses_amounts_that_are_not_plain_numbers(raw):
+    form = RefundForm({"amount": raw, "reason_code": "other", "note": "x",
+                       "key": str(uuid.uuid4())}, currency="usd")
+    assert not form.is_valid()
+    assert form.errors["amount"] == [NOT_AMOUNTS[raw].decode()]
+
+
+def test_refund_page_answers_a_non_number_with_the_form_error(stripe_api, webhook, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    client = _client(owner)
+    url = reverse("billing:refund", args=[customer.pk])
+    for raw, message in NOT_AMOUNTS.items():
+        page = client.post(url, {"charge": charge_id, "amount": raw, "reason_code": "other",
+                                 "note": "x", "key": str(uuid.uuid4()), "confirm": "Confirm"})
+        assert page.status_code == 200 and message in page.content
+    assert not FinanceAction.objects.exists() and not stripe.Refund.list(charge=charge_id).data
