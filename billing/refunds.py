@@ -368,7 +368,7 @@ def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
         if attempt is not None and attempt.state != ActionState.FAILED:
             # Approved before and Stripe's answer was lost: send the same row again (same
             # idempotency key), never a second refund.
-            action = actions.action_send(action_pk=attempt.pk)
+            action = actions.action_send(action_pk=attempt.pk, actor=actor)
         else:
             if attempt is not None:
                 # Stripe refused an earlier approval: it keeps its own (failed) row.

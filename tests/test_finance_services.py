@@ -285,3 +285,15 @@ def test_an_approval_that_died_before_its_action_is_finished_with_exactly_one_re
     assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1500]
     request.refresh_from_db()
     assert request.status == "approved"
+
+
+def test_a_resend_is_audited_as_the_person_who_sent_it_again(stripe_api, webhook, finance_admin):
+    other_admin = StaffUserFactory(username="finance2@example.test", role="finance_admin")
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    action = _refund(finance_admin, customer, charge_id, 1000)
+    FinanceAction.objects.filter(pk=action.pk).update(state=ActionState.REQUESTED)  # answer lost
+    actions.action_resend(actor=other_admin, action_id=action.pk)
+    sends = AuditEntry.objects.filter(action=codes.BILLING_REFUND_ISSUED).order_by("pk")
+    assert [entry.actor for entry in sends] == [finance_admin, other_admin]
+    assert sends.last().data["requested_by"] == finance_admin.get_username()
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1000]
