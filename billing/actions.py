@@ -108,18 +108,29 @@ def stripe_call(action: FinanceAction) -> dict[str, Any]:
     raise ValueError(f"unknown finance action kind {action.kind!r}")
 
 
-def action_send(*, action_pk: int, audit_data: dict[str, Any] | None = None,
+# ``action_send``'s default actor: the person who asked for the action (its first send).
+REQUESTER: Any = object()
+
+
+def action_send(*, action_pk: int, actor: Any = REQUESTER,
+                audit_data: dict[str, Any] | None = None,
                 call: Callable[[FinanceAction], dict[str, Any]] = stripe_call) -> FinanceAction:
     """Call Stripe for a ``requested`` row and record the answer (see module docstring).
 
-    Raises ``StripeActionError`` after recording a refusal, so the caller shows it.
+    ``actor`` is who makes this send happen, recorded as the audit entry's actor: the
+    requester for the first send, whoever clicked "Send again" for a resend (the
+    requester stays in the entry's data). Raises ``StripeActionError`` after recording a
+    refusal, so the caller shows it.
     """
     action = FinanceAction.objects.select_related("requested_by").get(pk=action_pk)
     if action.state != ActionState.REQUESTED:
         return action
-    actor = action.requested_by
+    if actor is REQUESTER:
+        actor = action.requested_by
     base = {"kind": action.kind, "idempotency_key": action.idempotency_key,
             "action": action.pk, "reason_code": action.reason_code, "reason": action.note,
+            "requested_by": (action.requested_by.get_username()
+                             if action.requested_by else None),
             **(audit_data or action.params.get("audit") or {})}
     try:
         result = call(action)
@@ -159,4 +170,4 @@ def action_resend(*, actor: Any, action_id: int) -> FinanceAction:
     }.get(action.kind, permissions.can_cancel_subscription(actor, action.customer))
     permissions.require(allowed, user=actor, action=f"resend_{action.kind}",
                         target=action.customer)
-    return action_send(action_pk=action.pk)
+    return action_send(action_pk=action.pk, actor=actor)

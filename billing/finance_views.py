@@ -25,6 +25,7 @@ from billing.adapters.stripe_client import StripeActionError, finance_list
 from billing.models import ActionState, FinanceAction, RefundRequest
 from billing.selectors import refund_requests_for
 from customers.models import Customer
+from customers.permissions import can_view_finance_details
 
 
 def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
@@ -293,12 +294,17 @@ resume_view = _fresh(ResumeStep)
 def finance_action_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Where an action stands: submitted (refreshes until Stripe confirms), confirmed,
     failed with Stripe's words, or unanswered (send again, same idempotency key)."""
-    action = get_object_or_404(FinanceAction.objects.select_related("customer", "requested_by"),
-                               pk=pk)
-    if not (permissions.can_view_billing(request.user, action.customer)
-            or action.requested_by_id == request.user.pk):
+    action = get_object_or_404(FinanceAction.objects.select_related(
+        "customer", "requested_by", "refund_request"), pk=pk)
+    # Amounts, notes and Stripe's errors are finance details (not for support agents),
+    # except on what the user asked for themselves: their action, or their request's.
+    own = (action.requested_by_id == request.user.pk
+           or (action.refund_request is not None
+               and action.refund_request.requested_by_id == request.user.pk))
+    if not ((permissions.can_view_billing(request.user, action.customer)
+             and can_view_finance_details(request.user)) or own):
         raise permissions.deny(user=request.user, action="view_finance_action",
-                               target=action.customer)
+                               target=action.customer, detail=f"action #{action.pk}")
     if request.method == "POST":
         try:
             actions.action_resend(actor=request.user, action_id=action.pk)
@@ -354,6 +360,11 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
             except StripeActionError as exc:
                 form.add_error(None, exc.user_message)
             refund_request.refresh_from_db()
+            if refund_request.status != "pending":
+                # No decision form on the page any more (e.g. another approval is
+                # running): say it as a message instead.
+                for error in form.non_field_errors():
+                    messages.error(request, error)
     return _page(request, "billing/finance/refund_request.html",
                  title=f"Refund request #{refund_request.pk}", refund_request=refund_request,
                  form=form, customer_url=_customer_url(refund_request.customer),

@@ -14,6 +14,9 @@ from django.core.exceptions import ValidationError
 from billing.refunds import REASON_CODES, ZERO_DECIMAL
 from billing.subscriptions import PRORATIONS
 
+# Refund amounts larger than this many whole digits are typing mistakes, not refunds.
+MAX_WHOLE_DIGITS = 12
+
 NOTE_WIDGET = forms.Textarea(attrs={"rows": 3, "cols": 60})
 
 
@@ -38,17 +41,28 @@ class RefundForm(_ActionForm):
         super().__init__(*args, **kwargs)
 
     def clean_amount(self) -> int:
+        """The amount in the currency's smallest unit. Anything that is not a plain finite
+        number of sensible size ("Infinity", "sNaN", "1e999999") is a form error: the
+        Decimal arithmetic below would otherwise raise outside any handler (a 500)."""
         raw = (self.cleaned_data["amount"] or "").strip().replace(",", "")
         try:
             value = Decimal(raw)
-        except InvalidOperation:
+        except (InvalidOperation, ValueError):
             raise ValidationError("Enter an amount such as 12.50.") from None
-        minor = value if self.currency.lower() in ZERO_DECIMAL else value * 100
-        if minor != minor.to_integral_value():
-            raise ValidationError("That amount has too many decimals for this currency.")
-        if minor <= 0:
-            raise ValidationError("The refund amount must be more than zero.")
-        return int(minor)
+        if not value.is_finite():
+            raise ValidationError("Enter the amount as a plain number, such as 12.50.")
+        if value and value.adjusted() >= MAX_WHOLE_DIGITS:
+            raise ValidationError(f"That amount is too large: at most {MAX_WHOLE_DIGITS} "
+                                  "digits before the decimal point.")
+        try:
+            minor = value if self.currency.lower() in ZERO_DECIMAL else value * 100
+            if minor != minor.to_integral_value():
+                raise ValidationError("That amount has too many decimals for this currency.")
+            if minor <= 0:
+                raise ValidationError("The refund amount must be more than zero.")
+            return int(minor)
+        except (InvalidOperation, ArithmeticError, OverflowError, ValueError):
+            raise ValidationError("Enter the amount as a plain number, such as 12.50.") from None
 
 
 class ChangePlanForm(_ActionForm):

@@ -18,6 +18,7 @@ pipeline, and then marks the action confirmed (billing/confirmations.py).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -291,38 +292,92 @@ def _notify_requester(refund_request: RefundRequest, subject: str, body: str) ->
                                                 fail_silently=True))
 
 
+ALREADY_IN_PROGRESS = ("This refund request is already being approved by someone else right "
+                       "now. Reload the page in a moment to see the result.")
+
+
+def _approval_lock_name(request_id: int) -> str:
+    return f"refund-approval:{request_id}"
+
+
+def _claim_approval(request_id: int) -> bool:
+    """Claim the right to carry out this request's approval, or False if another approval
+    holds it. A session-level advisory lock, not a row lock: it spans the commit of the
+    decision and the Stripe call (no transaction is held open over Stripe), and it is
+    released by PostgreSQL when the holder's connection ends, so an approval that died
+    half-way never blocks the next one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))",
+                       [_approval_lock_name(request_id)])
+        return bool(cursor.fetchone()[0])
+
+
+def _release_approval(request_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 2))",
+                       [_approval_lock_name(request_id)])
+
+
+def _approval_key(refund_request: RefundRequest) -> uuid.UUID:
+    """The submission key of the refund one approval stands for. Derived from the request
+    and the moment of that approval, so finishing an interrupted approval reuses the key
+    (and Stripe idempotency key) it would have used, while a new approval after Stripe
+    refused gets a new one."""
+    decided_at = refund_request.decided_at
+    stamp = decided_at.astimezone(datetime.timezone.utc).isoformat() if decided_at else "0"
+    return uuid.uuid5(_APPROVAL_NAMESPACE, f"{refund_request.pk}:{stamp}")
+
+
 def refund_request_approve(*, actor: Any, request_id: int, note: str = "") -> FinanceAction:
     """Approve another person's request: the refund is issued at once.
 
-    The request is marked approved and the action row written in one transaction; if
-    Stripe then refuses, the request goes back to pending (with Stripe's message), so it
-    can be approved again or rejected. Approving twice returns the first action.
+    The decision is committed first, then the refund is issued (Stripe is never called
+    inside the decision's transaction). If Stripe then refuses, the request goes back to
+    pending (with Stripe's message), so it can be approved again or rejected.
+
+    Approving an approved request returns its action; if the action row is missing (the
+    earlier approval died between its commit and the row), this approval finishes it with
+    the same key, so Stripe cannot refund twice. While another approval of the request is
+    still running, a ``ValidationError`` says so (the console shows it; nothing is done).
     """
     _check_decider(actor, request_id, "approve")
+    if not _claim_approval(request_id):
+        raise ValidationError(ALREADY_IN_PROGRESS)
+    try:
+        return _approve(actor=actor, request_id=request_id, note=note)
+    finally:
+        _release_approval(request_id)
+
+
+def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
     with transaction.atomic():
         refund_request = _lock_request(request_id)
         if refund_request.status == RefundRequestStatus.APPROVED:
-            return refund_request.action
-        if refund_request.status != RefundRequestStatus.PENDING:
+            done = FinanceAction.objects.filter(refund_request=refund_request).first()
+            if done is not None:
+                return done  # approved twice (double click, two approvers): the first one
+            # Approved, but no action row: the approval that decided it stopped before
+            # writing it (we hold the claim, so it is not running). Finish it below.
+        elif refund_request.status != RefundRequestStatus.PENDING:
             raise ValidationError(f"This request was already {refund_request.status}.")
-        _decide(refund_request, actor=actor, status=RefundRequestStatus.APPROVED, note=note)
+        else:
+            _decide(refund_request, actor=actor, status=RefundRequestStatus.APPROVED,
+                    note=note)
     attempt = FinanceAction.objects.filter(refund_request=refund_request).first()
     try:
         if attempt is not None and attempt.state != ActionState.FAILED:
             # Approved before and Stripe's answer was lost: send the same row again (same
             # idempotency key), never a second refund.
-            action = actions.action_send(action_pk=attempt.pk)
+            action = actions.action_send(action_pk=attempt.pk, actor=actor)
         else:
             if attempt is not None:
-                # Stripe refused an earlier approval: this is a new attempt with a new key.
+                # Stripe refused an earlier approval: it keeps its own (failed) row.
                 FinanceAction.objects.filter(pk=attempt.pk).update(refund_request=None)
-            key = uuid.uuid5(_APPROVAL_NAMESPACE,
-                             f"{refund_request.pk}:{attempt.pk if attempt else 0}")
             action = refund_issue(
                 actor=actor, customer_id=refund_request.customer_id,
                 charge_id=refund_request.charge_id, amount=refund_request.amount,
                 reason_code=refund_request.reason_code, note=refund_request.note,
-                submission_key=key, approved_request=refund_request)
+                submission_key=_approval_key(refund_request), approved_request=refund_request)
     except (ValidationError, stripe_client.StripeActionError) as exc:
         if not getattr(exc, "outcome_unknown", False):
             message = (getattr(exc, "user_message", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.forms.models import model_to_dict
 
 from billing.models import HandlerRun, StripeEvent
@@ -55,6 +56,7 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
     from billing.models import FinanceAction, RefundRequest, RefundRequestStatus
     from billing.refunds import refunded_here, money
     from billing.subscriptions import current_plan, plan_label
+    from customers.permissions import can_view_finance_details
 
     can = {
         "view": permissions.can_view_billing(user, customer),
@@ -70,10 +72,15 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
                             "subscription": None, "error": ""}
     if not can["view"]:
         return data
-    data["actions"] = list(FinanceAction.objects.filter(customer=customer)
-                           .select_related("requested_by")[:10])
-    data["pending_requests"] = list(RefundRequest.objects.filter(
-        customer=customer, status=RefundRequestStatus.PENDING).select_related("requested_by"))
+    # Refunds and staff finance decisions are finance details: support agents see only
+    # what they asked for themselves (their requests, and the actions made of them).
+    actions = FinanceAction.objects.filter(customer=customer)
+    pending = RefundRequest.objects.filter(customer=customer, status=RefundRequestStatus.PENDING)
+    if not can_view_finance_details(user):
+        actions = actions.filter(Q(requested_by=user) | Q(refund_request__requested_by=user))
+        pending = pending.filter(requested_by=user)
+    data["actions"] = list(actions.select_related("requested_by")[:10])
+    data["pending_requests"] = list(pending.select_related("requested_by"))
     if not customer.stripe_customer_id:
         return data
     try:

@@ -38,7 +38,7 @@ from support.models import Ticket, TicketStatus
 # What support agents do not see on the timeline: money moved back and disputes, the
 # staff decisions about them, and reconcile repairs.
 FINANCE_ONLY_EVENT_PREFIXES = ("charge.refund", "refund.", "charge.dispute.")
-FINANCE_ONLY_AUDIT_PREFIXES = ("billing.refund.", "billing.reconcile.")
+FINANCE_ONLY_AUDIT_PREFIXES = ("billing.refund.", "billing.reconcile.", "billing.action.")
 FINANCE_ONLY_QUEUES = ("disputes",)
 
 ACCESS_ENTITLED, ACCESS_GRACE, ACCESS_REVOKED = "entitled", "grace", "revoked"

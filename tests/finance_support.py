@@ -5,10 +5,15 @@ sends (built around the real objects read back from localstripe)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import stripe
+from django.db import connection
 
+from billing import refunds
 from billing.testing import events
 from customers.models import Customer
 from tests.stripe_support.fixtures import drain
@@ -51,3 +56,16 @@ def confirm(webhook: Any, event_type: str, obj: Any) -> dict[str, Any]:
     assert webhook.post(event).status_code == 200
     drain()
     return event
+
+
+@contextmanager
+def approval_running_elsewhere(request_id: int) -> Iterator[None]:
+    """Another approver's approval of the refund request in flight: its claim, held on
+    another database connection (the claim ends with that connection, as with a crash)."""
+    settings_dict = connection.settings_dict
+    with psycopg.connect(dbname=settings_dict["NAME"], user=settings_dict["USER"],
+                         host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
+                         password=settings_dict["PASSWORD"] or None, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 2))",
+                      [refunds._approval_lock_name(request_id)])
+        yield

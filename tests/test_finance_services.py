@@ -11,6 +11,7 @@ import pytest
 import stripe
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from audit import codes
 from audit.models import AuditEntry
@@ -19,7 +20,7 @@ from billing.adapters import stripe_client
 from billing.adapters.stripe_client import StripeActionError
 from billing.models import ActionState, FinanceAction, RefundRequest
 from tests.factories import StaffUserFactory
-from tests.finance_support import confirm, plan, subscriber
+from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 from tests.stripe_support.fixtures import drain
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -259,3 +260,40 @@ def test_an_action_stripe_never_confirms_raises_one_alert_cleared_by_the_webhook
     assert actions_confirm_from_event(event) == [action.pk]
     alert.refresh_from_db()
     assert alert.state == "recovered"
+
+
+def test_an_approval_that_died_before_its_action_is_finished_with_exactly_one_refund(
+        stripe_api, webhook, settings, finance_admin, owner):
+    settings.REFUND_APPROVAL_THRESHOLD = 1000
+    other_admin = StaffUserFactory(username="finance2@example.test", role="finance_admin")
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    request = _refund(finance_admin, customer, charge_id, 1500)
+    # The decision was committed, then the approving process died before the action row.
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status="approved", decided_by=other_admin, decided_at=timezone.now())
+
+    with approval_running_elsewhere(request.pk):
+        with pytest.raises(ValidationError) as busy:
+            refunds.refund_request_approve(actor=owner, request_id=request.pk)
+    assert "already being approved" in busy.value.messages[0]
+    assert not stripe.Refund.list(charge=charge_id).data
+
+    action = refunds.refund_request_approve(actor=owner, request_id=request.pk)
+    again = refunds.refund_request_approve(actor=other_admin, request_id=request.pk)
+    assert again.pk == action.pk
+    assert (action.state, action.refund_request_id) == (ActionState.SUBMITTED, request.pk)
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1500]
+    request.refresh_from_db()
+    assert request.status == "approved"
+
+
+def test_a_resend_is_audited_as_the_person_who_sent_it_again(stripe_api, webhook, finance_admin):
+    other_admin = StaffUserFactory(username="finance2@example.test", role="finance_admin")
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    action = _refund(finance_admin, customer, charge_id, 1000)
+    FinanceAction.objects.filter(pk=action.pk).update(state=ActionState.REQUESTED)  # answer lost
+    actions.action_resend(actor=other_admin, action_id=action.pk)
+    sends = AuditEntry.objects.filter(action=codes.BILLING_REFUND_ISSUED).order_by("pk")
+    assert [entry.actor for entry in sends] == [finance_admin, other_admin]
+    assert sends.last().data["requested_by"] == finance_admin.get_username()
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1000]

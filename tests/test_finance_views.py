@@ -10,12 +10,16 @@ import pytest
 import stripe
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit import codes
 from audit.models import AuditEntry
+from audit.services import audit_record
+from billing.forms import RefundForm
 from billing.models import ActionState, FinanceAction, RefundRequest
+from customers.selectors import customer_timeline
 from tests.factories import StaffUserFactory
-from tests.finance_support import confirm, plan, subscriber
+from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -170,3 +174,92 @@ def test_forms_need_csrf_and_the_requester_sees_but_cannot_decide(stripe_api, we
     # The owner sees it in the approvers' list.
     listing = _client(owner).get(reverse("billing:refund_requests"))
     assert f"#{request.pk}".encode() in listing.content
+
+
+def test_approving_twice_makes_one_refund_and_never_an_error_page(
+        stripe_api, webhook, support_agent, finance_admin, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    _post_action(_client(support_agent), customer, "refund", charge_id=charge_id)
+    request = RefundRequest.objects.get()
+    # An approval committed its decision and is still talking to Stripe (or died there).
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status="approved", decided_by=owner, decided_at=timezone.now())
+    admin_client = _client(finance_admin)
+    with approval_running_elsewhere(request.pk):
+        busy = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    assert busy.status_code == 200
+    assert b"already being approved by someone else" in busy.content
+    assert not stripe.Refund.list(charge=charge_id).data
+
+    first = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    double_click = _post_action(admin_client, customer, "approve", request_pk=request.pk)
+    second_approver = _post_action(_client(owner), customer, "approve", request_pk=request.pk)
+    action = FinanceAction.objects.get(refund_request=request)
+    assert first.status_code == double_click.status_code == second_approver.status_code == 302
+    assert {first["Location"], double_click["Location"], second_approver["Location"]} == {
+        reverse("billing:finance_action", args=[action.pk])}
+    assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [100]
+
+
+def test_support_agents_see_only_the_finance_actions_they_asked_for(
+        stripe_api, webhook, support_agent, finance_admin, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    _post_action(_client(finance_admin), customer, "refund", charge_id=charge_id)
+    admins = FinanceAction.objects.get()
+    agent = _client(support_agent)
+    _post_action(agent, customer, "refund", charge_id=charge_id)
+    request = RefundRequest.objects.get()
+    colleague = _client(StaffUserFactory(username="support2@example.test", role="support_agent"))
+    customer_page = reverse("admin:customers_customer_change", args=[customer.pk])
+    request_url = reverse("billing:refund_request", args=[request.pk]).encode()
+    admins_url = reverse("billing:finance_action", args=[admins.pk])
+
+    page = agent.get(customer_page).content
+    assert request_url in page and admins_url.encode() not in page
+    assert request_url not in colleague.get(customer_page).content
+    assert agent.get(admins_url).status_code == 403
+    assert AuditEntry.objects.filter(action=codes.PERMISSION_DENIED, actor=support_agent,
+                                     data__attempted="view_finance_action").count() == 1
+
+    _post_action(_client(owner), customer, "approve", request_pk=request.pk)
+    own_url = reverse("billing:finance_action",
+                      args=[FinanceAction.objects.get(refund_request=request).pk])
+    assert agent.get(own_url).status_code == 200
+    assert own_url.encode() in agent.get(customer_page).content
+    assert colleague.get(own_url).status_code == 403
+    finance_page = _client(finance_admin).get(customer_page).content
+    assert own_url.encode() in finance_page and admins_url.encode() in finance_page
+
+    # Staff finance decisions stay off a support agent's 360 timeline.
+    audit_record(action=codes.BILLING_ACTION_CONFIRMED, target=customer,
+                 data={"action": admins.pk})
+
+    def staff_titles(user):
+        return [item.title for item in customer_timeline(customer, user).items
+                if item.source == "staff"]
+    assert any("billing.action.confirmed" in title for title in staff_titles(owner))
+    assert not any("billing.action." in title for title in staff_titles(support_agent))
+
+
+NOT_AMOUNTS = {"Infinity": b"Enter the amount as a plain number, such as 12.50.",
+               "sNaN": b"Enter the amount as a plain number, such as 12.50.",
+               "1e999999": b"That amount is too large: at most 12 digits before the decimal point."}
+
+
+@pytest.mark.parametrize("raw", sorted(NOT_AMOUNTS))
+def test_refund_form_refuses_amounts_that_are_not_plain_numbers(raw):
+    form = RefundForm({"amount": raw, "reason_code": "other", "note": "x",
+                       "key": str(uuid.uuid4())}, currency="usd")
+    assert not form.is_valid()
+    assert form.errors["amount"] == [NOT_AMOUNTS[raw].decode()]
+
+
+def test_refund_page_answers_a_non_number_with_the_form_error(stripe_api, webhook, owner):
+    customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
+    client = _client(owner)
+    url = reverse("billing:refund", args=[customer.pk])
+    for raw, message in NOT_AMOUNTS.items():
+        page = client.post(url, {"charge": charge_id, "amount": raw, "reason_code": "other",
+                                 "note": "x", "key": str(uuid.uuid4()), "confirm": "Confirm"})
+        assert page.status_code == 200 and message in page.content
+    assert not FinanceAction.objects.exists() and not stripe.Refund.list(charge=charge_id).data
