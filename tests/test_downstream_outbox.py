@@ -4,6 +4,7 @@ waits the vendor imposes (a 1 s Retry-After) are polled with a bound, never slep
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from itertools import pairwise
 
@@ -241,6 +242,30 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
     run_all()
     assert OutboxMessage.objects.filter(channel=Channel.SLACK, kind="recovered").count() == 1
     assert len(slack.messages) == 2 and "Recovered: Disk almost full" in slack.messages[1]
+
+
+def test_slack_webhook_path_never_reaches_last_error_logs_alerts_or_mail(
+        slack, django_capture_on_commit_callbacks, caplog):
+    secret_path = "/services/T000/B000/XXXX"  # the webhook's credential (fixture `slack`)
+    slack.fail(500, seconds=3600)
+    with caplog.at_level(logging.DEBUG):
+        with django_capture_on_commit_callbacks(execute=True):
+            alert_raise(key="test:slack-leak", title="Disk almost full", detail="93% used")
+        run_all()
+        row = OutboxMessage.objects.get(channel=Channel.SLACK)
+        assert row.state == OutboxState.FAILED and "500" in row.last_error
+        # Past the retry horizon the row dies: a dead-row alert and mail to the owners.
+        advance(django_settings.SYNC_RETRY_HORIZON_HOURS * 3600)
+        sweep_and_run()
+    row.refresh_from_db()
+    assert row.state == OutboxState.DEAD
+    assert "slack POST 127.0.0.1:" in row.last_error
+    dead_alert = Alert.objects.get(key=f"sync:slack:dead:{row.pk}")
+    assert row.last_error in dead_alert.detail
+    leaks = [row.last_error, row.outcome, caplog.text,
+             *Alert.objects.values_list("detail", flat=True),
+             *(f"{m.subject} {m.body}" for m in mail.outbox)]
+    assert not [text for text in leaks if secret_path in text or "T000/B000" in text]
 
 
 def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):
