@@ -19,7 +19,7 @@ from audit.models import Alert, AlertState, AuditEntry
 from crm_sync.jobs import outbox_deliver_job
 from crm_sync.lifecycle import contact_properties
 from crm_sync.models import Channel, OutboxMessage, OutboxState
-from crm_sync.outbox import outbox_write
+from crm_sync.outbox import outbox_retry, outbox_write
 from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
 from support.models import Ticket
 from support.rules import TICKET_RULES
@@ -201,8 +201,9 @@ def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
     assert any("failed for good" in m.subject for m in mail.outbox)
 
 
+@pytest.mark.parametrize("retry", ["backoff", "console"])
 def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
-        zendesk, django_capture_on_commit_callbacks):
+        retry, zendesk, owner, django_capture_on_commit_callbacks):
     customer = CustomerFactory(status="past_due")
     # Zendesk creates the ticket but the answer comes after our timeout.
     zendesk.hang(1.0, process=True, path="/api/v2/tickets.json", method="POST")
@@ -214,13 +215,17 @@ def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
     row = OutboxMessage.objects.get(channel=Channel.HELPDESK)
     assert row.state == OutboxState.FAILED and "timed out" in row.last_error
     assert len(zendesk.tickets) == 1
-    advance(django_settings.SYNC_BACKOFF_MAX_SECONDS)
-    sweep_and_run()
+    if retry == "backoff":
+        advance(django_settings.SYNC_BACKOFF_MAX_SECONDS)
+        sweep_and_run()
+    else:  # someone retries it from the console instead of waiting
+        with django_capture_on_commit_callbacks(execute=True):
+            assert outbox_retry(actor=owner, message_pks=[row.pk], reason="test") == 1
+        run_all()
     row.refresh_from_db()
     ticket.refresh_from_db()
     assert row.state == OutboxState.DELIVERED
     assert len(zendesk.tickets) == 1 and ticket.external_id == str(next(iter(zendesk.tickets)))
-
 
 def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
         slack, django_capture_on_commit_callbacks):
