@@ -162,6 +162,18 @@ def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, sup
     assert AuditEntry.objects.filter(action="alerts.alert.acknowledged", actor=owner).count() == 1
 
 
+def test_alerts_are_listed_only_for_viewers_who_may_see_alerts(client, finance_admin, support_agent):
+    Alert.objects.create(key="refund:12", title="Refund #12 for 40.00 EUR not confirmed by Stripe")
+    client.force_login(support_agent)
+    response = client.get(reverse("console_dashboard"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Refund #12" not in page and "Alerts needing attention" not in page
+    assert "No open alerts" not in page  # not told "none" either: the list is not theirs
+    client.force_login(finance_admin)
+    page = client.get(reverse("console_dashboard")).content.decode()
+    assert "Refund #12 for 40.00 EUR not confirmed by Stripe" in page
+
 def test_dashboard_needs_a_staff_login(client):
     response = client.get(reverse("console_dashboard"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
