@@ -147,6 +147,17 @@ def test_finance_admin_retries_a_dead_run_from_the_page(client, scenario, financ
     assert AuditEntry.objects.filter(action="billing.handler.replayed", actor=finance_admin).count() == 1
 
 
+@pytest.mark.parametrize("bad", ["²", "9" * 5000, "abc"])
+def test_a_posted_id_that_is_not_an_id_gets_a_clear_message(client, scenario, finance_admin, bad):
+    client.force_login(finance_admin)
+    run = HandlerRun.objects.filter(status="dead").first()
+    response = client.post(reverse("console_dashboard"),
+                           {"action": "retry_runs", "run": [run.pk, bad]}, follow=True)
+    assert response.status_code == 200
+    assert "Unknown run" in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == "dead"  # nothing was done
+
 def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, support_agent):
     alert = Alert.objects.create(key="outbox_dead", title="2 downstream deliveries are dead")
     client.force_login(support_agent)
