@@ -93,9 +93,15 @@ def _slack(alert: Alert, kind: str, text: str) -> None:
                      payload={"text": text})
 
 
+def can_view_alerts(user: Any) -> bool:
+    """Alerts carry finance details (reconcile drift, unconfirmed refunds, dead syncs):
+    owners and finance admins only, wherever they are listed."""
+    return bool(user.has_perm("audit.view_alert"))
+
+
 def can_acknowledge_alerts(user: Any) -> bool:
     """Whoever may see the alert list may say they are on it (owners, finance admins)."""
-    return bool(user.has_perm("audit.view_alert"))
+    return can_view_alerts(user)
 
 
 def alert_acknowledge(*, actor: Any, alert_pk: int) -> bool:

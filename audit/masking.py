@@ -36,10 +36,15 @@ def mask_card_numbers(text: str) -> str:
 
 
 # Credentials with a recognisable shape: Stripe keys and webhook secrets, our own API
-# tokens, bearer headers.
+# tokens, bearer headers, PaymentIntent/SetupIntent client secrets (also seen inside
+# redirect URLs), and webhook URLs whose path is the secret: anything under
+# hooks.slack.com, and Slack-style ``/services/T.../B.../<secret>`` paths on any host.
 _CREDENTIAL = re.compile(
-    r"\b(?:(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+|whsec_[A-Za-z0-9_]+|sbk_[A-Za-z0-9_-]+)"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+    r"\b(?:(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+|whsec_[A-Za-z0-9_]+|sbk_[A-Za-z0-9_-]+"
+    r"|(?:pi|seti)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+)"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?<=hooks\.slack\.com/)[^\s\"'<>]+"
+    r"|(?<=/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+")
 
 
 def mask_credentials(text: str) -> str:

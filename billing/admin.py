@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from audit.masking import mask_text
+from audit.services import mask_secrets
 from billing import services
 from billing.models import HandlerRun, ReconcileRun, StripeEvent
 
@@ -55,8 +57,11 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def pretty_payload(self, obj: StripeEvent) -> str:
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>",
-                           json.dumps(obj.payload, indent=2, sort_keys=True))
+        """The payload as stored, masked for display: a payment_intent's client_secret
+        (enough to confirm the payment from a browser), keys, tokens and card numbers
+        never reach the page."""
+        text = json.dumps(mask_secrets(obj.payload), indent=2, sort_keys=True)
+        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", mask_text(text))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -21,6 +21,7 @@ from django.db.models import Count, Max
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from audit.alerts import can_view_alerts
 from audit.models import Alert, AlertState
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.stats import PAYMENT_TYPES, Stats, hour_floor, webhook_rejection_count, window_stats
@@ -65,6 +66,7 @@ class Dashboard:
     reconcile: ReconcileRun | None = None
     drift: list[Metric] = field(default_factory=list)
     last_event: Metric | None = None
+    show_alerts: bool = False  # the viewer may see alerts (audit.view_alert)
     alerts: list[Alert] = field(default_factory=list)
     series: list[tuple[str, int, int]] = field(default_factory=list)  # label, deliveries, failures
     run_counts: dict[str, int] = field(default_factory=dict)
@@ -151,7 +153,11 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
     _syncs(board, user, total, start, end)
     _payments(board, user, total, start, end)
     _last_event(board, user, now)
-    board.alerts = list(Alert.objects.exclude(state=AlertState.RECOVERED).order_by("-raised_at")[:50])
+    # Alerts include reconcile drift and unconfirmed refunds: not for support agents.
+    board.show_alerts = can_view_alerts(user)
+    if board.show_alerts:
+        board.alerts = list(Alert.objects.exclude(state=AlertState.RECOVERED)
+                            .order_by("-raised_at")[:50])
     if window == "1h":
         board.series = _short_series(start, end)
     else:

@@ -19,11 +19,23 @@ from django.utils.safestring import mark_safe
 from audit.alerts import alert_acknowledge, can_acknowledge_alerts
 from billing import charts, services
 from billing.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard
+from config.parsing import parse_id
 from customers.permissions import can_view_console
 
 
+class UnknownItem(ValueError):
+    """A POSTed id that is not an id: the user gets a message, nothing is done."""
+
+
 def _ids(request: HttpRequest, name: str) -> list[int]:
-    return [int(v) for v in request.POST.getlist(name) if v.isdigit()]
+    """The POSTed ids under ``name``; UnknownItem if any is not an id (nothing is done)."""
+    values = request.POST.getlist(name)
+    ids = [parse_id(v) for v in values]
+    bad = [v for v, pk in zip(values, ids, strict=True) if pk is None]
+    if bad:
+        raise UnknownItem(f"Unknown {name} {bad[0][:20]!r}: nothing was done. "
+                          "Reload the page and select again.")
+    return [pk for pk in ids if pk is not None]
 
 
 def console_dashboard(request: HttpRequest) -> HttpResponse:
@@ -48,6 +60,8 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
                 messages.error(request, "Unknown action.")
         except PermissionDenied as exc:
             messages.error(request, str(exc) or "You may not do that.")
+        except UnknownItem as exc:
+            messages.error(request, str(exc))
         return HttpResponseRedirect(f"{reverse('console_dashboard')}?window={window}")
 
     board = dashboard(user=request.user, window=window)

@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
@@ -64,6 +65,17 @@ def _summary(body: Any) -> str:
     return str(body)[:300] if body else ""
 
 
+def _host(url: str) -> str:
+    """``host[:port]`` of ``url``: never its path, query or user info."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "(no host)"
+    return f"{host}:{port}" if port else host
+
+
 def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
             payload: Any = None, ok_statuses: tuple[int, ...] = ()) -> Response:
     """One HTTP call. 2xx (and ``ok_statuses``) return a Response; everything else raises
@@ -75,7 +87,9 @@ def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
     data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={
         "Accept": "application/json", "Content-Type": "application/json", **headers})
-    where = f"{vendor} {method} {url.split('?')[0]}"
+    # Only the host: a webhook URL (Slack's /services/T.../B.../<secret>) carries its
+    # credential in the path, and these messages reach last_error, logs, alerts and mail.
+    where = f"{vendor} {method} {_host(url)}"
     try:
         with urllib.request.urlopen(req, timeout=settings.SYNC_HTTP_TIMEOUT_SECONDS) as resp:  # noqa: S310 - URL from settings
             return Response(resp.status, _decode(resp.read()), dict(resp.headers.items()))

@@ -311,9 +311,11 @@ def can_retry_outbox(user: Any) -> bool:
 def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int:
     """Give dead, paused or failed rows a fresh start (console action, audited).
 
-    A retried row gets a fresh retry horizon. Retrying a paused row releases the whole
-    channel: the first delivery probes the vendor; if it still refuses, the others are
-    parked again without a request.
+    A retried row gets a fresh retry horizon but keeps its attempt count: an earlier
+    attempt may have reached the vendor before its answer was lost (a ticket created,
+    then a timeout), and senders look for that record when ``attempts`` says there was
+    one. Retrying a paused row releases the whole channel: the first delivery probes the
+    vendor; if it still refuses, the others are parked again without a request.
     """
     if not can_retry_outbox(actor):
         raise PermissionDenied("You may not retry outbox messages.")
@@ -326,11 +328,9 @@ def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int
                                                OutboxState.FAILED]):
             before = message.state
             message.state = OutboxState.PENDING
-            message.attempts = 0
             message.next_attempt_at = now
             message.created_at = now  # the retry horizon starts again
-            message.save(update_fields=["state", "attempts", "next_attempt_at", "created_at",
-                                        "updated_at"])
+            message.save(update_fields=["state", "next_attempt_at", "created_at", "updated_at"])
             if before == OutboxState.PAUSED:
                 paused_channels.add(message.channel)
             audit_record(action=codes.SYNC_OUTBOX_RETRIED, actor=actor, target=message,

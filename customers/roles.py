@@ -16,11 +16,14 @@ FINANCE_ADMIN = "finance_admin"
 SUPPORT_AGENT = "support_agent"
 ROLES = (OWNER, FINANCE_ADMIN, SUPPORT_AGENT)
 
+# Not "paymentintent": dj-stripe's PaymentIntent admin shows the stored Stripe object
+# (stripe_data) unmasked, client_secret included. Payment intents are read through our
+# own masked StripeEvent page instead.
 _STRIPE_MIRROR_VIEW = [
     f"djstripe.view_{model}"
     for model in (
         "event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
-        "refund", "dispute", "paymentintent",
+        "refund", "dispute",
     )
 ]
 

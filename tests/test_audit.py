@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from audit import codes
+from audit.masking import mask_text
 from audit.models import AuditEntry
 from audit.services import audit_record, mask_secrets
 from tests.factories import CustomerFactory
@@ -32,6 +33,16 @@ def test_masking_of_secret_keys_and_card_numbers():
     # A Luhn-valid card number keeps only its last four digits; other digit runs stay.
     assert masked["note"] == "card ****4242 was used; order 1234567890123"
     assert masked["items"] == [{"token": "***"}, "****0002"]
+
+
+def test_webhook_urls_with_the_secret_in_the_path_are_masked():
+    slack = "POST https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/q8WzR3xLmN0pK7vY2sTb9c failed"
+    assert mask_text(slack) == "POST https://hooks.slack.com/*** failed"
+    # The same /services/T.../B.../<secret> shape behind a proxy or a local fake.
+    assert mask_text("http://127.0.0.1:8080/services/T000/B000/XXXX answered 500") \
+        == "http://127.0.0.1:8080/services/*** answered 500"
+    # Ordinary paths are left alone.
+    assert mask_text("GET /api/services/list answered 500") == "GET /api/services/list answered 500"
 
 
 @pytest.mark.django_db

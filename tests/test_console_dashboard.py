@@ -147,6 +147,17 @@ def test_finance_admin_retries_a_dead_run_from_the_page(client, scenario, financ
     assert AuditEntry.objects.filter(action="billing.handler.replayed", actor=finance_admin).count() == 1
 
 
+@pytest.mark.parametrize("bad", ["²", "9" * 5000, "abc"])
+def test_a_posted_id_that_is_not_an_id_gets_a_clear_message(client, scenario, finance_admin, bad):
+    client.force_login(finance_admin)
+    run = HandlerRun.objects.filter(status="dead").first()
+    response = client.post(reverse("console_dashboard"),
+                           {"action": "retry_runs", "run": [run.pk, bad]}, follow=True)
+    assert response.status_code == 200
+    assert "Unknown run" in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == "dead"  # nothing was done
+
 def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, support_agent):
     alert = Alert.objects.create(key="outbox_dead", title="2 downstream deliveries are dead")
     client.force_login(support_agent)
@@ -161,6 +172,18 @@ def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, sup
     assert (alert.state, alert.acknowledged_by) == ("acknowledged", owner)
     assert AuditEntry.objects.filter(action="alerts.alert.acknowledged", actor=owner).count() == 1
 
+
+def test_alerts_are_listed_only_for_viewers_who_may_see_alerts(client, finance_admin, support_agent):
+    Alert.objects.create(key="refund:12", title="Refund #12 for 40.00 EUR not confirmed by Stripe")
+    client.force_login(support_agent)
+    response = client.get(reverse("console_dashboard"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Refund #12" not in page and "Alerts needing attention" not in page
+    assert "No open alerts" not in page  # not told "none" either: the list is not theirs
+    client.force_login(finance_admin)
+    page = client.get(reverse("console_dashboard")).content.decode()
+    assert "Refund #12 for 40.00 EUR not confirmed by Stripe" in page
 
 def test_dashboard_needs_a_staff_login(client):
     response = client.get(reverse("console_dashboard"))

@@ -108,3 +108,7 @@ def test_timeline_is_paginated_and_explains_an_empty_history(client, owner):
     assert first.items[-1].at > second.items[0].at
     page2 = page_of(client, owner, busy, page=2)
     assert "page 2 of 2" in page2 and "newer" in page2
+    # Not a page number ("²" passes isdigit() but not int(); 5000 digits exceed int()):
+    # the first page, not a 500.
+    for bad in ("²", "9" * 5000, "-1", "abc"):
+        assert "page 1 of 2" in page_of(client, owner, busy, page=bad)

@@ -4,6 +4,7 @@ waits the vendor imposes (a 1 s Retry-After) are polled with a bound, never slep
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from itertools import pairwise
 
@@ -18,7 +19,7 @@ from audit.models import Alert, AlertState, AuditEntry
 from crm_sync.jobs import outbox_deliver_job
 from crm_sync.lifecycle import contact_properties
 from crm_sync.models import Channel, OutboxMessage, OutboxState
-from crm_sync.outbox import outbox_write
+from crm_sync.outbox import outbox_retry, outbox_write
 from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
 from support.models import Ticket
 from support.rules import TICKET_RULES
@@ -200,8 +201,9 @@ def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
     assert any("failed for good" in m.subject for m in mail.outbox)
 
 
+@pytest.mark.parametrize("retry", ["backoff", "console"])
 def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
-        zendesk, django_capture_on_commit_callbacks):
+        retry, zendesk, owner, django_capture_on_commit_callbacks):
     customer = CustomerFactory(status="past_due")
     # Zendesk creates the ticket but the answer comes after our timeout.
     zendesk.hang(1.0, process=True, path="/api/v2/tickets.json", method="POST")
@@ -213,13 +215,17 @@ def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
     row = OutboxMessage.objects.get(channel=Channel.HELPDESK)
     assert row.state == OutboxState.FAILED and "timed out" in row.last_error
     assert len(zendesk.tickets) == 1
-    advance(django_settings.SYNC_BACKOFF_MAX_SECONDS)
-    sweep_and_run()
+    if retry == "backoff":
+        advance(django_settings.SYNC_BACKOFF_MAX_SECONDS)
+        sweep_and_run()
+    else:  # someone retries it from the console instead of waiting
+        with django_capture_on_commit_callbacks(execute=True):
+            assert outbox_retry(actor=owner, message_pks=[row.pk], reason="test") == 1
+        run_all()
     row.refresh_from_db()
     ticket.refresh_from_db()
     assert row.state == OutboxState.DELIVERED
     assert len(zendesk.tickets) == 1 and ticket.external_id == str(next(iter(zendesk.tickets)))
-
 
 def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
         slack, django_capture_on_commit_callbacks):
@@ -241,6 +247,30 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
     run_all()
     assert OutboxMessage.objects.filter(channel=Channel.SLACK, kind="recovered").count() == 1
     assert len(slack.messages) == 2 and "Recovered: Disk almost full" in slack.messages[1]
+
+
+def test_slack_webhook_path_never_reaches_last_error_logs_alerts_or_mail(
+        slack, django_capture_on_commit_callbacks, caplog):
+    secret_path = "/services/T000/B000/XXXX"  # the webhook's credential (fixture `slack`)
+    slack.fail(500, seconds=3600)
+    with caplog.at_level(logging.DEBUG):
+        with django_capture_on_commit_callbacks(execute=True):
+            alert_raise(key="test:slack-leak", title="Disk almost full", detail="93% used")
+        run_all()
+        row = OutboxMessage.objects.get(channel=Channel.SLACK)
+        assert row.state == OutboxState.FAILED and "500" in row.last_error
+        # Past the retry horizon the row dies: a dead-row alert and mail to the owners.
+        advance(django_settings.SYNC_RETRY_HORIZON_HOURS * 3600)
+        sweep_and_run()
+    row.refresh_from_db()
+    assert row.state == OutboxState.DEAD
+    assert "slack POST 127.0.0.1:" in row.last_error
+    dead_alert = Alert.objects.get(key=f"sync:slack:dead:{row.pk}")
+    assert row.last_error in dead_alert.detail
+    leaks = [row.last_error, row.outcome, caplog.text,
+             *Alert.objects.values_list("detail", flat=True),
+             *(f"{m.subject} {m.body}" for m in mail.outbox)]
+    assert not [text for text in leaks if secret_path in text or "T000/B000" in text]
 
 
 def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):

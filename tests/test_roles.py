@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from customers.models import Customer
+from tests.console_support import stripe_event
 from tests.factories import CustomerFactory
 
 SUPPORT = {
@@ -19,7 +20,7 @@ SUPPORT = {
 STRIPE_MIRROR = {
     f"djstripe.view_{m}"
     for m in ("event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
-              "refund", "dispute", "paymentintent")
+              "refund", "dispute")  # not paymentintent: its admin shows client_secret
 }
 FINANCE = SUPPORT | STRIPE_MIRROR | {
     "customers.issue_refund",
@@ -93,6 +94,7 @@ PAGES = {
     "/admin/auth/user/add/": (200, 403, 403),
     "/admin/axes/accessattempt/": (200, 403, 403),
     "/admin/djstripe/event/": (200, 200, 403),
+    "/admin/djstripe/paymentintent/": (403, 403, 403),  # shows client_secret unmasked
     "/admin/billing/stripeevent/": (200, 200, 403),
     "/admin/billing/handlerrun/": (200, 200, 403),
     "/admin/billing/reconcilerun/": (200, 200, 403),
@@ -137,3 +139,21 @@ def test_support_agent_sees_billing_read_only_and_cannot_save(client, support_ag
                            {"email": "changed@example.test", "name": "x"})
     assert response.status_code == 403
     assert Customer.objects.get(pk=customer.pk).email == customer.email
+
+
+@pytest.mark.django_db
+def test_payment_intent_event_page_never_shows_the_client_secret(client, finance_admin):
+    secret = "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH"
+    intent = {"id": "pi_3MtwBwLkdIwHu7ix28a3tqPa", "object": "payment_intent", "amount": 2000,
+              "currency": "usd", "status": "requires_action", "client_secret": secret,
+              "next_action": {"type": "redirect_to_url", "redirect_to_url": {
+                  "url": f"https://hooks.stripe.test/3ds?payment_intent_client_secret={secret}"}}}
+    event = stripe_event(type="payment_intent.requires_action", object_id=intent["id"],
+                         payload={"id": "evt_pi", "type": "payment_intent.requires_action",
+                                  "data": {"object": intent}})
+    client.force_login(finance_admin)
+    response = client.get(f"/admin/billing/stripeevent/{event.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "pi_3MtwBwLkdIwHu7ix28a3tqPa" in page and "requires_action" in page
+    assert "YrKJUKribcBjcG8HVhfZluoGH" not in page

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from config.parsing import parse_id
 from customers import selectors
 from customers.models import Customer
 
@@ -20,6 +21,5 @@ def customer_360_header(context: Any, customer: Customer) -> dict[str, Any]:
 @register.simple_tag(takes_context=True)
 def customer_360_timeline(context: Any, customer: Customer) -> selectors.Timeline:
     request = context["request"]
-    raw = request.GET.get("page", "1")
-    page = int(raw) if raw.isdigit() else 1
+    page = parse_id(request.GET.get("page")) or 1  # "²", "-3", "abc": the first page
     return selectors.customer_timeline(customer, request.user, page=page)
