@@ -375,3 +375,14 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
                              and permissions.can_approve_refund(request.user, refund_request)),
                  own=refund_request.requested_by_id == request.user.pk)
 
+
+
+def customer_finance_panel_view(request: HttpRequest, customer_id: Any) -> HttpResponse:
+    """The customer page's finance panel on its own (the page loads it after itself, so
+    it never waits on Stripe's two API calls)."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    permissions.require(permissions.can_view_billing(request.user, customer),
+                        user=request.user, action="view_billing", target=customer)
+    if request.headers.get("X-Requested-With") == "fetch":  # the customer page's loader
+        return render(request, "billing/customer_finance_panel.html", {"customer": customer})
+    return _page(request, "billing/finance/customer_finance.html", customer=customer)

@@ -14,6 +14,8 @@ def staff(view):  # type: ignore[no-untyped-def]
 urlpatterns = [
     path("stripe/webhook/<uuid:endpoint_uuid>/", views.stripe_webhook, name="stripe_webhook"),
     # Finance actions (billing/refunds.py, billing/subscriptions.py)
+    path("finance/customers/<uuid:customer_id>/panel/",
+         staff(finance_views.customer_finance_panel_view), name="customer_finance_panel"),
     path("finance/customers/<uuid:customer_id>/refund/", staff(finance_views.refund_view),
          name="refund"),
     path("finance/customers/<uuid:customer_id>/change-plan/", staff(finance_views.change_plan_view),

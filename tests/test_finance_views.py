@@ -105,7 +105,16 @@ def test_refund_is_confirmed_in_two_steps_and_the_page_waits_for_stripe(
     client = _client(finance_admin)
     page = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
     assert page.status_code == 200
+    # The customer page loads its finance panel from its own URL, after itself.
+    panel_url = reverse("billing:customer_finance_panel", args=[customer.pk])
+    assert panel_url.encode() in page.content and b"finance-refund" not in page.content
+    page = client.get(panel_url, headers={"X-Requested-With": "fetch"})
     assert b'class="button finance-refund"' in page.content and b"50.00 USD refundable" in page.content
+    assert b"<html" not in page.content  # a fragment for the page's loader
+    standalone = client.get(panel_url)  # without JavaScript: a page of its own
+    assert b"<html" in standalone.content and b'class="button finance-refund"' in standalone.content
+    roleless = _client(StaffUserFactory(username="norole@example.test", role=None))
+    assert roleless.get(panel_url).status_code == 403
 
     url = reverse("billing:refund", args=[customer.pk]) + f"?charge={charge_id}"
     form = client.get(url)
@@ -157,7 +166,7 @@ def test_forms_need_csrf_and_the_requester_sees_but_cannot_decide(stripe_api, we
     assert refused.status_code == 403 and not RefundRequest.objects.exists()
 
     client = _client(support_agent)
-    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
+    page = client.get(reverse("billing:customer_finance_panel", args=[customer.pk]))
     assert b"finance-request-refund" in page.content
     assert b'class="button finance-refund"' not in page.content
     assert b"finance-change-plan" not in page.content and b"finance-cancel" not in page.content
@@ -210,7 +219,7 @@ def test_support_agents_see_only_the_finance_actions_they_asked_for(
     _post_action(agent, customer, "refund", charge_id=charge_id)
     request = RefundRequest.objects.get()
     colleague = _client(StaffUserFactory(username="support2@example.test", role="support_agent"))
-    customer_page = reverse("admin:customers_customer_change", args=[customer.pk])
+    customer_page = reverse("billing:customer_finance_panel", args=[customer.pk])
     request_url = reverse("billing:refund_request", args=[request.pk]).encode()
     admins_url = reverse("billing:finance_action", args=[admins.pk])
 
