@@ -6,24 +6,21 @@ import logging
 
 from audit.context import bind
 from billing import services
-from billing.models import HandlerRun, StripeEvent
 
 logger = logging.getLogger(__name__)
 
 
 def process_event_job(event_pk: int) -> None:
-    # Every log line of the job carries the Stripe event id (as request id, too).
-    stripe_id = StripeEvent.objects.filter(pk=event_pk).values_list("stripe_id", flat=True).first()
-    with bind(request_id=stripe_id or f"event-{event_pk}", stripe_event_id=stripe_id or ""):
+    # Every log line of the job carries the Stripe event id: event_process tags the block
+    # once it has loaded the event (no extra query on the hot path).
+    with bind(request_id=f"event-{event_pk}", stripe_event_id=""):
         processed = services.event_process(event_pk=event_pk)
         logger.info("event %s processed" if processed else "event %s left to another worker",
                     event_pk)
 
 
 def handler_run_job(run_pk: int) -> None:
-    stripe_id = HandlerRun.objects.filter(pk=run_pk).values_list(
-        "event__stripe_id", flat=True).first()
-    with bind(request_id=stripe_id or f"run-{run_pk}", stripe_event_id=stripe_id or ""):
+    with bind(request_id=f"run-{run_pk}", stripe_event_id=""):
         status = services.handler_run_execute(run_pk=run_pk)
         logger.info("handler run %s: %s", run_pk, status or "not due")
 

@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import codes
-from audit.context import bind
+from audit.context import bind, note_stripe_event
 from audit.services import audit_record
 from billing import status_map
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
@@ -137,6 +137,7 @@ def event_process(*, event_pk: int) -> bool:
                  .filter(pk=event_pk).first())
         if event is None or event.status == EventStatus.UNUSABLE:
             return False
+        note_stripe_event(event.stripe_id or "")
         if event.status != EventStatus.PROCESSED:
             event.attempts += 1
             names = status_map.handlers_for(event.type)
@@ -200,6 +201,7 @@ def handler_run_execute(*, run_pk: int) -> str | None:
             pk=run_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED]))
     if run is None:
         return None
+    note_stripe_event(run.event.stripe_id or "")
     return _execute_claimed(run)
 
 
