@@ -16,7 +16,6 @@ shows what Stripe did. Idempotent: only ``submitted`` rows are confirmed, once.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -25,12 +24,7 @@ from django.utils import timezone
 from audit import codes
 from audit.services import audit_record
 from billing.models import ActionKind, ActionState, FinanceAction, StripeEvent
-
-
-def _plan_of(sub: dict[str, Any]) -> str:
-    items = (sub.get("items") or {}).get("data") or []
-    price = (items[0].get("plan") or items[0].get("price") or {}) if items else {}
-    return price.get("id") or ""
+from billing.subscriptions import current_plan
 
 
 def _sent_by(qs: QuerySet[FinanceAction], created: datetime | None) -> QuerySet[FinanceAction]:
@@ -60,7 +54,7 @@ def _candidates(event: StripeEvent) -> list[FinanceAction]:
     matched = []
     for action in _sent_by(subs, event.created):
         if action.kind == ActionKind.CHANGE_PLAN:
-            ok = _plan_of(obj) == action.params.get("plan_id")
+            ok = current_plan(obj)[1].get("id") == action.params.get("plan_id")
         elif action.kind == ActionKind.CANCEL_AT_PERIOD_END:
             ok = bool(obj.get("cancel_at_period_end"))
         elif action.kind == ActionKind.RESUME:
