@@ -18,7 +18,8 @@ import psycopg
 from psycopg import sql
 
 from scripts.bench import loadgen
-from scripts.bench.procs import Procs, free_port, wait_http
+from scripts.bench.procs import Procs, wait_http
+from tests.stripe_support.localstripe import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
