@@ -16,29 +16,20 @@ from django.db import connection
 from billing import refunds
 from billing.testing import events
 from customers.models import Customer
+from tests.stripe_support import objects
 from tests.stripe_support.fixtures import drain
-
-CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+from tests.stripe_support.objects import snap
 
 
 def plan(plan_id: str, amount: int, name: str) -> Any:
-    return stripe.Plan.create(id=plan_id, amount=amount, currency="usd", interval="month",
-                              product={"name": name}, nickname=name)
-
-
-def snap(obj: Any) -> dict[str, Any]:
-    return obj.to_dict(for_json=True)
+    return objects.plan(plan_id, amount, name=name)
 
 
 def subscriber(webhook: Any, on_plan: Any, email: str = "ada@example.test") -> tuple[Customer, Any, str]:
     """A localstripe customer paying ``on_plan`` (charged at once), projected onto our
     canonical record by delivering its creation events. Returns (customer, subscription,
     charge id of the first payment)."""
-    pm = stripe.PaymentMethod.create(type="card", card=dict(CARD))
-    customer = stripe.Customer.create(email=email, name=email.split("@")[0].title(),
-                                      payment_method=pm.id,
-                                      invoice_settings={"default_payment_method": pm.id})
-    sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": on_plan.id}])
+    customer, sub, _ = objects.subscriber(email, on_plan)
     invoice = stripe.Invoice.retrieve(sub.latest_invoice)
     charge_id = stripe.PaymentIntent.retrieve(invoice.payment_intent).latest_charge.id
     earlier = int(time.time()) - 10  # the confirming events built later are newer

@@ -15,7 +15,9 @@ from billing.models import ReconcileRun
 from billing.testing import events
 from customers.models import Customer, MatchState
 from tests.stripe_support.fixtures import drain
-from tests.test_stripe_journeys import _plan, _snap, _subscriber
+from tests.stripe_support.objects import plan as _plan
+from tests.stripe_support.objects import snap as _snap
+from tests.stripe_support.objects import subscriber as _subscriber
 
 
 def _reconcile(*args: str) -> tuple[ReconcileRun, str]:

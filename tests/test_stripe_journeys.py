@@ -33,10 +33,13 @@ from billing.models import HandlerRun, RunStatus, StripeEvent
 from billing.testing import events
 from customers.models import Customer
 from tests.stripe_support.fixtures import drain
+from tests.stripe_support.objects import card as _card
+from tests.stripe_support.objects import plan as _plan
+from tests.stripe_support.objects import snap as _snap
+from tests.stripe_support.objects import subscriber as _subscriber
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-CARD_OK = "4242424242424242"
 # localstripe: attaches fine, every charge is declined (PaymentMethod._charging_is_declined).
 CARD_DECLINES_CHARGES = "4000000000000341"
 
@@ -59,29 +62,6 @@ EXPECTED_RUNS: dict[str, set[str]] = {
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _plan(plan_id: str = "plan_pro", amount: int = 2000, interval: str = "month",
-          name: str = "Pro") -> Any:
-    """localstripe has no Prices: subscriptions are on Plans (with their Product)."""
-    return stripe.Plan.create(id=plan_id, amount=amount, currency="usd", interval=interval,
-                              product={"name": name}, nickname=name)
-
-
-def _card(number: str = CARD_OK) -> Any:
-    return stripe.PaymentMethod.create(type="card", card={"number": number, "exp_month": 12,
-                                                          "exp_year": 2034, "cvc": "123"})
-
-
-def _subscriber(email: str, plan: Any, *, card: str = CARD_OK) -> tuple[Any, Any, Any]:
-    """A customer with a default card and a subscription to ``plan`` (localstripe
-    invoices and charges it at once)."""
-    pm = _card(card)
-    customer = stripe.Customer.create(email=email, name=email.split("@")[0].title(),
-                                      payment_method=pm.id,
-                                      invoice_settings={"default_payment_method": pm.id})
-    subscription = stripe.Subscription.create(customer=customer.id, items=[{"plan": plan.id}])
-    return customer, subscription, pm
 
 
 def _canonical(stripe_customer_id: str) -> Customer:
@@ -230,7 +210,7 @@ def test_subscription_journey_active_past_due_active_canceled(localstripe_webhoo
 def test_failing_card_leaves_the_subscription_incomplete(localstripe_webhooks, webhook):
     plan = _plan()
     customer, subscription, pm = _subscriber("grace@example.test", plan,
-                                             card=CARD_DECLINES_CHARGES)
+                                             card_number=CARD_DECLINES_CHARGES)
     assert subscription.status == "incomplete"  # localstripe: the first charge was declined
 
     step = localstripe_webhooks.receive(["customer.created", "customer.subscription.created"])
@@ -268,14 +248,6 @@ def test_failing_card_leaves_the_subscription_incomplete(localstripe_webhooks, w
 
 
 # --- 3. 200 events, shuffled, with duplicates ----------------------------------------------
-
-
-def _snap(obj: Any, **overrides: Any) -> dict[str, Any]:
-    """A localstripe object as a plain dict, with the fields Stripe would have changed
-    where localstripe cannot (a renewal that failed, then was paid)."""
-    data = obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj)
-    data.update(overrides)
-    return data
 
 
 def _journey(kind: str, n: int, plans: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
