@@ -45,35 +45,3 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         who = self.actor_label or "system"
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action}"
-
-
-class AlertState(models.TextChoices):
-    OPEN = "open", "Open"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    RECOVERED = "recovered", "Recovered"
-
-
-class Alert(models.Model):
-    """A condition staff must know about. One open alert per ``key`` at a time, so a
-    condition that persists alerts once, not once per occurrence."""
-
-    key = models.CharField(max_length=200)
-    title = models.CharField(max_length=300)
-    detail = models.TextField(blank=True)
-    state = models.CharField(max_length=12, choices=AlertState.choices, default=AlertState.OPEN)
-    raised_at = models.DateTimeField(auto_now_add=True)
-    cleared_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.PROTECT, related_name="+")
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    delivery_error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-raised_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["key"], condition=~models.Q(state="recovered"),
-                                    name="one_unrecovered_alert_per_key"),
-        ]
-
-    def __str__(self) -> str:
-        return self.title

@@ -16,19 +16,9 @@ from audit.masking import mask_text
 from audit.services import mask_secrets
 from billing import services
 from billing.models import HandlerRun, ReconcileRun, StripeEvent
+from config.readonly_admin import ReadOnlyAdmin
 
 REPLAY_PERMISSION = "customers.replay_events"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class HandlerRunInline(admin.TabularInline):

@@ -25,6 +25,7 @@ from audit import codes
 from audit.services import audit_record
 from billing.models import ActionKind, ActionState, FinanceAction, StripeEvent
 from billing.subscriptions import current_plan
+from config import problems
 
 
 def _sent_by(qs: QuerySet[FinanceAction], created: datetime | None) -> QuerySet[FinanceAction]:
@@ -83,9 +84,7 @@ def actions_confirm_from_event(event: StripeEvent) -> list[int]:
                            "requested_by": (action.requested_by.get_username()
                                             if action.requested_by else "")})
         confirmed.append(action.pk)
-        from audit.alerts import alert_clear
-
-        alert_clear(key=_alert_key(action))
+        problems.resolve(key=_alert_key(action))
     return confirmed
 
 
@@ -97,15 +96,13 @@ def actions_alert_unconfirmed(*, now: datetime | None = None) -> int:
     """Raise an alert (once) for every action Stripe accepted but whose confirming
     webhook has not arrived within ``FINANCE_CONFIRMATION_ALERT_MINUTES``: a lost webhook
     or a broken endpoint leaves the console showing an old state. Run by the scheduler."""
-    from audit.alerts import alert_raise
-
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=settings.FINANCE_CONFIRMATION_ALERT_MINUTES)
     raised = 0
     for action in (FinanceAction.objects.filter(state=ActionState.SUBMITTED,
                                                 submitted_at__lte=cutoff)
                    .select_related("customer").order_by("submitted_at")[:100]):
-        if alert_raise(
+        if problems.report(
             key=_alert_key(action),
             title=(f"{action.get_kind_display()} #{action.pk} for {action.customer} is not "
                    "confirmed by Stripe"),

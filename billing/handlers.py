@@ -1,42 +1,55 @@
-"""The handler each event fans out into, by name.
+"""What one handler run of a Stripe event does, by the run's name.
 
-A handler takes the ``StripeEvent`` and returns a short note saying what it did. It
-raises to fail (the run is retried alone, with backoff). Handlers must be idempotent:
-a run may be retried after a worker died half-way.
+Billing's own handlers (the customer projection and the dj-stripe mirror) take the
+``StripeEvent`` row. Every other run belongs to a subscriber of billing's published
+events (billing/events.py: crm_sync, support): it gets a ``BillingEvent`` built here,
+after the projection of the same event succeeded.
 
-``crm_update``, ``helpdesk_ticket`` and ``customer_notification`` are the downstream
-syncs (crm_sync/, support/): they write outbox rows and tickets in the handler run's
-transaction; the ``sync`` queue delivers them.
+A handler returns a short note saying what it did, and raises to fail (the run is
+retried alone, with backoff). Handlers must be idempotent: a run may be retried after a
+worker died half-way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from billing import status_map
-from billing.models import StripeEvent
+from billing import events, status_map
+from billing.models import HandlerRun, RunStatus, StripeEvent
 from billing.projection import project
-from crm_sync.sync import crm_update
-from support.emails import customer_notification
-from support.handlers import helpdesk_ticket
+from customers.models import Customer
 
-Handler = Callable[[StripeEvent], str]
+# Bookkeeping fields of the projection that say nothing to a subscriber.
+_GUARD_FIELDS = {"last_event_created", "last_event_id", "payment_event_created",
+                 "subscription_event_created", "profile_event_created",
+                 "billing_confirmed_at", "updated_at"}
 
 
-def customer_projection(event: StripeEvent) -> str:
+@dataclass
+class Outcome:
+    note: str
+    changes: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[StripeEvent], "str | Outcome"]
+
+
+def customer_projection(event: StripeEvent) -> Outcome:
     result = project(event_id=event.stripe_id or "", event_type=event.type,
                      created=event.created, obj=event.data_object)
     if result.stripe_customer_id and not event.stripe_customer_id:
         # Disputes name their customer only through the charge: remember who it was.
         StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
+    changes = [name for name in result.changed if name not in _GUARD_FIELDS]
     # Finance actions (billing/confirmations.py): the event that proves a refund or a
     # subscription change happened closes its action row, in this same transaction.
     from billing.confirmations import actions_confirm_from_event
 
     confirmed = actions_confirm_from_event(event)
     if confirmed:
-        return f"{result.note}; confirmed finance action(s) {confirmed}"
-    return result.note
+        return Outcome(f"{result.note}; confirmed finance action(s) {confirmed}", changes)
+    return Outcome(result.note, changes)
 
 
 def stripe_mirror(event: StripeEvent) -> str:
@@ -50,7 +63,37 @@ def stripe_mirror(event: StripeEvent) -> str:
 HANDLERS: dict[str, Handler] = {
     status_map.PROJECTION: customer_projection,
     status_map.MIRROR: stripe_mirror,
-    status_map.CRM: crm_update,
-    status_map.HELPDESK: helpdesk_ticket,
-    status_map.NOTIFY: customer_notification,
 }
+
+
+def published(event: StripeEvent) -> events.BillingEvent:
+    """The event as subscribers see it, once the projection has applied it.
+
+    Read fresh from the database: the projection may have learnt the Stripe customer
+    (disputes name it only through the charge) after ``event`` was loaded.
+    """
+    projection = (HandlerRun.objects.filter(event_id=event.pk, handler=status_map.PROJECTION)
+                  .values_list("status", "changes").first())
+    if projection is not None and projection[0] != RunStatus.SUCCEEDED:
+        raise events.NotProjectedYet(f"the projection of {event.stripe_id} has not succeeded yet")
+    stripe_customer_id = (StripeEvent.objects.filter(pk=event.pk)
+                          .values_list("stripe_customer_id", flat=True).first()) or ""
+    customer_id = (Customer.objects.filter(stripe_customer_id=stripe_customer_id)
+                   .values_list("pk", flat=True).first() if stripe_customer_id else None)
+    return events.BillingEvent(
+        event_id=event.stripe_id or "", type=event.type, created=event.created,
+        livemode=event.livemode, customer_id=customer_id,
+        stripe_customer_id=stripe_customer_id, object=event.data_object,
+        changes=tuple(projection[1] or ()) if projection else ())
+
+
+def handle(name: str, event: StripeEvent) -> Outcome:
+    """Run the handler or subscriber called ``name`` for ``event``."""
+    handler = HANDLERS.get(name)
+    if handler is not None:
+        result = handler(event)
+        return result if isinstance(result, Outcome) else Outcome(result or "")
+    sub = events.subscription(name)
+    if sub is None:
+        raise LookupError(f"no handler or subscriber named {name!r}")
+    return Outcome(sub.fn(published(event)) or "")

@@ -81,6 +81,9 @@ class HandlerRun(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True, help_text="What the handler did.")
+    changes = models.JSONField(default=list, blank=True,
+                               help_text="Customer fields the projection changed (published "
+                                         "to subscribers).")
     next_attempt_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -130,38 +133,8 @@ class MirrorCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_id} @ {self.event_created:%Y-%m-%d %H:%M:%S}"
-class EventHourlyStats(models.Model):
-    """Pre-aggregated counters of one hour of Stripe events, for the operations dashboard.
 
-    Written only by :func:`billing.stats.stats_rollup` (the scheduler refreshes the last
-    few hours; older hours no longer change). The dashboard reads whole hours from here
-    and the hours not rolled up yet from the raw tables, so a 7-day window costs ~170
-    rows instead of a scan of every event. ``lag_histogram[i]`` counts events whose
-    projection finished within ``billing.stats.LAG_BOUNDS[i]`` seconds of receipt.
-    """
 
-    hour = models.DateTimeField(unique=True)
-    events = models.PositiveIntegerField(default=0)
-    deliveries = models.PositiveIntegerField(default=0)
-    duplicates = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    unusable = models.PositiveIntegerField(default=0)
-    payments = models.PositiveIntegerField(default=0)
-    payments_failed = models.PositiveIntegerField(default=0)
-    recoveries = models.PositiveIntegerField(default=0)
-    handler_runs = models.PositiveIntegerField(default=0, help_text="runs created this hour")
-    lag_histogram = models.JSONField(default=list)
-    sync_counts = models.JSONField(default=dict, help_text="outbox rows created this hour: "
-                                   "channel -> state -> count (CRM and helpdesk)")
-    refreshed_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-hour"]
-        verbose_name = "hourly event statistics"
-        verbose_name_plural = "hourly event statistics"
-
-    def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H:00} {self.events} events"
 # --- finance actions (billing/refunds.py, billing/subscriptions.py) -------------------------
 
 

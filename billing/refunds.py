@@ -25,7 +25,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -43,6 +42,8 @@ from billing.models import (
     RefundRequestStatus,
 )
 from customers.models import Customer
+from delivery.email import EMAIL, email_payload
+from delivery.outbox import outbox_write
 
 REASON_CODES = {
     "duplicate": "Duplicate charge",
@@ -286,10 +287,13 @@ def _decide(refund_request: RefundRequest, *, actor: Any, status: str, note: str
 
 
 def _notify_requester(refund_request: RefundRequest, subject: str, body: str) -> None:
+    """Email the requester the decision, through the outbox (retried, sent once)."""
     email = refund_request.requested_by.email
     if email:
-        transaction.on_commit(lambda: send_mail(subject, body, None, [email],
-                                                fail_silently=True))
+        outbox_write(channel=EMAIL, kind="email_refund_decision",
+                     dedupe_key=f"email:refund_decision:{refund_request.pk}",
+                     cause=f"refund_request:{refund_request.pk}",
+                     payload=email_payload(to=email, subject=subject, body=body))
 
 
 ALREADY_IN_PROGRESS = ("This refund request is already being approved by someone else right "

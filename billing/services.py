@@ -27,6 +27,7 @@ from audit.services import audit_record
 from billing import status_map
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
+from config import problems
 from config.queueing import enqueue_now, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -207,22 +208,19 @@ def handler_run_execute(*, run_pk: int) -> str | None:
 
 def _execute_claimed(run: HandlerRun) -> str:
     """Run a claimed run's handler and record the outcome (its own transaction)."""
-    from billing.handlers import HANDLERS
+    from billing.handlers import handle
 
     event = run.event
-    handler = HANDLERS.get(run.handler)
     with bind(request_id=event.stripe_id or f"event-{event.pk}",
               stripe_event_id=event.stripe_id or ""):
         try:
-            if handler is None:
-                raise LookupError(f"no handler named {run.handler!r}")
             # The handler's writes and "succeeded" commit together: a worker dying in
             # between cannot leave an applied effect marked as still running.
             with transaction.atomic():
-                note = handler(event)
+                outcome = handle(run.handler, event)
                 HandlerRun.objects.filter(pk=run.pk).update(
                     status=RunStatus.SUCCEEDED, finished_at=timezone.now(),
-                    note=(note or "")[:300], last_error="",
+                    note=outcome.note[:300], last_error="", changes=outcome.changes,
                 )
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
             logger.warning("handler %s failed for %s (attempt %s): %s",
@@ -238,9 +236,7 @@ def _record_failure(run: HandlerRun, exc: BaseException) -> str:
         with transaction.atomic():
             HandlerRun.objects.filter(pk=run.pk).update(
                 status=RunStatus.DEAD, last_error=error, finished_at=now)
-            from audit.alerts import alert_raise
-
-            alert_raise(
+            problems.report(
                 key=f"handler_dead:{run.pk}",
                 title=f"Handler {run.handler} is dead for Stripe event {run.event.stripe_id}",
                 detail=f"{run.attempts} attempts; last error: {error}",

@@ -5,8 +5,10 @@ customer. Each ``Rule`` names:
 
 - ``status``: a function of (object, current status) giving the new internal status, or
   ``None`` to leave it;
-- ``payment``: the new last-payment status, or ``None``;
-- ``follow_ups``: the handler runs the event fans out into, besides the projection.
+- ``payment``: the new last-payment status, or ``None``.
+
+Which other apps act on an event is not decided here: they subscribe to billing's
+published events by type (billing/events.py), and each subscriber gets its own run.
 
 Never regress: the projection (billing/projection.py) keeps, for the status fields, the
 payment fields and the profile fields separately, the ``created`` time of the last event
@@ -25,12 +27,9 @@ from customers.models import BillingStatus as S
 from customers.models import OnboardingState as O
 from customers.models import PaymentStatus as P
 
-# Handler names (see billing/handlers.py).
+# Billing's own handler runs (billing/handlers.py); subscribers' runs are named after them.
 PROJECTION = "customer_projection"
 MIRROR = "stripe_mirror"
-CRM = "crm_update"
-HELPDESK = "helpdesk_ticket"
-NOTIFY = "customer_notification"
 
 StatusFn = Callable[[dict[str, Any], str], str | None]
 
@@ -102,7 +101,6 @@ def _disputed(obj: dict[str, Any], current: str) -> str | None:
 class Rule:
     status: StatusFn | None = None
     payment: Callable[[dict[str, Any]], str] | str | None = None
-    follow_ups: tuple[str, ...] = ()
     # Re-derive the status from the subscription in Stripe (e.g. after a dispute closes).
     rederive_from_subscription: bool = False
     notes: str = ""
@@ -115,35 +113,25 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "checkout.session.completed": Rule(payment=lambda o: P.SUCCEEDED if o.get("payment_status") == "paid" else None,
-        follow_ups=(CRM,), mirror=False,
+    "checkout.session.completed": Rule(payment=lambda o: P.SUCCEEDED if o.get("payment_status") == "paid" else None, mirror=False,
         notes="links the customer; subscription events carry the status",
     ),
-    "customer.created": Rule(follow_ups=(CRM,)),
-    "customer.updated": Rule(follow_ups=(CRM,)),
-    "customer.deleted": Rule(status=_canceled, follow_ups=(CRM, HELPDESK),
+    "customer.created": Rule(),
+    "customer.updated": Rule(),
+    "customer.deleted": Rule(status=_canceled,
                              mirror=False),
-    "customer.subscription.created": Rule(status=_from_subscription,
-                                          follow_ups=(CRM,)),
-    "customer.subscription.updated": Rule(status=_from_subscription,
-                                          follow_ups=(CRM, HELPDESK, NOTIFY)),
-    "customer.subscription.deleted": Rule(status=_canceled,
-                                          follow_ups=(CRM, HELPDESK, NOTIFY)),
-    "customer.subscription.trial_will_end": Rule(follow_ups=(NOTIFY,)),
-    "invoice.paid": Rule(status=_invoice_paid, payment=P.SUCCEEDED,
-                         follow_ups=(CRM, HELPDESK, NOTIFY)),
-    "invoice.payment_failed": Rule(status=_payment_failed, payment=P.FAILED,
-                                   follow_ups=(CRM, HELPDESK, NOTIFY)),
-    "invoice.payment_action_required": Rule(payment=P.ACTION_REQUIRED,
-                                            follow_ups=(NOTIFY,)),
+    "customer.subscription.created": Rule(status=_from_subscription),
+    "customer.subscription.updated": Rule(status=_from_subscription),
+    "customer.subscription.deleted": Rule(status=_canceled),
+    "customer.subscription.trial_will_end": Rule(),
+    "invoice.paid": Rule(status=_invoice_paid, payment=P.SUCCEEDED),
+    "invoice.payment_failed": Rule(status=_payment_failed, payment=P.FAILED),
+    "invoice.payment_action_required": Rule(payment=P.ACTION_REQUIRED),
     "payment_intent.succeeded": Rule(payment=P.SUCCEEDED),
-    "payment_intent.payment_failed": Rule(payment=P.FAILED, follow_ups=(HELPDESK,)),
-    "charge.refunded": Rule(status=_refund_status, payment=_refund_payment,
-                            follow_ups=(CRM, HELPDESK)),
-    "charge.dispute.created": Rule(status=_disputed, payment=P.DISPUTED,
-                                   follow_ups=(CRM, HELPDESK), mirror=False),
-    "charge.dispute.closed": Rule(payment=lambda o: P.SUCCEEDED if o.get("status") == "won" else P.REFUNDED,
-        follow_ups=(CRM, HELPDESK), rederive_from_subscription=True, mirror=False,
+    "payment_intent.payment_failed": Rule(payment=P.FAILED),
+    "charge.refunded": Rule(status=_refund_status, payment=_refund_payment),
+    "charge.dispute.created": Rule(status=_disputed, payment=P.DISPUTED, mirror=False),
+    "charge.dispute.closed": Rule(payment=lambda o: P.SUCCEEDED if o.get("status") == "won" else P.REFUNDED, rederive_from_subscription=True, mirror=False,
     ),
 }
 
@@ -159,7 +147,6 @@ class Outcome:
     status: str | None
     payment: str | None
     onboarding: str | None
-    follow_ups: tuple[str, ...] = field(default=())
 
 
 def rule_for(event_type: str) -> Rule | None:
@@ -167,14 +154,17 @@ def rule_for(event_type: str) -> Rule | None:
 
 
 def handlers_for(event_type: str) -> tuple[str, ...]:
-    """The handler runs an event fans out into; unknown types fan out into nothing."""
+    """The handler runs an event fans out into: the projection, the mirror, then every
+    subscriber of the type. Types not in the map fan out into nothing."""
     from django.conf import settings
+
+    from billing.events import subscriptions_for
 
     rule = rule_for(event_type)
     if rule is None:
         return ()
     mirror = (MIRROR,) if rule.mirror and settings.STRIPE_MIRROR_ENABLED else ()
-    return (PROJECTION, *mirror, *rule.follow_ups)
+    return (PROJECTION, *mirror, *(sub.name for sub in subscriptions_for(event_type)))
 
 
 def decide(rule: Rule, obj: dict[str, Any], current_status: str) -> Outcome:
@@ -183,5 +173,4 @@ def decide(rule: Rule, obj: dict[str, Any], current_status: str) -> Outcome:
         status=status,
         payment=rule.payment_status(obj),
         onboarding=ONBOARDING_FOR_STATUS.get(status) if status else None,
-        follow_ups=rule.follow_ups,
     )

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from audit.context import note_stripe_event
 from billing import services
-from billing.stats import webhook_rejection_record
+from billing.rejections import webhook_rejection_record
 from billing.webhook_endpoints import endpoint_secrets
 
 logger = logging.getLogger(__name__)

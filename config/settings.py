@@ -83,12 +83,15 @@ INSTALLED_APPS = [
     "axes",
     "django_rq",
     "djstripe",
-    # Switchboard
+    # Switchboard, bottom layer first (README: "How the apps fit together"). crm_sync
+    # before support: their subscribers to billing's events run in this order.
     "audit",
     "customers",
+    "delivery",
     "billing",
-    "support",
     "crm_sync",
+    "support",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -217,7 +220,7 @@ ZENDESK_BASE_URL = env.str("ZENDESK_BASE_URL", default="")
 ZENDESK_EMAIL = env.str("ZENDESK_EMAIL", default="")
 ZENDESK_TOKEN = env.str("ZENDESK_TOKEN", default="")
 
-# --- downstream syncs: outbox delivery (crm_sync/, support/) -------------------------------
+# --- downstream syncs: outbox delivery (delivery/, crm_sync/, support/) ------------------------
 # Client-side rate limits, requests per second per vendor, shared by every worker
 # (HubSpot allows ~19/s per app, Zendesk ~12/s on its top plan; stay under them).
 SYNC_RATE_LIMITS = {
@@ -249,8 +252,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 
-# --- console: dashboard, alert rules, account-state API, logs (issue 6) ---------------------
-# Alert thresholds (audit/alert_rules.py, evaluated by run_scheduler every sweep).
+# --- console: dashboard, alert rules, account-state API, logs ---------------------------------
+# Alert thresholds (console/alert_rules.py, evaluated by run_scheduler every sweep).
 ALERT_WEBHOOK_FAILURES_MAX = env.int("ALERT_WEBHOOK_FAILURES_MAX", default=3)
 ALERT_WEBHOOK_FAILURES_MINUTES = env.int("ALERT_WEBHOOK_FAILURES_MINUTES", default=10)
 ALERT_EVENT_LAG_P95_SECONDS = env.float("ALERT_EVENT_LAG_P95_SECONDS", default=60.0)

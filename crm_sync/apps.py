@@ -13,6 +13,12 @@ class CrmSyncConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from billing.events import subscribe
+        from crm_sync import sync
+        from delivery.senders import register_channel
+
+        register_channel(sync.CHANNEL, sync.deliver_crm, label="CRM")
+        subscribe(sync.SUBSCRIBER, sync.EVENT_TYPES, sync.crm_update)
         if not settings.HUBSPOT_TOKEN:
             logger.info("CRM: no HUBSPOT_TOKEN set, using the local logging CRM "
                         "(contacts are logged, not sent)")

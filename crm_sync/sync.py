@@ -1,5 +1,5 @@
-"""CRM sync: the pipeline's ``crm_update`` handler writes outbox rows; ``deliver_crm``
-sends them through the CRM adapter.
+"""CRM sync: the ``crm_update`` subscriber of billing's events writes outbox rows;
+``deliver_crm`` (the ``crm`` channel) sends them through the CRM adapter.
 
 One ``contact_sync`` row per event and customer (dedupe ``crm:contact:<customer>:<event>``,
 so a retried or replayed handler run writes nothing new), coalesced per customer
@@ -13,44 +13,54 @@ import logging
 
 from django.db import IntegrityError, transaction
 
-from billing.models import StripeEvent
+from billing.events import BillingEvent
 from crm_sync.adapters import ContactConflict, get_crm
-from crm_sync.errors import PermanentError, RetryableError
 from crm_sync.lifecycle import contact_properties
-from crm_sync.models import Channel, OutboxMessage
-from crm_sync.outbox import outbox_write
-from crm_sync.pipeline import customer_for_event
-from crm_sync.senders import Delivered
 from customers.models import Customer, MatchState
+from delivery.errors import PermanentError, RetryableError
+from delivery.models import OutboxMessage
+from delivery.outbox import outbox_write
+from delivery.senders import Delivered
 
 logger = logging.getLogger(__name__)
 
+CHANNEL = "crm"
+SUBSCRIBER = "crm_update"
 CONTACT_SYNC = "contact_sync"
 CONTACT_NOTE = "contact_note"
+
+# The Stripe events after which the contact's state is sent again.
+EVENT_TYPES = (
+    "checkout.session.completed", "customer.created", "customer.updated", "customer.deleted",
+    "customer.subscription.created", "customer.subscription.updated",
+    "customer.subscription.deleted", "invoice.paid", "invoice.payment_succeeded",
+    "invoice.payment_failed", "charge.refunded", "charge.dispute.created",
+    "charge.dispute.closed",
+)
 
 
 def contact_coalesce_key(customer: Customer) -> str:
     return f"crm:contact:{customer.pk}"
 
 
-def crm_update(event: StripeEvent) -> str:
-    """Handler ``crm_update``: queue the contact's new state (and a note for disputes)."""
-    customer = customer_for_event(event)
+def crm_update(event: BillingEvent) -> str:
+    """Subscriber ``crm_update``: queue the contact's new state (and a note for disputes)."""
+    customer = Customer.objects.filter(pk=event.customer_id).first() if event.customer_id else None
     if customer is None:
         return "nothing to do: no canonical customer for this event"
     if customer.match_state == MatchState.CONFLICT and not customer.crm_contact_id:
         return "skipped: customer is marked for review (conflicting CRM contacts)"
     properties = contact_properties(customer)
     row, created = outbox_write(
-        channel=Channel.CRM, kind=CONTACT_SYNC, customer=customer, source_event=event,
-        dedupe_key=f"crm:contact:{customer.pk}:{event.stripe_id}",
+        channel=CHANNEL, kind=CONTACT_SYNC, customer=customer, cause=event.cause,
+        dedupe_key=f"crm:contact:{customer.pk}:{event.event_id}",
         coalesce_key=contact_coalesce_key(customer),
         payload={"properties": properties})
     note = ""
     if event.type == "charge.dispute.created":
-        obj = event.data_object
-        outbox_write(channel=Channel.CRM, kind=CONTACT_NOTE, customer=customer,
-                     source_event=event, dedupe_key=f"crm:note:dispute:{obj.get('id')}",
+        obj = event.object
+        outbox_write(channel=CHANNEL, kind=CONTACT_NOTE, customer=customer,
+                     cause=event.cause, dedupe_key=f"crm:note:dispute:{obj.get('id')}",
                      payload={"body": f"Dispute {obj.get('id')} opened on charge "
                                       f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
                                       f"{(obj.get('amount') or 0) / 100:.2f} "

@@ -16,7 +16,3 @@ def can_view_finance_details(user: Any) -> bool:
     agents. Tied to the refund-issuing permission because whoever may move money may
     see how money moved."""
     return bool(user.has_perm("customers.issue_refund"))
-
-
-def can_manage_api_tokens(user: Any) -> bool:
-    return bool(user.has_perm("customers.add_apitoken"))

@@ -48,14 +48,15 @@ FINANCE_ADMIN_PERMISSIONS = [
     "customers.cancel_subscription",
     "customers.replay_events",
     "audit.view_auditentry",
-    "audit.view_alert",
+    "console.view_alert",
     # the event inbox, handler runs and reconcile runs
     "billing.view_stripeevent",
     "billing.view_handlerrun",
     "billing.view_reconcilerun",
     *_STRIPE_MIRROR_VIEW,
-    # downstream syncs: the outbox (retrying a row needs replay_events) and tickets
-    "crm_sync.view_outboxmessage",
+    # downstream syncs: the outbox (and retrying a dead or paused row) and tickets
+    "delivery.view_outboxmessage",
+    "delivery.retry_outboxmessage",
     *_SUPPORT_VIEW,
 ]
 
@@ -75,10 +76,10 @@ OWNER_PERMISSIONS = [
     "axes.view_accessfailurelog",
     # the job queue dashboard
     "django_rq.admin",
-    # account-state API tokens: create, see, revoke (issue 6)
-    "customers.add_apitoken",
-    "customers.view_apitoken",
-    "customers.change_apitoken",
+    # account-state API tokens: create, see, revoke
+    "console.add_apitoken",
+    "console.view_apitoken",
+    "console.change_apitoken",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

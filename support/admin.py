@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing.admin import ReadOnlyAdmin
+from config.readonly_admin import ReadOnlyAdmin
 from support import services
 from support.models import SupportQueue, Ticket
 from support.permissions import visible_queues

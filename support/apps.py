@@ -13,6 +13,16 @@ class SupportConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from billing.events import subscribe
+        from delivery.senders import register_channel
+        from delivery.signals import message_dead
+        from support import emails, handlers, services
+        from support.delivery import deliver_helpdesk
+
+        register_channel(services.CHANNEL, deliver_helpdesk, label="Helpdesk")
+        subscribe(handlers.SUBSCRIBER, handlers.EVENT_TYPES, handlers.helpdesk_ticket)
+        subscribe(emails.SUBSCRIBER, emails.EVENT_TYPES, emails.customer_notification)
+        message_dead.connect(handlers.review_dead_delivery, dispatch_uid="support_review_dead")
         if not settings.ZENDESK_TOKEN:
             logger.info("Helpdesk: no ZENDESK_TOKEN set, using the local helpdesk "
                         "(tickets stay in the console)")

@@ -3,10 +3,11 @@ data or secrets (only ids, amounts and statuses are read; free text is masked)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from audit.services import mask_secrets
-from billing.models import StripeEvent
+from billing.events import recent_events
 from customers.models import Customer
 
 _DASHBOARD_PATHS = {"cus_": "customers", "in_": "invoices", "sub_": "subscriptions",
@@ -20,17 +21,16 @@ def stripe_link(object_id: str, *, livemode: bool = False) -> str:
     return ""
 
 
-def amount_of(obj: dict[str, Any]) -> str:
+def amount_of(obj: Mapping[str, Any]) -> str:
     cents = obj.get("amount_due", obj.get("amount"))
     if not isinstance(cents, int):
         return "-"
     return f"{cents / 100:.2f} {str(obj.get('currency') or '').upper()}".strip()
 
 
-def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
-                event: StripeEvent | None = None, summary: str = "") -> str:
+def ticket_body(customer: Customer, *, obj: Mapping[str, Any] | None = None,
+                livemode: bool = False, summary: str = "") -> str:
     obj = obj or {}
-    livemode = bool(event.livemode) if event else False
     # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
     # is masked in case someone typed a card number into it.
     lines = [mask_secrets(summary)] if summary else []
@@ -50,11 +50,9 @@ def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
     for object_id in dict.fromkeys(i for i in ids if i):
         link = stripe_link(object_id, livemode=livemode)
         lines.append(f"- {object_id}: {link}" if link else f"- {object_id}")
-    if customer.stripe_customer_id:
-        recent = (StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
-                  .order_by("-created", "-id")[:5])
-        if recent:
-            lines += ["", "Last events:"]
-            lines += [f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.stripe_id})"
-                      for e in recent if e.created]
+    recent = recent_events(customer.stripe_customer_id or "", limit=5)
+    if recent:
+        lines += ["", "Last events:"]
+        lines += [f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.event_id})"
+                  for e in recent if e.created]
     return "\n".join(lines)

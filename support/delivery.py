@@ -1,4 +1,5 @@
-"""The helpdesk sender: mirror a Ticket to the helpdesk (open, or solve with a note)."""
+"""The ``helpdesk`` channel's sender: mirror a Ticket to the helpdesk (open, or solve with
+a note)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import logging
 
 from django.db import IntegrityError, transaction
 
-from crm_sync.errors import RetryableError
-from crm_sync.models import OutboxMessage
-from crm_sync.senders import Delivered
 from customers.models import Customer
+from delivery.errors import RetryableError
+from delivery.models import OutboxMessage
+from delivery.senders import Delivered
 from support.adapters import get_helpdesk
 from support.models import Ticket
 from support.services import TICKET_OPEN

@@ -1,20 +1,33 @@
-"""The pipeline's ``helpdesk_ticket`` handler: apply the ticket rules (support/rules.py)
-to one Stripe event, inside the handler run's transaction."""
+"""The ``helpdesk_ticket`` subscriber of billing's events: apply the ticket rules
+(support/rules.py) to one event, inside its run's transaction. Also the receiver that
+opens a review ticket when a CRM or email delivery for a customer is dead."""
 
 from __future__ import annotations
 
-from billing.models import StripeEvent
-from crm_sync.pipeline import customer_for_event
-from customers.models import BillingStatus, MatchState
+from typing import Any
+
+from billing.events import BillingEvent
+from customers.models import BillingStatus, Customer, MatchState
 from support import rules, services
 from support.content import ticket_body
 
+SUBSCRIBER = "helpdesk_ticket"
+# The Stripe events after which the ticket rules are applied (and the review check made).
+EVENT_TYPES = (
+    "customer.deleted", "customer.subscription.updated", "customer.subscription.deleted",
+    "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed",
+    "payment_intent.payment_failed", "charge.refunded", "charge.dispute.created",
+    "charge.dispute.closed",
+)
+# The channels whose dead rows a person must look at for the customer's sake.
+REVIEW_CHANNELS = ("crm", "email")
 
-def helpdesk_ticket(event: StripeEvent) -> str:
-    customer = customer_for_event(event)
+
+def helpdesk_ticket(event: BillingEvent) -> str:
+    customer = Customer.objects.filter(pk=event.customer_id).first() if event.customer_id else None
     if customer is None:
         return "nothing to do: no canonical customer for this event"
-    obj = event.data_object
+    obj = event.object
     notes = []
     for rule in rules.rules_for(event.type):
         key = rule.key(obj, customer) if rule.key else None
@@ -27,17 +40,26 @@ def helpdesk_ticket(event: StripeEvent) -> str:
             ticket, created = services.ticket_open(
                 customer=customer, rule=rule, situation_key=key,
                 subject=rule.subject.format(**fields),
-                body=ticket_body(customer, obj=obj, event=event), source_event=event)
+                body=ticket_body(customer, obj=obj, livemode=event.livemode), cause=event.cause)
             notes.append(f"{'opened' if created else 'already open'} ticket #{ticket.pk} "
                          f"({rule.queue})")
         else:
             solved = services.ticket_solve(situation_key=key, note=rule.note.format(**fields),
-                                           source_event=event)
+                                           cause=event.cause)
             notes.append(f"solved ticket #{solved.pk}" if solved else f"no open ticket {key}")
     if customer.status == BillingStatus.NEEDS_REVIEW or customer.match_state == MatchState.CONFLICT:
         ticket, created = services.review_ticket_open(
             customer_id=customer.pk, reason="state",
             summary=f"State needs a person: {customer.get_match_state_display()}; "
-                    f"{customer.review_reason or 'no reason recorded'}", source_event=event)
+                    f"{customer.review_reason or 'no reason recorded'}", cause=event.cause)
         notes.append(f"review ticket #{ticket.pk}")
     return "; ".join(notes) or f"nothing to do: no ticket rule applies to this {event.type}"
+
+
+def review_dead_delivery(sender: Any, *, message_id: int, channel: str, kind: str,
+                         customer_id: Any, reason: str, **kwargs: Any) -> None:
+    """``delivery.signals.message_dead`` receiver: one review ticket per dead CRM update
+    or customer email (the customer's state elsewhere is now wrong or unsent)."""
+    if customer_id and channel in REVIEW_CHANNELS:
+        services.review_ticket_open(customer_id=customer_id, reason=f"{channel}_dead:{message_id}",
+                                    summary=reason)

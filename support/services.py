@@ -1,7 +1,7 @@
 """Support writes: open and solve tickets (each mirrored to the helpdesk via the outbox).
 
-Called by the pipeline's ``helpdesk_ticket`` handler (``actor=None``, inside the handler
-run's transaction) and by staff from the console (``actor=`` the agent; permission is the
+Called by the ``helpdesk_ticket`` subscriber of billing's events (``actor=None``, inside
+its run's transaction), by the outbox's dead-row signal and by staff from the console (``actor=`` the agent; permission is the
 queue's object permission, checked here).
 """
 
@@ -17,14 +17,14 @@ from guardian.shortcuts import assign_perm
 
 from audit import codes
 from audit.services import audit_record
-from crm_sync.models import Channel
-from crm_sync.outbox import outbox_write
 from customers.models import Customer
+from delivery.outbox import outbox_write
 from support import rules
 from support.content import ticket_body
 from support.models import SupportQueue, Ticket, TicketStatus
 from support.permissions import WORK_QUEUE, can_work_ticket
 
+CHANNEL = "helpdesk"
 TICKET_OPEN = "ticket_open"
 TICKET_SOLVE = "ticket_solve"
 
@@ -44,7 +44,7 @@ def queue_get(slug: str) -> SupportQueue:
 
 
 def ticket_open(*, customer: Customer, rule: rules.TicketRule, situation_key: str,
-                subject: str, body: str, source_event: Any | None = None) -> tuple[Ticket, bool]:
+                subject: str, body: str, cause: str = "") -> tuple[Ticket, bool]:
     """The ticket for ``situation_key``, opened (and queued for the helpdesk) the first
     time only. Returns (ticket, created)."""
     with transaction.atomic():
@@ -54,15 +54,15 @@ def ticket_open(*, customer: Customer, rule: rules.TicketRule, situation_key: st
             defaults={"customer": customer, "queue": queue, "subject": subject[:200],
                       "body": body, "priority": rule.priority})
         if created:
-            outbox_write(channel=Channel.HELPDESK, kind=TICKET_OPEN, customer=customer,
-                         source_event=source_event,
+            outbox_write(channel=CHANNEL, kind=TICKET_OPEN, customer=customer,
+                         cause=cause,
                          dedupe_key=f"helpdesk:{TICKET_OPEN}:{ticket.situation_key}",
                          payload={"ticket_id": ticket.pk, "queue": queue.slug})
     return ticket, created
 
 
 def ticket_solve(*, situation_key: str, note: str, actor: Any | None = None,
-                 source_event: Any | None = None) -> Ticket | None:
+                 cause: str = "") -> Ticket | None:
     """Solve the ticket with a note (mirrored to the helpdesk). None when there is no such
     ticket or it is already solved. Staff need the object permission on its queue."""
     with transaction.atomic():
@@ -76,8 +76,8 @@ def ticket_solve(*, situation_key: str, note: str, actor: Any | None = None,
         ticket.status = TicketStatus.SOLVED
         ticket.solved_at = timezone.now()
         ticket.save(update_fields=["status", "solved_at", "updated_at"])
-        outbox_write(channel=Channel.HELPDESK, kind=TICKET_SOLVE, customer=ticket.customer,
-                     source_event=source_event,
+        outbox_write(channel=CHANNEL, kind=TICKET_SOLVE, customer=ticket.customer,
+                     cause=cause,
                      dedupe_key=f"helpdesk:{TICKET_SOLVE}:{ticket.pk}",
                      payload={"ticket_id": ticket.pk, "note": note[:2000]})
         if actor is not None:
@@ -94,7 +94,7 @@ def tickets_solve(*, actor: Any, ticket_pks: list[int], note: str) -> int:
 
 
 def review_ticket_open(*, customer_id: Any, reason: str, summary: str,
-                       source_event: Any | None = None) -> tuple[Ticket, bool]:
+                       cause: str = "") -> tuple[Ticket, bool]:
     """A ticket in the human-review queue: the state is unknown or conflicting after
     retries. One per customer and reason."""
     customer = Customer.objects.get(pk=customer_id)
@@ -102,4 +102,4 @@ def review_ticket_open(*, customer_id: Any, reason: str, summary: str,
     return ticket_open(customer=customer, rule=rule,
                        situation_key=f"review:{reason}:{customer.pk}",
                        subject=rule.subject.format(customer=customer.display_name),
-                       body=ticket_body(customer, summary=summary), source_event=source_event)
+                       body=ticket_body(customer, summary=summary), cause=cause)

@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from billing.models import HandlerRun, RunStatus, StripeEvent
-from crm_sync.models import OutboxMessage
+from delivery.models import OutboxMessage
 from customers.models import Customer
 from support.models import SupportQueue, Ticket
 

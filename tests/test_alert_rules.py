@@ -8,11 +8,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from audit.alert_rules import alerts_evaluate
-from audit.models import Alert
+from console.alert_rules import alerts_evaluate
+from console.models import Alert
 from billing.models import HandlerRun, ReconcileRun
-from billing.stats import webhook_rejection_record
-from crm_sync.models import OutboxMessage
+from billing.rejections import webhook_rejection_record
+from delivery.models import OutboxMessage
 from tests.console_support import handler_run, outbox, stripe_event
 from tests.factories import CustomerFactory
 from tests.stripe_support.fixtures import drain
@@ -98,7 +98,7 @@ def test_rule_fires_once_holds_quietly_and_recovers(condition, django_capture_on
 
 
 def test_acknowledged_alert_is_not_raised_again(owner, django_capture_on_commit_callbacks):
-    from audit.alerts import alert_acknowledge
+    from console.alerts import alert_acknowledge
 
     now = timezone.now()
     outbox(customer=None, channel="crm", state="dead")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit import codes
 from audit.services import audit_record
-from customers.selectors import customer_timeline
+from console.selectors import customer_timeline
 from tests.console_support import handler_run, outbox, stripe_event, ticket
 from tests.factories import CustomerFactory
 
@@ -57,7 +57,7 @@ def test_timeline_shows_everything_of_one_customer_and_nothing_of_another(client
     mine, _ = two_customers
     page = page_of(client, owner, mine)
     for expected in ("Stripe event invoice.payment_failed", "helpdesk_ticket for invoice.payment_failed",
-                     "CRM: contact upsert", "Customer email: email payment failed",
+                     "CRM: contact upsert", "Email: email payment failed",
                      "Payment failed for Pro", "customers.customer.updated",
                      "Stripe event charge.refunded", "billing.refund.issued", "Dispute opened"):
         assert expected in page, expected

@@ -8,7 +8,7 @@ import pytest
 from django.apps import apps
 from django.core import mail
 
-from crm_sync.models import Channel, OutboxMessage, OutboxState
+from delivery.models import OutboxMessage, OutboxState
 from customers.models import MatchState
 from support.models import Ticket
 from tests.factories import CustomerFactory
@@ -46,13 +46,13 @@ def test_two_matching_contacts_mark_the_customer_for_review_not_merged(webhook, 
     assert customer.match_state == MatchState.CONFLICT
     assert "2 CRM contacts match" in customer.review_reason
     assert customer.crm_contact_id is None and len(hubspot.contacts) == 2
-    row = OutboxMessage.objects.filter(channel=Channel.CRM).latest("pk")
+    row = OutboxMessage.objects.filter(channel="crm").latest("pk")
     assert row.state == OutboxState.DEAD
     assert Ticket.objects.get(customer=customer).queue.slug == "human_review"
     # Further events leave the CRM alone until a person has decided.
     world.send("customer.updated", world.cus)
     run_all()
-    assert OutboxMessage.objects.filter(channel=Channel.CRM).latest("pk") == row
+    assert OutboxMessage.objects.filter(channel="crm").latest("pk") == row
 
 
 def test_without_tokens_the_local_implementations_are_used_and_said_at_start_up(

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from billing import services as billing_services
 from billing.models import HandlerRun, RunStatus, StripeEvent
-from crm_sync.models import OutboxMessage, OutboxState
+from delivery.models import OutboxMessage, OutboxState
 from customers.models import Customer
 from support.models import Ticket, TicketPriority, TicketStatus
 from support.permissions import can_work_ticket, visible_queues

@@ -237,7 +237,7 @@ def test_an_action_stripe_never_confirms_raises_one_alert_cleared_by_the_webhook
 
     from django.utils import timezone
 
-    from audit.models import Alert
+    from console.models import Alert
     from billing.confirmations import actions_alert_unconfirmed, actions_confirm_from_event
     from billing.models import StripeEvent
     from tests.factories import CustomerFactory

@@ -17,7 +17,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from billing.forms import RefundForm
 from billing.models import ActionState, FinanceAction, RefundRequest
-from customers.selectors import customer_timeline
+from console.selectors import customer_timeline
 from tests.factories import StaffUserFactory
 from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 

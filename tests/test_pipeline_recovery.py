@@ -16,7 +16,7 @@ from django.core import mail
 from django.db import connection, connections
 from django.utils import timezone
 
-from audit.models import Alert
+from console.models import Alert
 from billing import handlers, services
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from customers.models import Customer

@@ -29,11 +29,12 @@ FINANCE = SUPPORT | STRIPE_MIRROR | {
     "customers.cancel_subscription",
     "customers.replay_events",
     "audit.view_auditentry",
-    "audit.view_alert",
+    "console.view_alert",
     "billing.view_stripeevent",
     "billing.view_handlerrun",
     "billing.view_reconcilerun",
-    "crm_sync.view_outboxmessage",
+    "delivery.view_outboxmessage",
+    "delivery.retry_outboxmessage",
 }
 OWNER = FINANCE | {
     "customers.add_customer",
@@ -48,9 +49,9 @@ OWNER = FINANCE | {
     "axes.view_accessfailurelog",
     "django_rq.admin",
     # account-state API tokens (issue 6)
-    "customers.add_apitoken",
-    "customers.view_apitoken",
-    "customers.change_apitoken",
+    "console.add_apitoken",
+    "console.view_apitoken",
+    "console.change_apitoken",
 }
 
 
@@ -98,16 +99,16 @@ PAGES = {
     "/admin/billing/stripeevent/": (200, 200, 403),
     "/admin/billing/handlerrun/": (200, 200, 403),
     "/admin/billing/reconcilerun/": (200, 200, 403),
-    "/admin/audit/alert/": (200, 200, 403),
+    "/admin/console/alert/": (200, 200, 403),
     "/admin/django_rq/dashboard/": (200, 403, 403),
     "/admin/django_rq/dashboard/queues/0/": (200, 403, 403),
     "/admin/django_rq/dashboard/stats.json": (200, 403, 403),
     "/admin/support/ticket/": (200, 200, 200),
-    "/admin/crm_sync/outboxmessage/": (200, 200, 403),
+    "/admin/delivery/outboxmessage/": (200, 200, 403),
     # the console (issue 6)
     "/admin/console/": (200, 200, 200),
-    "/admin/customers/apitoken/": (200, 403, 403),
-    "/admin/customers/apitoken/add/": (200, 403, 403),
+    "/admin/console/apitoken/": (200, 403, 403),
+    "/admin/console/apitoken/add/": (200, 403, 403),
 }
 
 

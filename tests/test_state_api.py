@@ -13,8 +13,9 @@ from django.utils import timezone
 from openapi_spec_validator import validate
 
 from audit.models import AuditEntry
-from customers.api_tokens import api_token_create, api_token_revoke
-from customers.models import ApiToken, MatchState
+from console.api_tokens import api_token_create, api_token_revoke
+from console.models import ApiToken
+from customers.models import MatchState
 from tests.console_support import handler_run, outbox, stripe_event, ticket
 from tests.factories import CustomerFactory
 
@@ -95,12 +96,12 @@ def test_only_owners_create_tokens_and_only_a_hash_is_stored(finance_admin, owne
 
 def test_owner_creates_a_token_in_the_admin_and_sees_it_once(client, owner):
     client.force_login(owner)
-    response = client.post(reverse("admin:customers_apitoken_add"),
+    response = client.post(reverse("admin:console_apitoken_add"),
                            {"name": "help widget", "scopes": "state:read"})
     assert response.status_code == 200
     raw = response.context["raw"]
     assert raw.startswith("sbk_") and raw in response.content.decode()
-    listing = client.get(reverse("admin:customers_apitoken_changelist")).content.decode()
+    listing = client.get(reverse("admin:console_apitoken_changelist")).content.decode()
     assert "help widget" in listing and raw not in listing
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from crm_sync.models import Channel, OutboxMessage
+from delivery.models import OutboxMessage
 from support.models import TicketStatus
 from support.rules import TICKET_RULES
 from support.services import ticket_open
@@ -33,7 +33,7 @@ def test_agent_solves_a_billing_ticket_audited_and_mirrored(client, support_agen
     assert ticket.status == TicketStatus.SOLVED
     entry = AuditEntry.objects.get(action="support.ticket.solved")
     assert (entry.actor, entry.target_id, entry.data["after"]) == (support_agent, str(ticket.pk), "solved")
-    assert OutboxMessage.objects.filter(channel=Channel.HELPDESK, kind="ticket_solve").count() == 1
+    assert OutboxMessage.objects.filter(channel="helpdesk", kind="ticket_solve").count() == 1
 
 
 def test_agent_cannot_solve_a_dispute_ticket_even_by_posting_its_id(client, support_agent):

@@ -1,11 +1,11 @@
-"""The CRM adapter interface. Implementations raise crm_sync.errors classes only."""
+"""The CRM adapter interface. Implementations raise delivery.errors classes only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from crm_sync.errors import PermanentError
+from delivery.errors import PermanentError
 
 
 @dataclass(frozen=True)

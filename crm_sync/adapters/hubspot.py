@@ -2,7 +2,7 @@
 notes with a contact association.
 
 Plain HTTP rather than ``hubspot-api-client``: we use four endpoints, and owning the
-request lets one module (crm_sync/http.py) apply the shared rate limiter, honour
+request lets one module (delivery/http.py) apply the shared rate limiter, honour
 ``Retry-After`` and classify every answer the same way for every vendor. The generated
 SDK retries on its own and wraps errors in its own exception tree, which would hide 429s
 from the limiter. Authentication is a private-app token (``Authorization: Bearer``).
@@ -15,9 +15,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from crm_sync import http
+from delivery import http
 from crm_sync.adapters.base import ContactConflict, UpsertResult
-from crm_sync.errors import RetryableError
+from delivery.errors import RetryableError
 from crm_sync.lifecycle import STABLE_KEY_PROPERTY, TAGS_PROPERTY
 
 VENDOR = "hubspot"

@@ -1,4 +1,4 @@
-"""The helpdesk adapter interface. Implementations raise crm_sync.errors classes only."""
+"""The helpdesk adapter interface. Implementations raise delivery.errors classes only."""
 
 from __future__ import annotations
 

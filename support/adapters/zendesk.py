@@ -6,7 +6,7 @@ retry creates it, the ticket is looked up by it, so a retry after a lost answer 
 after Zendesk created it) finds the ticket instead of opening a second. A first attempt
 skips the lookup: nothing can exist yet, and it saves a request against the rate limit. Authentication is an
 API token: ``Basic base64("{email}/token:{token}")``. Requests go through
-crm_sync/http.py (shared rate limiter, Retry-After, error classes).
+delivery/http.py (shared rate limiter, Retry-After, error classes).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import base64
 import urllib.parse
 from typing import Any
 
-from crm_sync import http
-from crm_sync.errors import ConfigurationError
+from delivery import http
+from delivery.errors import ConfigurationError
 
 VENDOR = "zendesk"
 

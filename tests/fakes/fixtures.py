@@ -12,8 +12,8 @@ import pytest
 
 from config.queueing import QUEUE_NAMES
 
-from crm_sync.models import OutboxMessage
-from crm_sync.outbox import outbox_sweep
+from delivery.models import OutboxMessage
+from delivery.outbox import outbox_sweep
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.slack import FakeSlack
 from tests.fakes.zendesk import FakeZendesk

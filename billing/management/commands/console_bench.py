@@ -53,7 +53,7 @@ class Command(BaseCommand):
                **options: Any) -> None:
         if "bench" not in settings.DATABASES["default"]["NAME"]:
             raise CommandError("run against the benchmark database (its name contains 'bench')")
-        from customers.api_tokens import api_token_create
+        from console.api_tokens import api_token_create
         from customers.models import Customer
 
         owner = self._owner()

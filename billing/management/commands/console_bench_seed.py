@@ -138,7 +138,7 @@ class Command(BaseCommand):
                            "'{\"status_mismatch\": 3, \"plan_mismatch\": 1}', 4, '[]', '')")
             self.stderr.write("analyzing…")
             cursor.execute("ANALYZE")
-        from billing.stats import stats_rollup
+        from console.stats import stats_rollup
 
         rollup_started = time.monotonic()
         hours = stats_rollup()

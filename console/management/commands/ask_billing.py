@@ -1,0 +1,59 @@
+"""manage.py ask_billing CUSTOMER "did my payment go through?"
+
+The reference answerer (customers/answerer.py) fed by the account-state API's logic:
+locally (the same selector the API uses) or, with --api and --token, over HTTP exactly
+as a bot would call it. Prints the answer, and a HANDOFF line when a person must take over.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from console.answerer import answer
+from console.selectors import account_state, resolve_customer
+
+
+class Command(BaseCommand):
+    help = "Answer a customer's billing question from the account state, or hand off."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("customer", help="Stripe customer id, product user id or internal id")
+        parser.add_argument("question", nargs="?", default="did my payment go through?")
+        parser.add_argument("--api", help="Base URL of a running Switchboard, e.g. http://127.0.0.1:8000")
+        parser.add_argument("--token", help="API token (with --api)")
+        parser.add_argument("--json", action="store_true", help="Print the answer as JSON")
+
+    def _state_over_http(self, base: str, token: str, ref: str) -> dict[str, Any] | None:
+        url = f"{base.rstrip('/')}/api/v1/customers/{urllib.parse.quote(ref, safe='')}/state"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise CommandError(f"the API answered {exc.code}: {exc.read()[:200]!r}") from exc
+
+    def handle(self, *args: Any, customer: str, question: str, api: str | None,
+               token: str | None, **options: Any) -> None:
+        if api:
+            if not token:
+                raise CommandError("--api needs --token")
+            state = self._state_over_http(api, token, customer)
+        else:
+            found = resolve_customer(customer)
+            state = account_state(found) if found else None
+        result = answer(state, question)
+        if options["json"]:
+            self.stdout.write(json.dumps(result.__dict__))
+            return
+        self.stdout.write(result.text)
+        if result.handoff:
+            self.stdout.write(f"HANDOFF: a person must take over ({result.case}"
+                              + (f": {result.agent_note}" if result.agent_note else "") + ")")

@@ -1,0 +1,381 @@
+"""Reads about one customer: the account state (API, answerer, page header) and the 360 timeline.
+
+``account_state`` is the single definition of what a caller may be told about a
+customer, including how sure we are (``confidence``):
+
+- ``needs_review`` (with reasons): sources disagree or a sync is broken — the billing
+  status is ``needs_review``, the record is a match conflict or matched by email only, a
+  handler run of one of the customer's Stripe events is dead, or a CRM/helpdesk delivery
+  for the customer is dead or paused. Callers must hand over to a person.
+- ``stale``: Stripe has not confirmed the state for ``API_STATE_STALE_HOURS`` (or never).
+- ``confirmed``: otherwise.
+
+The timeline merges five sources newest first; support agents do not see finance-only
+items (see ``FINANCE_ONLY_*``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from billing.models import HandlerRun, RunStatus, StripeEvent
+from crm_sync.sync import CHANNEL as CRM
+from delivery.models import OutboxMessage, OutboxState
+from delivery.senders import channel_label
+from support.services import CHANNEL as HELPDESK
+from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
+from customers.permissions import can_view_finance_details
+from support.models import Ticket, TicketStatus
+
+# What support agents do not see on the timeline: money moved back and disputes, the
+# staff decisions about them, and reconcile repairs.
+FINANCE_ONLY_EVENT_PREFIXES = ("charge.refund", "refund.", "charge.dispute.")
+FINANCE_ONLY_AUDIT_PREFIXES = ("billing.refund.", "billing.reconcile.", "billing.action.")
+FINANCE_ONLY_QUEUES = ("disputes",)
+
+ACCESS_ENTITLED, ACCESS_GRACE, ACCESS_REVOKED = "entitled", "grace", "revoked"
+_ACCESS = {
+    BillingStatus.ACTIVE: ACCESS_ENTITLED,
+    BillingStatus.TRIALING: ACCESS_ENTITLED,
+    # Behind on payment, disputed, or under review: keep access while it is sorted out.
+    BillingStatus.PAST_DUE: ACCESS_GRACE,
+    BillingStatus.DISPUTED: ACCESS_GRACE,
+    BillingStatus.NEEDS_REVIEW: ACCESS_GRACE,
+}
+CONFIRMED, STALE, NEEDS_REVIEW = "confirmed", "stale", "needs_review"
+REVIEW_CHANNELS = (CRM, HELPDESK)
+PAGE_SIZE = 25
+MAX_PAGE = 200
+
+
+def access_for(customer: Customer) -> str:
+    return _ACCESS.get(customer.status, ACCESS_REVOKED)
+
+
+def resolve_customer(ref: str) -> Customer | None:
+    """A customer by Stripe customer id (``cus_…``), internal UUID or product user id."""
+    ref = (ref or "").strip()
+    if not ref or len(ref) > 255:
+        return None
+    if ref.startswith("cus_"):
+        return Customer.objects.filter(stripe_customer_id=ref).first()
+    try:
+        found = Customer.objects.filter(pk=uuid.UUID(ref)).first()
+    except ValueError:
+        found = None
+    return found or Customer.objects.filter(product_user_id=ref).first()
+
+
+def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str, list[str]]:
+    """(confidence, reasons) for the customer's billing state; see the module docstring."""
+    now = now or timezone.now()
+    reasons: list[str] = []
+    if customer.status == BillingStatus.NEEDS_REVIEW:
+        reasons.append("the billing status is marked for review"
+                       + (f": {customer.review_reason}" if customer.review_reason else ""))
+    if customer.match_state == MatchState.CONFLICT:
+        reasons.append("the record conflicts with Stripe"
+                       + (f": {customer.review_reason}" if customer.review_reason else ""))
+    elif customer.match_state == MatchState.MATCHED_BY_EMAIL:
+        reasons.append("the Stripe customer was matched by email only and is not verified")
+    if customer.stripe_customer_id:
+        dead = list(HandlerRun.objects.filter(
+            status=RunStatus.DEAD, event__stripe_customer_id=customer.stripe_customer_id,
+        ).values_list("handler", flat=True)[:5])
+        if dead:
+            reasons.append(f"processing of a Stripe event is dead ({', '.join(sorted(set(dead)))})")
+    broken = list(OutboxMessage.objects.filter(
+        customer=customer, channel__in=REVIEW_CHANNELS,
+        state__in=[OutboxState.DEAD, OutboxState.PAUSED],
+    ).values_list("channel", "state")[:5])
+    for channel, state in sorted(set(broken)):
+        reasons.append(f"the {channel_label(channel)} sync is {state}")
+    if reasons:
+        return NEEDS_REVIEW, reasons
+    confirmed = customer.billing_confirmed_at
+    if confirmed is None:
+        return STALE, ["Stripe has never confirmed this customer's state"]
+    limit = timedelta(hours=settings.API_STATE_STALE_HOURS)
+    if now - confirmed > limit:
+        return STALE, [f"last confirmed by Stripe {confirmed:%Y-%m-%d %H:%M %Z}, over "
+                       f"{settings.API_STATE_STALE_HOURS} hours ago"]
+    return CONFIRMED, []
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def account_state(customer: Customer, *, now: datetime | None = None) -> dict[str, Any]:
+    """The account-state API's payload (see customers/openapi.json). No email, name or
+    card data: callers identify the customer themselves."""
+    now = now or timezone.now()
+    level, reasons = confidence(customer, now=now)
+    return {
+        "customer": {
+            "id": str(customer.pk),
+            "stripe_customer_id": customer.stripe_customer_id,
+            "product_user_id": customer.product_user_id,
+        },
+        "billing_status": customer.status,
+        "plan": {"id": customer.plan_id or None, "name": customer.plan_name or None},
+        "access": access_for(customer),
+        "current_period_end": _iso(customer.current_period_end),
+        "cancel_at_period_end": customer.cancel_at_period_end,
+        "last_payment": {
+            "status": customer.last_payment_status,
+            "at": _iso(customer.last_payment_at),
+            "invoice_id": customer.latest_invoice_id or None,
+        },
+        "open_tickets": Ticket.objects.filter(
+            customer=customer, status__in=[TicketStatus.OPEN, TicketStatus.PENDING]).count(),
+        "onboarding_state": customer.onboarding_state,
+        "confirmed_at": _iso(customer.billing_confirmed_at),
+        "confidence": level,
+        "confidence_reasons": reasons,
+        "generated_at": now.isoformat(),
+    }
+
+
+# --- the customer page header -----------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else ""
+
+
+def billing_sentence(customer: Customer) -> str:
+    plan = customer.plan_name or customer.plan_id
+    plan_words = f" on the {plan} plan" if plan else ""
+    end = customer.current_period_end
+    status = customer.status
+    if status in (BillingStatus.ACTIVE, BillingStatus.TRIALING):
+        kind = "Trial" if status == BillingStatus.TRIALING else "Active subscription"
+        if customer.cancel_at_period_end and end:
+            return f"{kind}{plan_words}, canceled by the customer: it ends on {end:%Y-%m-%d}."
+        return f"{kind}{plan_words}" + (f", renews on {end:%Y-%m-%d}." if end else ".")
+    if status == BillingStatus.PAST_DUE:
+        return (f"Past due{plan_words}: the last payment failed"
+                + (f" on {_when(customer.last_payment_at)}" if customer.last_payment_at else "")
+                + "; Stripe is retrying it.")
+    if status == BillingStatus.NONE:
+        return "No subscription."
+    return f"{customer.get_status_display()}{',' if plan_words else ''}{plan_words}."
+
+
+def _link(template: str, value: str) -> str | None:
+    return template.replace("{id}", value) if template and value else None
+
+
+def _pending_sync(customer: Customer, channel: str, what: str) -> str:
+    """Why a linked id is missing, in words, from the newest outbox row of that channel."""
+    row = OutboxMessage.objects.filter(customer=customer, channel=channel).exclude(
+        state=OutboxState.SUPERSEDED).order_by("-created_at", "-id").first()
+    if row is None:
+        return f"No {what} yet: nothing has been sent to create one."
+    attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
+    if row.state in (OutboxState.PENDING, OutboxState.FAILED, OutboxState.DELIVERING):
+        tail = f"; last error: {row.last_error[:120]}" if row.last_error else ""
+        return (f"No {what} yet: delivery pending since {_when(row.created_at)}, "
+                f"{attempts}{tail}.")
+    if row.state in (OutboxState.DEAD, OutboxState.PAUSED):
+        return (f"No {what}: the delivery is {row.state} after {attempts}"
+                f" ({row.last_error[:120] or 'no error recorded'}).")
+    connected = {"crm": settings.HUBSPOT_TOKEN, "helpdesk": settings.ZENDESK_TOKEN}.get(channel)
+    if row.state == OutboxState.DELIVERED and not connected:
+        setting = "HUBSPOT_TOKEN" if channel == "crm" else "ZENDESK_TOKEN"
+        return (f"No {what} id: no vendor is connected ({setting} is not set), so deliveries "
+                "are kept locally and have no vendor id.")
+    return f"No {what} id stored, though the last delivery was {row.get_state_display().lower()}."
+
+
+def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
+    level, reasons = confidence(customer)
+    stripe_base = settings.STRIPE_DASHBOARD_URL.rstrip("/")
+    test_path = "" if settings.STRIPE_LIVE_MODE else "/test"
+    links = [
+        {"label": "Stripe customer", "value": customer.stripe_customer_id,
+         "url": f"{stripe_base}{test_path}/customers/{customer.stripe_customer_id}"
+         if customer.stripe_customer_id else None,
+         "empty": "Not linked to a Stripe customer yet: it links itself when Stripe first "
+                  "sends an event for this customer."},
+        {"label": "CRM contact", "value": customer.crm_contact_id,
+         "url": _link(settings.CRM_CONTACT_URL_TEMPLATE, customer.crm_contact_id or ""),
+         "empty": _pending_sync(customer, CRM, "CRM contact")
+         if not customer.crm_contact_id else ""},
+        {"label": "Helpdesk user", "value": customer.helpdesk_user_id,
+         "url": _link(settings.HELPDESK_USER_URL_TEMPLATE, customer.helpdesk_user_id or ""),
+         "empty": _pending_sync(customer, HELPDESK, "helpdesk user")
+         if not customer.helpdesk_user_id else ""},
+        {"label": "Product user", "value": customer.product_user_id, "url": None,
+         "empty": "No product user id: the product has not told us its own id for this customer."},
+    ]
+    access = access_for(customer)
+    return {
+        "billing": billing_sentence(customer),
+        "show_billing": user.has_perm("customers.view_billing"),
+        "access": access,
+        "access_sentence": {
+            ACCESS_ENTITLED: "Has access to the product.",
+            ACCESS_GRACE: "Keeps access for now (grace): payment or review pending.",
+            ACCESS_REVOKED: "No access to paid features.",
+        }[access],
+        "last_payment": (f"Last payment {customer.get_last_payment_status_display().lower()}"
+                         f" on {_when(customer.last_payment_at)}."
+                         if customer.last_payment_status != PaymentStatus.NONE else
+                         "No payment yet."),
+        "onboarding": customer.get_onboarding_state_display(),
+        "match": customer.get_match_state_display(),
+        "match_review": customer.match_state in (MatchState.CONFLICT, MatchState.MATCHED_BY_EMAIL),
+        "review_reason": customer.review_reason,
+        "confidence": level,
+        "reasons": reasons,
+        "confirmed_at": customer.billing_confirmed_at,
+        "links": links,
+    }
+
+
+# --- the timeline -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    source: str  # stripe, handler, sync, ticket, staff
+    title: str
+    detail: str = ""
+    status: str = ""
+    url: str | None = None
+    problem: bool = False
+
+
+@dataclass
+class Timeline:
+    items: list[TimelineItem]
+    page: int
+    pages: int
+    total: int
+    finance: bool
+    empty: list[str] = field(default_factory=list)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _admin_url(user: Any, obj: Any) -> str | None:
+    opts = obj._meta
+    if not user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        return None
+    try:
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    except Exception:  # noqa: BLE001 - a model without an admin page has no link
+        return None
+
+
+def _sources(customer: Customer, finance: bool) -> dict[str, QuerySet[Any]]:
+    events = StripeEvent.objects.none()
+    runs = HandlerRun.objects.none()
+    if customer.stripe_customer_id:
+        events = StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
+        runs = HandlerRun.objects.filter(event__stripe_customer_id=customer.stripe_customer_id)
+    tickets = Ticket.objects.filter(customer=customer)
+    audit = AuditEntry.objects.filter(
+        target_type=ContentType.objects.get_for_model(Customer), target_id=str(customer.pk))
+    if not finance:
+        no_finance_events = Q()
+        for prefix in FINANCE_ONLY_EVENT_PREFIXES:
+            no_finance_events &= ~Q(type__startswith=prefix)
+        events = events.filter(no_finance_events)
+        no_finance_runs = Q()
+        for prefix in FINANCE_ONLY_EVENT_PREFIXES:
+            no_finance_runs &= ~Q(event__type__startswith=prefix)
+        runs = runs.filter(no_finance_runs)
+        for prefix in FINANCE_ONLY_AUDIT_PREFIXES:
+            audit = audit.exclude(action__startswith=prefix)
+        tickets = tickets.exclude(queue__slug__in=FINANCE_ONLY_QUEUES)
+    return {
+        "stripe": events.order_by("-received_at", "-id"),
+        "handler": runs.select_related("event").annotate(
+            at=Coalesce("finished_at", "started_at", "created_at")).order_by("-at", "-id"),
+        "sync": OutboxMessage.objects.filter(customer=customer).order_by("-created_at", "-id"),
+        "ticket": tickets.select_related("queue").order_by("-created_at", "-id"),
+        "staff": audit.order_by("-created_at", "-id"),
+    }
+
+
+def _item(source: str, obj: Any, user: Any) -> TimelineItem:
+    if source == "stripe":
+        return TimelineItem(
+            obj.received_at, source, f"Stripe event {obj.type}",
+            f"{obj.stripe_id} · {obj.delivery_count} deliver{'y' if obj.delivery_count == 1 else 'ies'}"
+            + (f" · {obj.last_error[:120]}" if obj.last_error else ""),
+            obj.get_status_display(), _admin_url(user, obj), obj.status in ("failed", "unusable"))
+    if source == "handler":
+        return TimelineItem(
+            obj.at, source, f"{obj.handler} for {obj.event.type}",
+            (obj.note or obj.last_error)[:200] + (f" · {obj.attempts} attempts" if obj.attempts > 1 else ""),
+            obj.get_status_display(), _admin_url(user, obj), obj.status in ("failed", "dead"))
+    if source == "sync":
+        detail = obj.outcome or obj.last_error or ""
+        return TimelineItem(
+            obj.created_at, source, f"{obj.get_channel_display()}: {obj.kind.replace('_', ' ')}",
+            f"{detail[:200]} · {obj.attempts} attempt{'s' if obj.attempts != 1 else ''}".lstrip(" ·"),
+            obj.get_state_display(), _admin_url(user, obj), obj.state in ("dead", "paused", "failed"))
+    if source == "ticket":
+        return TimelineItem(
+            obj.created_at, source, f"Ticket #{obj.pk} in {obj.queue.name}: {obj.subject}",
+            f"priority {obj.get_priority_display().lower()}"
+            + (f" · helpdesk #{obj.external_id}" if obj.external_id else ""),
+            obj.get_status_display(), _admin_url(user, obj))
+    return TimelineItem(
+        obj.created_at, source, f"{obj.actor_label or 'System'}: {obj.action}",
+        str((obj.data or {}).get("reason") or "")[:200], "", _admin_url(user, obj))
+
+
+_EMPTY = {
+    "stripe": "No Stripe events for this customer yet",
+    "handler": "no follow-up handler has run",
+    "sync": "nothing sent to the CRM, helpdesk or by email",
+    "ticket": "no tickets",
+    "staff": "no staff actions",
+}
+
+
+def customer_timeline(customer: Customer, user: Any, *, page: int = 1,
+                      page_size: int = PAGE_SIZE) -> Timeline:
+    """Page ``page`` of everything about the customer, newest first.
+
+    Each source is read already sorted and cut at ``page * page_size`` rows, then merged,
+    so a page costs at most five small indexed queries plus five counts, however long
+    the history. Pages beyond ``MAX_PAGE`` are not served (use the per-model lists).
+    """
+    finance = can_view_finance_details(user)
+    sources = _sources(customer, finance)
+    counts = {name: qs.count() for name, qs in sources.items()}
+    total = sum(counts.values())
+    pages = max(min((total + page_size - 1) // page_size, MAX_PAGE), 1)
+    page = min(max(page, 1), pages)
+    depth = page * page_size
+    items = [_item(name, obj, user) for name, qs in sources.items() if counts[name]
+             for obj in qs[:depth]]
+    items.sort(key=lambda item: item.at, reverse=True)
+    start = (page - 1) * page_size
+    empty = [_EMPTY[name] for name, n in counts.items() if not n]
+    return Timeline(items=items[start:start + page_size], page=page, pages=pages, total=total,
+                    finance=finance, empty=empty)

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class DeliveryConfig(AppConfig):
+    name = "delivery"
+    verbose_name = "Outbound deliveries"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from delivery.email import deliver_email
+        from delivery.senders import EMAIL, SLACK, register_channel
+        from delivery.slack import deliver_slack
+
+        register_channel(EMAIL, deliver_email, label="Email")
+        register_channel(SLACK, deliver_slack, label="Slack")
