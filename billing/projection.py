@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from billing import status_map
 from billing.adapters import stripe_client
+from config.money import format_money
 from customers.models import Customer, MatchState
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,7 @@ def subscription_fields(sub: dict[str, Any]) -> dict[str, Any]:
     if not name and (price.get("amount") is not None or price.get("unit_amount") is not None):
         amount = price.get("unit_amount", price.get("amount")) or 0
         interval = (price.get("recurring") or {}).get("interval") or price.get("interval") or ""
-        currency = (price.get("currency") or "").upper()
-        name = f"{amount / 100:.2f} {currency}/{interval}".strip("/ ")
+        name = f"{format_money(amount, price.get('currency') or '')}/{interval}".strip("/ ")
     period_end = sub.get("current_period_end") or first.get("current_period_end")
     latest_invoice = sub.get("latest_invoice")
     if isinstance(latest_invoice, dict):

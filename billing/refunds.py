@@ -42,6 +42,7 @@ from billing.models import (
     RefundRequest,
     RefundRequestStatus,
 )
+from config.money import format_money
 from customers.models import Customer
 
 REASON_CODES = {
@@ -53,20 +54,6 @@ REASON_CODES = {
 }
 # Keys under which requests made from an approval are derived (uuid5 of the request).
 _APPROVAL_NAMESPACE = uuid.UUID("6f1d3c1e-4b7a-4e59-9a55-0c2f5b0c9e41")
-
-
-def money(amount: int | None, currency: str) -> str:
-    """'12.50 USD' from 1250 and 'usd' (zero-decimal currencies have no cents)."""
-    if amount is None:
-        return ""
-    currency = (currency or "").upper()
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{amount} {currency}"
-    return f"{amount / 100:,.2f} {currency}"
-
-
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
-                "vnd", "vuv", "xaf", "xof", "xpf"}
 
 
 @dataclass(frozen=True)
@@ -137,9 +124,9 @@ def _validate(amount: Any, reason_code: str, note: str) -> int:
 def _too_much(amount: int, refundable: int, currency: str) -> ValidationError:
     if refundable <= 0:
         return ValidationError(f"Nothing is left to refund on this charge "
-                               f"(refunding {money(amount, currency)} was refused).")
-    return ValidationError(f"{money(amount, currency)} is more than what is still refundable "
-                           f"on this charge ({money(refundable, currency)}). Nothing was refunded.")
+                               f"(refunding {format_money(amount, currency)} was refused).")
+    return ValidationError(f"{format_money(amount, currency)} is more than what is still refundable "
+                           f"on this charge ({format_money(refundable, currency)}). Nothing was refunded.")
 
 
 def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
@@ -390,7 +377,7 @@ def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
     _notify_requester(
         refund_request, f"Your refund request #{refund_request.pk} was approved",
         f"{actor.get_username()} approved your request to refund "
-        f"{money(refund_request.amount, refund_request.currency)} of charge "
+        f"{format_money(refund_request.amount, refund_request.currency)} of charge "
         f"{refund_request.charge_id} ({refund_request.customer}). It was sent to Stripe.\n"
         + (f"\nNote: {note.strip()}\n" if note and note.strip() else ""))
     return action
@@ -409,6 +396,6 @@ def refund_request_reject(*, actor: Any, request_id: int, reason: str) -> Refund
         _notify_requester(
             refund_request, f"Your refund request #{refund_request.pk} was rejected",
             f"{actor.get_username()} rejected your request to refund "
-            f"{money(refund_request.amount, refund_request.currency)} of charge "
+            f"{format_money(refund_request.amount, refund_request.currency)} of charge "
             f"{refund_request.charge_id} ({refund_request.customer}).\n\nReason: {reason.strip()}\n")
     return refund_request

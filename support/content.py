@@ -7,6 +7,7 @@ from typing import Any
 
 from audit.services import mask_secrets
 from billing.models import StripeEvent
+from config.money import format_money
 from customers.models import Customer
 
 _DASHBOARD_PATHS = {"cus_": "customers", "in_": "invoices", "sub_": "subscriptions",
@@ -21,10 +22,10 @@ def stripe_link(object_id: str, *, livemode: bool = False) -> str:
 
 
 def amount_of(obj: dict[str, Any]) -> str:
-    cents = obj.get("amount_due", obj.get("amount"))
-    if not isinstance(cents, int):
+    amount = obj.get("amount_due", obj.get("amount"))
+    if not isinstance(amount, int):
         return "-"
-    return f"{cents / 100:.2f} {str(obj.get('currency') or '').upper()}".strip()
+    return format_money(amount, str(obj.get("currency") or ""))
 
 
 def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
