@@ -38,6 +38,7 @@ from django.utils import timezone
 from audit import codes
 from audit.context import bind
 from audit.services import audit_record
+from config import retry
 from config.queueing import enqueue_now, enqueue_on_commit
 from crm_sync.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from crm_sync.models import Channel, OutboxMessage, OutboxState
@@ -151,10 +152,8 @@ def _claim(message_pk: int) -> OutboxMessage | None:
 
 
 def backoff(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: uniform(c/2, c), c = min(cap, base * 2^(n-1))."""
-    ceiling = min(settings.SYNC_BACKOFF_MAX_SECONDS,
-                  settings.SYNC_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0)))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    return retry.backoff(attempts, base=settings.SYNC_BACKOFF_BASE_SECONDS,
+                         cap=settings.SYNC_BACKOFF_MAX_SECONDS)
 
 
 def outbox_deliver(*, message_pk: int) -> str | None:
