@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing import status_map
 from billing.adapters import stripe_client
+from config.locks import advisory_xact_lock
 from config.money import format_money
 from customers.models import Customer, MatchState
 
@@ -124,11 +125,6 @@ class Result:
     note: str
     changed: list[str]
     api_calls: int = 0
-
-
-def _advisory_lock(key: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _find_or_link(stripe_customer_id: str, obj: dict[str, Any]) -> tuple[Customer, list[str]]:
@@ -234,7 +230,7 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
     # No savepoint: callers (the handler run, reconcile) already hold a transaction, and
     # any error here fails the whole of it.
     with transaction.atomic(savepoint=False):
-        _advisory_lock(stripe_customer_id)
+        advisory_xact_lock(stripe_customer_id)
         customer, changed = _find_or_link(stripe_customer_id, obj)
         notes: list[str] = []
         now = timezone.now()

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -42,6 +42,7 @@ from billing.models import (
     RefundRequest,
     RefundRequestStatus,
 )
+from config.locks import advisory_xact_lock, try_advisory_lock
 from config.money import format_money
 from customers.models import Customer
 
@@ -143,12 +144,6 @@ def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
     return facts
 
 
-def _lock_charge(charge_id: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
-                       [f"refund:{charge_id}"])
-
-
 def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
                  reason_code: str, note: str, submission_key: Any,
                  approved_request: RefundRequest | None = None) -> FinanceAction:
@@ -173,7 +168,7 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
             "currency) need a second person's approval: submit it as a refund request.")
     facts = _check_fits(customer, charge_id, amount)
     with transaction.atomic():
-        _lock_charge(charge_id)
+        advisory_xact_lock(f"refund:{charge_id}")
         left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
         if amount > left:  # another refund of this charge got in first
             raise _too_much(amount, max(left, 0), facts.currency)
@@ -287,24 +282,6 @@ def _approval_lock_name(request_id: int) -> str:
     return f"refund-approval:{request_id}"
 
 
-def _claim_approval(request_id: int) -> bool:
-    """Claim the right to carry out this request's approval, or False if another approval
-    holds it. A session-level advisory lock, not a row lock: it spans the commit of the
-    decision and the Stripe call (no transaction is held open over Stripe), and it is
-    released by PostgreSQL when the holder's connection ends, so an approval that died
-    half-way never blocks the next one."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))",
-                       [_approval_lock_name(request_id)])
-        return bool(cursor.fetchone()[0])
-
-
-def _release_approval(request_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 2))",
-                       [_approval_lock_name(request_id)])
-
-
 def _approval_key(refund_request: RefundRequest) -> uuid.UUID:
     """The submission key of the refund one approval stands for. Derived from the request
     and the moment of that approval, so finishing an interrupted approval reuses the key
@@ -328,12 +305,14 @@ def refund_request_approve(*, actor: Any, request_id: int, note: str = "") -> Fi
     still running, a ``ValidationError`` says so (the console shows it; nothing is done).
     """
     _check_decider(actor, request_id, "approve")
-    if not _claim_approval(request_id):
-        raise ValidationError(ALREADY_IN_PROGRESS)
-    try:
+    # The claim on carrying out this approval is a session-level advisory lock, not a row
+    # lock: it spans the commit of the decision and the Stripe call (no transaction is
+    # held open over Stripe), and PostgreSQL releases it when the holder's connection
+    # ends, so an approval that died half-way never blocks the next one.
+    with try_advisory_lock(_approval_lock_name(request_id)) as claimed:
+        if not claimed:
+            raise ValidationError(ALREADY_IN_PROGRESS)
         return _approve(actor=actor, request_id=request_id, note=note)
-    finally:
-        _release_approval(request_id)
 
 
 def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ from audit import codes
 from audit.context import bind
 from audit.services import audit_record
 from config import retry
+from config.locks import advisory_xact_lock
 from config.queueing import enqueue_now, enqueue_on_commit
 from crm_sync.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from crm_sync.models import Channel, OutboxMessage, OutboxState
@@ -110,12 +111,6 @@ def channel_paused(channel: str) -> bool:
     return OutboxMessage.objects.filter(channel=channel, state=OutboxState.PAUSED).exists()
 
 
-def _lock_key(key: str) -> None:
-    """Serialise claims of rows for one contact/ticket (transaction-scoped)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"outbox:{key}"])
-
-
 def _claim(message_pk: int) -> OutboxMessage | None:
     now = timezone.now()
     with transaction.atomic():
@@ -125,7 +120,8 @@ def _claim(message_pk: int) -> OutboxMessage | None:
                 or message.next_attempt_at > now):
             return None
         if message.coalesce_key:
-            _lock_key(message.coalesce_key)
+            # Claims of rows for one contact/ticket are serialised.
+            advisory_xact_lock(f"outbox:{message.coalesce_key}")
             same_key = OutboxMessage.objects.filter(coalesce_key=message.coalesce_key).exclude(
                 pk=message.pk)
             if same_key.filter(state__in=WAITING, pk__gt=message.pk).exists():
