@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from billing.models import HandlerRun, RunStatus, StripeEvent
+from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.models import Channel, OutboxMessage, OutboxState
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
 from customers.permissions import can_view_finance_details
@@ -199,12 +200,9 @@ def _pending_sync(customer: Customer, channel: str, what: str) -> str:
 
 def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
     level, reasons = confidence(customer)
-    stripe_base = settings.STRIPE_DASHBOARD_URL.rstrip("/")
-    test_path = "" if settings.STRIPE_LIVE_MODE else "/test"
     links = [
         {"label": "Stripe customer", "value": customer.stripe_customer_id,
-         "url": f"{stripe_base}{test_path}/customers/{customer.stripe_customer_id}"
-         if customer.stripe_customer_id else None,
+         "url": stripe_dashboard_url(customer.stripe_customer_id or ""),
          "empty": "Not linked to a Stripe customer yet: it links itself when Stripe first "
                   "sends an event for this customer."},
         {"label": "CRM contact", "value": customer.crm_contact_id,

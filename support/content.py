@@ -8,18 +8,8 @@ from typing import Any
 from audit.services import mask_secrets
 from billing.models import StripeEvent
 from config.money import format_money
+from config.stripe_dashboard import stripe_dashboard_url
 from customers.models import Customer
-
-_DASHBOARD_PATHS = {"cus_": "customers", "in_": "invoices", "sub_": "subscriptions",
-                    "dp_": "disputes", "ch_": "payments", "pi_": "payments"}
-
-
-def stripe_link(object_id: str, *, livemode: bool = False) -> str:
-    for prefix, path in _DASHBOARD_PATHS.items():
-        if object_id.startswith(prefix):
-            return f"https://dashboard.stripe.com/{'' if livemode else 'test/'}{path}/{object_id}"
-    return ""
-
 
 def amount_of(obj: dict[str, Any]) -> str:
     amount = obj.get("amount_due", obj.get("amount"))
@@ -31,7 +21,7 @@ def amount_of(obj: dict[str, Any]) -> str:
 def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
                 event: StripeEvent | None = None, summary: str = "") -> str:
     obj = obj or {}
-    livemode = bool(event.livemode) if event else False
+    livemode = bool(event.livemode) if event else None  # None: the mode of our Stripe key
     # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
     # is masked in case someone typed a card number into it.
     lines = [mask_secrets(summary)] if summary else []
@@ -49,7 +39,7 @@ def ticket_body(customer: Customer, *, obj: dict[str, Any] | None = None,
     if isinstance(charge, str):
         ids.append(charge)
     for object_id in dict.fromkeys(i for i in ids if i):
-        link = stripe_link(object_id, livemode=livemode)
+        link = stripe_dashboard_url(object_id, livemode=livemode)
         lines.append(f"- {object_id}: {link}" if link else f"- {object_id}")
     if customer.stripe_customer_id:
         recent = (StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
