@@ -20,6 +20,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit import permissions
 from audit.models import Alert, AlertState
 from audit.services import mask_secrets
 from config.queueing import enqueue_on_commit
@@ -96,7 +97,7 @@ def _slack(alert: Alert, kind: str, text: str) -> None:
 def can_view_alerts(user: Any) -> bool:
     """Alerts carry finance details (reconcile drift, unconfirmed refunds, dead syncs):
     owners and finance admins only, wherever they are listed."""
-    return bool(user.has_perm("audit.view_alert"))
+    return bool(user.has_perm(permissions.VIEW_ALERT))
 
 
 def can_acknowledge_alerts(user: Any) -> bool:

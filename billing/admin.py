@@ -16,8 +16,7 @@ from audit.masking import mask_text
 from audit.services import mask_secrets
 from billing import services
 from billing.models import HandlerRun, ReconcileRun, StripeEvent
-
-REPLAY_PERMISSION = "customers.replay_events"
+from customers.permissions import REPLAY_EVENTS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,7 +64,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm(REPLAY_PERMISSION):
+        if not request.user.has_perm(REPLAY_EVENTS):
             actions.pop("replay_events", None)
         return actions
 
@@ -96,7 +95,7 @@ class HandlerRunAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm(REPLAY_PERMISSION):
+        if not request.user.has_perm(REPLAY_EVENTS):
             actions.pop("retry_runs", None)
         return actions
 

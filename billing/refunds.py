@@ -208,7 +208,7 @@ def refund_request_create(*, actor: Any, customer_id: Any, charge_id: str, amoun
             requested_by=actor))
         if created:
             # The requester follows their own request (object permission, django-guardian).
-            assign_perm("billing.view_refundrequest", actor, refund_request)
+            assign_perm(permissions.VIEW_REFUNDREQUEST, actor, refund_request)
             audit_record(action=codes.BILLING_REFUND_REQUESTED, actor=actor, target=customer,
                          data={"refund_request": refund_request.pk, "charge_id": charge_id,
                                "amount": amount, "currency": facts.currency,

@@ -129,7 +129,7 @@ def refund_requests_for(*, user: Any) -> dict[str, list[Any]]:
     if permissions.can_approve_refund(user):
         visible = base
     else:
-        visible = get_objects_for_user(user, "billing.view_refundrequest", klass=base,
+        visible = get_objects_for_user(user, permissions.VIEW_REFUNDREQUEST, klass=base,
                                        accept_global_perms=False)
     return {
         "pending": list(visible.filter(status=RefundRequestStatus.PENDING).order_by("created_at")),

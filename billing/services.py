@@ -28,6 +28,7 @@ from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
 from config.queueing import enqueue_now, enqueue_on_commit
 from config.retry import backoff
+from customers.permissions import REPLAY_EVENTS
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _can_replay(actor: Any | None) -> bool:
-    return actor is None or actor.has_perm("customers.replay_events")
+    return actor is None or actor.has_perm(REPLAY_EVENTS)
 
 
 def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") -> int:

@@ -44,12 +44,12 @@ from config.queueing import enqueue_now, enqueue_on_commit
 from crm_sync.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from crm_sync.models import Channel, OutboxMessage, OutboxState
 from crm_sync.senders import sender_for
+from customers.permissions import REPLAY_EVENTS
 
 logger = logging.getLogger(__name__)
 
 DELIVER_JOB = "crm_sync.jobs.outbox_deliver_job"
 WAITING = (OutboxState.PENDING, OutboxState.FAILED, OutboxState.PAUSED)
-RETRY_PERMISSION = "customers.replay_events"
 
 
 def paused_alert_key(channel: str) -> str:
@@ -300,7 +300,8 @@ def outbox_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def can_retry_outbox(user: Any) -> bool:
-    return user is not None and user.has_perm(RETRY_PERMISSION)
+    # Retrying a row is a replay of what caused it.
+    return user is not None and user.has_perm(REPLAY_EVENTS)
 
 
 def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int:

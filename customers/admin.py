@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 
 from customers import api_tokens, services
 from customers.models import API_SCOPE_STATE_READ, API_SCOPES, ApiToken, Customer
+from customers.permissions import VIEW_BILLING
 
 
 @admin.register(Customer)
@@ -50,7 +51,7 @@ class CustomerAdmin(admin.ModelAdmin):
             ("Linked systems", {"fields": self.link_fields}),
         ]
         if obj is not None:
-            if request.user.has_perm("customers.view_billing"):
+            if request.user.has_perm(VIEW_BILLING):
                 fieldsets.append(("Billing (from Stripe, read-only)", {"fields": self.billing_fields}))
             fieldsets.append(("Record", {"fields": self.record_fields}))
         return fieldsets

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from audit import codes
 from audit.services import audit_record
 from customers.models import API_SCOPES, ApiToken
-from customers.permissions import can_manage_api_tokens
+from customers.permissions import CHANGE_APITOKEN, can_manage_api_tokens
 
 logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "sbk_"
@@ -59,7 +59,7 @@ def api_token_create(*, actor: Any, name: str, scopes: str = "state:read") -> tu
 
 def api_token_revoke(*, actor: Any, token_pk: int, reason: str = "") -> bool:
     """Revoke a token at once (the next request with it gets 401). False if already revoked."""
-    if not actor.has_perm("customers.change_apitoken"):
+    if not actor.has_perm(CHANGE_APITOKEN):
         raise PermissionDenied("Only owners revoke API tokens.")
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().get(pk=token_pk)

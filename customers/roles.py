@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit import permissions as audit_permissions
+from customers import permissions
+
 OWNER = "owner"
 FINANCE_ADMIN = "finance_admin"
 SUPPORT_AGENT = "support_agent"
@@ -32,23 +35,23 @@ _STRIPE_MIRROR_VIEW = [
 _SUPPORT_VIEW = ["support.view_ticket", "support.view_supportqueue"]
 
 SUPPORT_AGENT_PERMISSIONS = [
-    "customers.view_customer",
-    "customers.view_billing",
-    "customers.request_refund",
+    permissions.VIEW_CUSTOMER,
+    permissions.VIEW_BILLING,
+    permissions.REQUEST_REFUND,
     *_SUPPORT_VIEW,
 ]
 
 FINANCE_ADMIN_PERMISSIONS = [
-    "customers.view_customer",
-    "customers.view_billing",
-    "customers.request_refund",
-    "customers.issue_refund",
-    "customers.approve_refund",
-    "customers.change_plan",
-    "customers.cancel_subscription",
-    "customers.replay_events",
-    "audit.view_auditentry",
-    "audit.view_alert",
+    permissions.VIEW_CUSTOMER,
+    permissions.VIEW_BILLING,
+    permissions.REQUEST_REFUND,
+    permissions.ISSUE_REFUND,
+    permissions.APPROVE_REFUND,
+    permissions.CHANGE_PLAN,
+    permissions.CANCEL_SUBSCRIPTION,
+    permissions.REPLAY_EVENTS,
+    audit_permissions.VIEW_AUDITENTRY,
+    audit_permissions.VIEW_ALERT,
     # the event inbox, handler runs and reconcile runs
     "billing.view_stripeevent",
     "billing.view_handlerrun",
@@ -61,12 +64,12 @@ FINANCE_ADMIN_PERMISSIONS = [
 
 OWNER_PERMISSIONS = [
     *FINANCE_ADMIN_PERMISSIONS,
-    "customers.add_customer",
-    "customers.change_customer",
+    permissions.ADD_CUSTOMER,
+    permissions.CHANGE_CUSTOMER,
     # staff management
     "auth.view_user",
-    "auth.add_user",
-    "auth.change_user",
+    permissions.ADD_USER,
+    permissions.CHANGE_USER,
     "auth.view_group",
     # login lockouts: see them and lift them
     "axes.view_accessattempt",
@@ -76,9 +79,9 @@ OWNER_PERMISSIONS = [
     # the job queue dashboard
     "django_rq.admin",
     # account-state API tokens: create, see, revoke (issue 6)
-    "customers.add_apitoken",
-    "customers.view_apitoken",
-    "customers.change_apitoken",
+    permissions.ADD_APITOKEN,
+    permissions.VIEW_APITOKEN,
+    permissions.CHANGE_APITOKEN,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

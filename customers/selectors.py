@@ -33,7 +33,7 @@ from billing.models import HandlerRun, RunStatus, StripeEvent
 from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.models import Channel, OutboxMessage, OutboxState
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
-from customers.permissions import can_view_finance_details
+from customers.permissions import VIEW_BILLING, can_view_finance_details
 from support.models import Ticket, TicketStatus
 
 # What support agents do not see on the timeline: money moved back and disputes, the
@@ -219,7 +219,7 @@ def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
     access = access_for(customer)
     return {
         "billing": billing_sentence(customer),
-        "show_billing": user.has_perm("customers.view_billing"),
+        "show_billing": user.has_perm(VIEW_BILLING),
         "access": access,
         "access_sentence": {
             ACCESS_ENTITLED: "Has access to the product.",

@@ -1,0 +1,4 @@
+"""The names of audit's permissions (code uses these, never the strings)."""
+
+VIEW_AUDITENTRY = "audit.view_auditentry"
+VIEW_ALERT = "audit.view_alert"
