@@ -70,7 +70,7 @@ def alert_deliver_job(alert_pk: int) -> None:
     Alert.objects.filter(pk=alert_pk).update(delivered_at=timezone.now(), delivery_error="")
 
 
-# --- recovery messages and acknowledgement (issue 6) -------------------------------------
+# --- recovery messages and acknowledgement -----------------------------------------------
 
 
 def alert_recovered_job(alert_pk: int) -> None:

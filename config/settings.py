@@ -249,7 +249,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 
-# --- console: dashboard, alert rules, account-state API, logs (issue 6) ---------------------
+# --- console: dashboard, alert rules, account-state API, logs -------------------------------
 # Alert thresholds (audit/alert_rules.py, evaluated by run_scheduler every sweep).
 ALERT_WEBHOOK_FAILURES_MAX = env.int("ALERT_WEBHOOK_FAILURES_MAX", default=3)
 ALERT_WEBHOOK_FAILURES_MINUTES = env.int("ALERT_WEBHOOK_FAILURES_MINUTES", default=10)

@@ -16,7 +16,7 @@ djstripe_admin.install()
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # The console (issue 6): the operations dashboard inside the admin, and the
+    # The console: the operations dashboard inside the admin, and the
     # account-state API for chatbots and help widgets.
     path("admin/console/", admin.site.admin_view(console_dashboard), name="console_dashboard"),
     path("api/v1/customers/<str:ref>/state", api_views.customer_state, name="api_customer_state"),

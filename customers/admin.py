@@ -88,7 +88,7 @@ class CustomerAdmin(admin.ModelAdmin):
             obj._state.adding = False
 
 
-# --- account-state API tokens (issue 6) ---------------------------------------------------
+# --- account-state API tokens -------------------------------------------------------------
 
 
 class ApiTokenForm(forms.ModelForm):

@@ -182,7 +182,7 @@ class Customer(models.Model):
             )
 
 
-# --- account-state API clients (issue 6) ------------------------------------------------
+# --- account-state API clients -----------------------------------------------------------
 
 API_SCOPE_STATE_READ = "state:read"
 API_SCOPES = {API_SCOPE_STATE_READ: "Read a customer's account state"}

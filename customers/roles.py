@@ -2,7 +2,7 @@
 
 This table is the single source of truth. Migration ``customers.0002`` creates the
 groups; a ``post_migrate`` hook (customers.apps) re-applies the table after every
-migrate, so a permission added by a later issue lands in the groups and a permission
+migrate, so a permission added to it later lands in the groups and a permission
 granted to a group by hand is taken away again. Grant a person a role, never a
 permission.
 """
@@ -78,7 +78,7 @@ OWNER_PERMISSIONS = [
     "axes.view_accessfailurelog",
     # the job queue dashboard
     "django_rq.admin",
-    # account-state API tokens: create, see, revoke (issue 6)
+    # account-state API tokens: create, see, revoke
     permissions.ADD_APITOKEN,
     permissions.VIEW_APITOKEN,
     permissions.CHANGE_APITOKEN,

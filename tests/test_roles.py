@@ -47,7 +47,7 @@ OWNER = FINANCE | {
     "axes.view_accesslog",
     "axes.view_accessfailurelog",
     "django_rq.admin",
-    # account-state API tokens (issue 6)
+    # account-state API tokens
     "customers.add_apitoken",
     "customers.view_apitoken",
     "customers.change_apitoken",
@@ -104,7 +104,7 @@ PAGES = {
     "/admin/django_rq/dashboard/stats.json": (200, 403, 403),
     "/admin/support/ticket/": (200, 200, 200),
     "/admin/crm_sync/outboxmessage/": (200, 200, 403),
-    # the console (issue 6)
+    # the console
     "/admin/console/": (200, 200, 200),
     "/admin/customers/apitoken/": (200, 403, 403),
     "/admin/customers/apitoken/add/": (200, 403, 403),
