@@ -23,7 +23,7 @@ from customers.permissions import (
     VIEW_BILLING,
 )
 
-VIEW_REFUNDREQUEST = "billing.view_refundrequest"  # per request too: its requester's
+VIEW_REFUNDREQUEST = "billing.view_refundrequest"  # also per request, to its requester
 VIEW_RECONCILERUN = "billing.view_reconcilerun"
 
 
