@@ -43,7 +43,7 @@ bench-downstream: install services
 	$(BENCH_DOWNSTREAM_ENV) $(PY) scripts/ensure_db.py
 	$(BENCH_DOWNSTREAM_ENV) $(PY) manage.py migrate --no-input -v 0
 	$(BENCH_DOWNSTREAM_ENV) $(PY) scripts/bench_downstream.py $(BENCH_ARGS)
-# The console's benchmark (issue 6): seeds BENCH_CUSTOMERS/BENCH_EVENTS (100k/1M) into
+# The console's benchmark: seeds BENCH_CUSTOMERS/BENCH_EVENTS (100k/1M) into
 # BENCH_DATABASE_URL, runs gunicorn on it and prints p50/p95 of dashboard, 360 page and API.
 bench-console: install services
 	@scripts/bench_console.sh

@@ -31,7 +31,7 @@ BILLING_REFUND_FAILED = "billing.refund.failed"
 BILLING_PLAN_CHANGED = "billing.subscription.plan_changed"
 BILLING_SUBSCRIPTION_CANCELED = "billing.subscription.canceled"
 BILLING_SUBSCRIPTION_RESUMED = "billing.subscription.resumed"
-# Finance actions (issue 4): a plan change / cancel / resume Stripe refused, and the
+# Finance actions: a plan change / cancel / resume Stripe refused, and the
 # webhook that confirmed an action.
 BILLING_SUBSCRIPTION_ACTION_FAILED = "billing.subscription.action_failed"
 BILLING_ACTION_CONFIRMED = "billing.action.confirmed"
@@ -40,9 +40,9 @@ BILLING_ACTION_CONFIRMED = "billing.action.confirmed"
 SYNC_OUTBOX_RETRIED = "sync.outbox.retried"
 ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
 
-# Support tickets (issue 5)
+# Support tickets
 SUPPORT_TICKET_SOLVED = "support.ticket.solved"
-# Account-state API tokens (issue 6)
+# Account-state API tokens
 API_TOKEN_CREATED = "customers.api_token.created"
 API_TOKEN_REVOKED = "customers.api_token.revoked"
 

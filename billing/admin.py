@@ -17,8 +17,7 @@ from audit.services import mask_secrets
 from billing import services
 from billing.models import HandlerRun, ReconcileRun, StripeEvent
 from config.readonly_admin import ReadOnlyAdmin
-
-REPLAY_PERMISSION = "customers.replay_events"
+from customers.permissions import REPLAY_EVENTS
 
 
 class HandlerRunInline(admin.TabularInline):
@@ -55,7 +54,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm(REPLAY_PERMISSION):
+        if not request.user.has_perm(REPLAY_EVENTS):
             actions.pop("replay_events", None)
         return actions
 
@@ -86,7 +85,7 @@ class HandlerRunAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm(REPLAY_PERMISSION):
+        if not request.user.has_perm(REPLAY_EVENTS):
             actions.pop("retry_runs", None)
         return actions
 

@@ -24,6 +24,7 @@ from billing import forms as finance_forms
 from billing.adapters.stripe_client import StripeActionError, finance_list
 from billing.models import ActionState, FinanceAction, RefundRequest
 from billing.selectors import refund_requests_for
+from config.money import format_money
 from customers.models import Customer
 from customers.permissions import can_view_finance_details
 
@@ -123,9 +124,9 @@ class RefundStep(_Step):
 
     def facts(self, customer: Customer, request: HttpRequest) -> list[tuple[str, str]]:
         c = self.charge
-        return [("Payment", c.charge_id), ("Charged", refunds.money(c.amount, c.currency)),
-                ("Already refunded", refunds.money(c.refunded, c.currency)),
-                ("Still refundable", refunds.money(c.refundable, c.currency))]
+        return [("Payment", c.charge_id), ("Charged", format_money(c.amount, c.currency)),
+                ("Already refunded", format_money(c.refunded, c.currency)),
+                ("Still refundable", format_money(c.refundable, c.currency))]
 
     def _issues_now(self, request: HttpRequest, customer: Customer, amount: int) -> bool:
         return (permissions.can_issue_refund(request.user, customer)
@@ -133,14 +134,14 @@ class RefundStep(_Step):
 
     def will_happen(self, form: Any, context: dict[str, Any]) -> list[str]:
         c, amount = self.charge, form.cleaned_data["amount"]
-        lines = [f"Refund {refunds.money(amount, c.currency)} of payment {c.charge_id} "
-                 f"({refunds.money(c.amount, c.currency)}) to {context['customer']}.",
+        lines = [f"Refund {format_money(amount, c.currency)} of payment {c.charge_id} "
+                 f"({format_money(c.amount, c.currency)}) to {context['customer']}.",
                  f"Still refundable afterwards: "
-                 f"{refunds.money(max(c.refundable - amount, 0), c.currency)}.",
+                 f"{format_money(max(c.refundable - amount, 0), c.currency)}.",
                  f"Reason: {refunds.REASON_CODES.get(form.cleaned_data['reason_code'])}."]
         if amount > c.refundable:
             lines.append(f"This is more than what is still refundable "
-                         f"({refunds.money(c.refundable, c.currency)}): it will be refused.")
+                         f"({format_money(c.refundable, c.currency)}): it will be refused.")
         elif self._issues_now(self.request, context["customer"], amount):
             lines.append("It is sent to Stripe as soon as you confirm. Our records change when "
                          "Stripe confirms it (charge.refunded).")
@@ -316,7 +317,7 @@ def finance_action_view(request: HttpRequest, pk: int) -> HttpResponse:
                  customer_url=_customer_url(action.customer),
                  waiting=action.state == ActionState.SUBMITTED,
                  can_resend=action.state == ActionState.REQUESTED and bool(action.error_message),
-                 money=refunds.money(action.amount, action.currency) if action.amount else "")
+                 money=format_money(action.amount, action.currency) if action.amount else "")
 
 
 def refund_requests_view(request: HttpRequest) -> HttpResponse:
@@ -368,8 +369,8 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, "billing/finance/refund_request.html",
                  title=f"Refund request #{refund_request.pk}", refund_request=refund_request,
                  form=form, customer_url=_customer_url(refund_request.customer),
-                 amount=refunds.money(refund_request.amount, refund_request.currency),
-                 charge_amount=refunds.money(refund_request.charge_amount, refund_request.currency),
+                 amount=format_money(refund_request.amount, refund_request.currency),
+                 charge_amount=format_money(refund_request.charge_amount, refund_request.currency),
                  reason=refunds.REASON_CODES.get(refund_request.reason_code, refund_request.reason_code),
                  can_decide=(refund_request.status == "pending"
                              and permissions.can_approve_refund(request.user, refund_request)),

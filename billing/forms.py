@@ -11,8 +11,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from billing.refunds import REASON_CODES, ZERO_DECIMAL
+from billing.refunds import REASON_CODES
 from billing.subscriptions import PRORATIONS
+from config.money import to_minor
 
 # Refund amounts larger than this many whole digits are typing mistakes, not refunds.
 MAX_WHOLE_DIGITS = 12
@@ -55,7 +56,7 @@ class RefundForm(_ActionForm):
             raise ValidationError(f"That amount is too large: at most {MAX_WHOLE_DIGITS} "
                                   "digits before the decimal point.")
         try:
-            minor = value if self.currency.lower() in ZERO_DECIMAL else value * 100
+            minor = to_minor(value, self.currency)
             if minor != minor.to_integral_value():
                 raise ValidationError("That amount has too many decimals for this currency.")
             if minor <= 0:

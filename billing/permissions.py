@@ -14,6 +14,17 @@ from django.db import transaction
 
 from audit import codes
 from audit.services import audit_record
+from customers.permissions import (
+    APPROVE_REFUND,
+    CANCEL_SUBSCRIPTION,
+    CHANGE_PLAN,
+    ISSUE_REFUND,
+    REQUEST_REFUND,
+    VIEW_BILLING,
+)
+
+VIEW_REFUNDREQUEST = "billing.view_refundrequest"  # also per request, to its requester
+VIEW_RECONCILERUN = "billing.view_reconcilerun"
 
 
 def _active_staff(user: Any) -> bool:
@@ -22,23 +33,23 @@ def _active_staff(user: Any) -> bool:
 
 
 def can_view_billing(user: Any, customer: Any = None) -> bool:
-    return _active_staff(user) and user.has_perm("customers.view_billing")
+    return _active_staff(user) and user.has_perm(VIEW_BILLING)
 
 
 def can_issue_refund(user: Any, customer: Any = None) -> bool:
-    return _active_staff(user) and user.has_perm("customers.issue_refund")
+    return _active_staff(user) and user.has_perm(ISSUE_REFUND)
 
 
 def can_request_refund(user: Any, customer: Any = None) -> bool:
-    return _active_staff(user) and user.has_perm("customers.request_refund")
+    return _active_staff(user) and user.has_perm(REQUEST_REFUND)
 
 
 def can_change_plan(user: Any, customer: Any = None) -> bool:
-    return _active_staff(user) and user.has_perm("customers.change_plan")
+    return _active_staff(user) and user.has_perm(CHANGE_PLAN)
 
 
 def can_cancel_subscription(user: Any, customer: Any = None) -> bool:
-    return _active_staff(user) and user.has_perm("customers.cancel_subscription")
+    return _active_staff(user) and user.has_perm(CANCEL_SUBSCRIPTION)
 
 
 def can_resume_subscription(user: Any, customer: Any = None) -> bool:
@@ -48,21 +59,17 @@ def can_resume_subscription(user: Any, customer: Any = None) -> bool:
 
 def can_approve_refund(user: Any, refund_request: Any = None) -> bool:
     """Approvers hold ``approve_refund``; nobody approves (or rejects) their own request."""
-    if not (_active_staff(user) and user.has_perm("customers.approve_refund")):
+    if not (_active_staff(user) and user.has_perm(APPROVE_REFUND)):
         return False
     return refund_request is None or refund_request.requested_by_id != user.pk
-
-
-def can_reject_refund(user: Any, refund_request: Any = None) -> bool:
-    return can_approve_refund(user, refund_request)
 
 
 def can_view_refund_request(user: Any, refund_request: Any) -> bool:
     """Approvers see every request; a requester sees their own (guardian object perm)."""
     if not _active_staff(user):
         return False
-    return (user.has_perm("customers.approve_refund")
-            or user.has_perm("billing.view_refundrequest", refund_request))
+    return (user.has_perm(APPROVE_REFUND)
+            or user.has_perm(VIEW_REFUNDREQUEST, refund_request))
 
 
 def deny(*, user: Any, action: str, target: Any = None, detail: str = "") -> PermissionDenied:

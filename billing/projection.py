@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing import status_map
 from billing.adapters import stripe_client
+from config.locks import advisory_xact_lock
+from config.money import format_money
 from customers.models import Customer, MatchState
 
 logger = logging.getLogger(__name__)
@@ -99,8 +101,7 @@ def subscription_fields(sub: dict[str, Any]) -> dict[str, Any]:
     if not name and (price.get("amount") is not None or price.get("unit_amount") is not None):
         amount = price.get("unit_amount", price.get("amount")) or 0
         interval = (price.get("recurring") or {}).get("interval") or price.get("interval") or ""
-        currency = (price.get("currency") or "").upper()
-        name = f"{amount / 100:.2f} {currency}/{interval}".strip("/ ")
+        name = f"{format_money(amount, price.get('currency') or '')}/{interval}".strip("/ ")
     period_end = sub.get("current_period_end") or first.get("current_period_end")
     latest_invoice = sub.get("latest_invoice")
     if isinstance(latest_invoice, dict):
@@ -124,11 +125,6 @@ class Result:
     note: str
     changed: list[str]
     api_calls: int = 0
-
-
-def _advisory_lock(key: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _find_or_link(stripe_customer_id: str, obj: dict[str, Any]) -> tuple[Customer, list[str]]:
@@ -234,7 +230,7 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
     # No savepoint: callers (the handler run, reconcile) already hold a transaction, and
     # any error here fails the whole of it.
     with transaction.atomic(savepoint=False):
-        _advisory_lock(stripe_customer_id)
+        advisory_xact_lock(stripe_customer_id)
         customer, changed = _find_or_link(stripe_customer_id, obj)
         notes: list[str] = []
         now = timezone.now()

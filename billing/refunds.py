@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -41,6 +41,8 @@ from billing.models import (
     RefundRequest,
     RefundRequestStatus,
 )
+from config.locks import advisory_xact_lock, try_advisory_lock
+from config.money import format_money
 from customers.models import Customer
 from delivery.email import EMAIL, email_payload
 from delivery.outbox import outbox_write
@@ -54,20 +56,6 @@ REASON_CODES = {
 }
 # Keys under which requests made from an approval are derived (uuid5 of the request).
 _APPROVAL_NAMESPACE = uuid.UUID("6f1d3c1e-4b7a-4e59-9a55-0c2f5b0c9e41")
-
-
-def money(amount: int | None, currency: str) -> str:
-    """'12.50 USD' from 1250 and 'usd' (zero-decimal currencies have no cents)."""
-    if amount is None:
-        return ""
-    currency = (currency or "").upper()
-    if currency.lower() in ZERO_DECIMAL:
-        return f"{amount} {currency}"
-    return f"{amount / 100:,.2f} {currency}"
-
-
-ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
-                "vnd", "vuv", "xaf", "xof", "xpf"}
 
 
 @dataclass(frozen=True)
@@ -138,9 +126,9 @@ def _validate(amount: Any, reason_code: str, note: str) -> int:
 def _too_much(amount: int, refundable: int, currency: str) -> ValidationError:
     if refundable <= 0:
         return ValidationError(f"Nothing is left to refund on this charge "
-                               f"(refunding {money(amount, currency)} was refused).")
-    return ValidationError(f"{money(amount, currency)} is more than what is still refundable "
-                           f"on this charge ({money(refundable, currency)}). Nothing was refunded.")
+                               f"(refunding {format_money(amount, currency)} was refused).")
+    return ValidationError(f"{format_money(amount, currency)} is more than what is still refundable "
+                           f"on this charge ({format_money(refundable, currency)}). Nothing was refunded.")
 
 
 def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
@@ -155,12 +143,6 @@ def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
     if amount > facts.refundable:
         raise _too_much(amount, facts.refundable, facts.currency)
     return facts
-
-
-def _lock_charge(charge_id: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))",
-                       [f"refund:{charge_id}"])
 
 
 def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
@@ -187,7 +169,7 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
             "currency) need a second person's approval: submit it as a refund request.")
     facts = _check_fits(customer, charge_id, amount)
     with transaction.atomic():
-        _lock_charge(charge_id)
+        advisory_xact_lock(f"refund:{charge_id}")
         left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
         if amount > left:  # another refund of this charge got in first
             raise _too_much(amount, max(left, 0), facts.currency)
@@ -227,7 +209,7 @@ def refund_request_create(*, actor: Any, customer_id: Any, charge_id: str, amoun
             requested_by=actor))
         if created:
             # The requester follows their own request (object permission, django-guardian).
-            assign_perm("billing.view_refundrequest", actor, refund_request)
+            assign_perm(permissions.VIEW_REFUNDREQUEST, actor, refund_request)
             audit_record(action=codes.BILLING_REFUND_REQUESTED, actor=actor, target=customer,
                          data={"refund_request": refund_request.pk, "charge_id": charge_id,
                                "amount": amount, "currency": facts.currency,
@@ -304,24 +286,6 @@ def _approval_lock_name(request_id: int) -> str:
     return f"refund-approval:{request_id}"
 
 
-def _claim_approval(request_id: int) -> bool:
-    """Claim the right to carry out this request's approval, or False if another approval
-    holds it. A session-level advisory lock, not a row lock: it spans the commit of the
-    decision and the Stripe call (no transaction is held open over Stripe), and it is
-    released by PostgreSQL when the holder's connection ends, so an approval that died
-    half-way never blocks the next one."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 2))",
-                       [_approval_lock_name(request_id)])
-        return bool(cursor.fetchone()[0])
-
-
-def _release_approval(request_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 2))",
-                       [_approval_lock_name(request_id)])
-
-
 def _approval_key(refund_request: RefundRequest) -> uuid.UUID:
     """The submission key of the refund one approval stands for. Derived from the request
     and the moment of that approval, so finishing an interrupted approval reuses the key
@@ -345,12 +309,14 @@ def refund_request_approve(*, actor: Any, request_id: int, note: str = "") -> Fi
     still running, a ``ValidationError`` says so (the console shows it; nothing is done).
     """
     _check_decider(actor, request_id, "approve")
-    if not _claim_approval(request_id):
-        raise ValidationError(ALREADY_IN_PROGRESS)
-    try:
+    # The claim on carrying out this approval is a session-level advisory lock, not a row
+    # lock: it spans the commit of the decision and the Stripe call (no transaction is
+    # held open over Stripe), and PostgreSQL releases it when the holder's connection
+    # ends, so an approval that died half-way never blocks the next one.
+    with try_advisory_lock(_approval_lock_name(request_id)) as claimed:
+        if not claimed:
+            raise ValidationError(ALREADY_IN_PROGRESS)
         return _approve(actor=actor, request_id=request_id, note=note)
-    finally:
-        _release_approval(request_id)
 
 
 def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
@@ -394,7 +360,7 @@ def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
     _notify_requester(
         refund_request, f"Your refund request #{refund_request.pk} was approved",
         f"{actor.get_username()} approved your request to refund "
-        f"{money(refund_request.amount, refund_request.currency)} of charge "
+        f"{format_money(refund_request.amount, refund_request.currency)} of charge "
         f"{refund_request.charge_id} ({refund_request.customer}). It was sent to Stripe.\n"
         + (f"\nNote: {note.strip()}\n" if note and note.strip() else ""))
     return action
@@ -413,6 +379,6 @@ def refund_request_reject(*, actor: Any, request_id: int, reason: str) -> Refund
         _notify_requester(
             refund_request, f"Your refund request #{refund_request.pk} was rejected",
             f"{actor.get_username()} rejected your request to refund "
-            f"{money(refund_request.amount, refund_request.currency)} of charge "
+            f"{format_money(refund_request.amount, refund_request.currency)} of charge "
             f"{refund_request.charge_id} ({refund_request.customer}).\n\nReason: {reason.strip()}\n")
     return refund_request

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.forms.models import model_to_dict
 
 from billing.models import HandlerRun, StripeEvent
+from config.money import format_money
 from customers.models import Customer
 
 
@@ -54,7 +55,7 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
     from billing import permissions
     from billing.adapters.stripe_client import StripeActionError, finance_list, finance_read
     from billing.models import FinanceAction, RefundRequest, RefundRequestStatus
-    from billing.refunds import refunded_here, money
+    from billing.refunds import refunded_here
     from billing.subscriptions import current_plan, plan_label
     from customers.permissions import can_view_finance_details
 
@@ -90,10 +91,10 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
             refundable = max(amount - refunded, 0) if charge.get("status") == "succeeded" else 0
             data["charges"].append({
                 "id": charge["id"], "created": _ts(charge.get("created")),
-                "amount": money(amount, charge.get("currency") or ""),
-                "refunded": money(refunded, charge.get("currency") or "") if refunded else "",
+                "amount": format_money(amount, charge.get("currency") or ""),
+                "refunded": format_money(refunded, charge.get("currency") or "") if refunded else "",
                 "refundable": refundable,
-                "refundable_label": money(refundable, charge.get("currency") or ""),
+                "refundable_label": format_money(refundable, charge.get("currency") or ""),
                 "status": charge.get("status"), "description": charge.get("description") or "",
             })
         if customer.subscription_id:
@@ -128,7 +129,7 @@ def refund_requests_for(*, user: Any) -> dict[str, list[Any]]:
     if permissions.can_approve_refund(user):
         visible = base
     else:
-        visible = get_objects_for_user(user, "billing.view_refundrequest", klass=base,
+        visible = get_objects_for_user(user, permissions.VIEW_REFUNDREQUEST, klass=base,
                                        accept_global_perms=False)
     return {
         "pending": list(visible.filter(status=RefundRequestStatus.PENDING).order_by("created_at")),

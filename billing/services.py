@@ -11,7 +11,6 @@ so a failed run is retried alone and a succeeded one never runs again.
 from __future__ import annotations
 
 import logging
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +28,8 @@ from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
 from config import problems
 from config.queueing import enqueue_now, enqueue_on_commit
+from config.retry import backoff
+from customers.permissions import REPLAY_EVENTS
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +185,8 @@ def _claim(runs: QuerySet[HandlerRun]) -> HandlerRun | None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: uniform(c/2, c), c = min(cap, base * 2**(n-1)).
-    Half the ceiling is kept so a retry never comes almost at once."""
-    ceiling = min(settings.HANDLER_BACKOFF_MAX_SECONDS,
-                  settings.HANDLER_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0)))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    return backoff(attempts, base=settings.HANDLER_BACKOFF_BASE_SECONDS,
+                   cap=settings.HANDLER_BACKOFF_MAX_SECONDS)
 
 
 def handler_run_execute(*, run_pk: int) -> str | None:
@@ -288,7 +286,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _can_replay(actor: Any | None) -> bool:
-    return actor is None or actor.has_perm("customers.replay_events")
+    return actor is None or actor.has_perm(REPLAY_EVENTS)
 
 
 def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") -> int:

@@ -17,6 +17,7 @@ from django.db import transaction
 from billing import actions, permissions
 from billing.adapters import stripe_client
 from billing.models import ActionKind, FinanceAction
+from config.money import format_money
 from customers.models import Customer
 
 PRORATIONS = {
@@ -28,14 +29,12 @@ PRORATIONS = {
 
 
 def plan_label(plan: dict[str, Any]) -> str:
-    from billing.refunds import money
-
     if not plan:
         return "-"
     interval = plan.get("interval") or (plan.get("recurring") or {}).get("interval") or ""
     amount = plan.get("amount", plan.get("unit_amount"))
     name = plan.get("nickname") or plan.get("id")
-    return f"{name} ({money(amount, plan.get('currency') or '')}/{interval})"
+    return f"{name} ({format_money(amount, plan.get('currency') or '')}/{interval})"
 
 
 def current_plan(subscription: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from console.alerts import alert_acknowledge, can_acknowledge_alerts
 from console.models import API_SCOPE_STATE_READ, API_SCOPES, Alert, ApiToken
 from customers import services
 from customers.models import Customer
+from customers.permissions import VIEW_BILLING
 
 
 @admin.register(Customer)
@@ -55,7 +56,7 @@ class CustomerAdmin(admin.ModelAdmin):
             ("Linked systems", {"fields": self.link_fields}),
         ]
         if obj is not None:
-            if request.user.has_perm("customers.view_billing"):
+            if request.user.has_perm(VIEW_BILLING):
                 fieldsets.append(("Billing (from Stripe, read-only)", {"fields": self.billing_fields}))
             fieldsets.append(("Record", {"fields": self.record_fields}))
         return fieldsets

@@ -24,6 +24,7 @@ from django.utils import timezone
 from console.alerts import can_view_alerts
 from console.models import Alert, AlertState
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
+from billing.permissions import VIEW_RECONCILERUN
 from billing.rejections import webhook_rejection_count
 from console.stats import PAYMENT_TYPES, Stats, hour_floor, window_stats
 from crm_sync.sync import CHANNEL as CRM
@@ -273,7 +274,7 @@ def _payments(board: Dashboard, user: Any, total: Stats, start: datetime, end: d
     board.reconcile = ReconcileRun.objects.filter(finished_at__isnull=False).first()
     if board.reconcile is not None:
         url = None
-        if user.has_perm("billing.view_reconcilerun"):
+        if user.has_perm(VIEW_RECONCILERUN):
             url = reverse("admin:billing_reconcilerun_change", args=[board.reconcile.pk])
         board.drift = [Metric(category.replace("_", " "), count, url, warn=count > 0)
                        for category, count in sorted(board.reconcile.drift_counts.items())]

@@ -21,7 +21,7 @@ from billing import services
 from console import charts
 from console.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard
 from config.parsing import parse_id
-from customers.permissions import can_view_console
+from customers.permissions import REPLAY_EVENTS, can_view_console
 
 
 class UnknownItem(ValueError):
@@ -71,7 +71,7 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
         "title": "Operations dashboard",
         "board": board,
         "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
-        "can_retry": request.user.has_perm("customers.replay_events"),
+        "can_retry": request.user.has_perm(REPLAY_EVENTS),
         "can_acknowledge": can_acknowledge_alerts(request.user),
         "deliveries_svg": mark_safe(charts.deliveries_chart(  # noqa: S308 - pygal escapes labels
             board.series, title=f"Webhook deliveries and failures, {board.window_label}")),

@@ -30,12 +30,13 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from billing.models import HandlerRun, RunStatus, StripeEvent
+from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.sync import CHANNEL as CRM
 from delivery.models import OutboxMessage, OutboxState
 from delivery.senders import channel_label
 from support.services import CHANNEL as HELPDESK
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
-from customers.permissions import can_view_finance_details
+from customers.permissions import VIEW_BILLING, can_view_finance_details
 from support.models import Ticket, TicketStatus
 
 # What support agents do not see on the timeline: money moved back and disputes, the
@@ -202,12 +203,9 @@ def _pending_sync(customer: Customer, channel: str, what: str) -> str:
 
 def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
     level, reasons = confidence(customer)
-    stripe_base = settings.STRIPE_DASHBOARD_URL.rstrip("/")
-    test_path = "" if settings.STRIPE_LIVE_MODE else "/test"
     links = [
         {"label": "Stripe customer", "value": customer.stripe_customer_id,
-         "url": f"{stripe_base}{test_path}/customers/{customer.stripe_customer_id}"
-         if customer.stripe_customer_id else None,
+         "url": stripe_dashboard_url(customer.stripe_customer_id or ""),
          "empty": "Not linked to a Stripe customer yet: it links itself when Stripe first "
                   "sends an event for this customer."},
         {"label": "CRM contact", "value": customer.crm_contact_id,
@@ -224,7 +222,7 @@ def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
     access = access_for(customer)
     return {
         "billing": billing_sentence(customer),
-        "show_billing": user.has_perm("customers.view_billing"),
+        "show_billing": user.has_perm(VIEW_BILLING),
         "access": access,
         "access_sentence": {
             ACCESS_ENTITLED: "Has access to the product.",

@@ -14,6 +14,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from billing.events import BillingEvent
+from config.money import format_money
 from crm_sync.adapters import ContactConflict, get_crm
 from crm_sync.lifecycle import contact_properties
 from customers.models import Customer, MatchState
@@ -59,12 +60,12 @@ def crm_update(event: BillingEvent) -> str:
     note = ""
     if event.type == "charge.dispute.created":
         obj = event.object
+        amount = format_money(obj.get("amount") or 0, str(obj.get("currency") or ""))
         outbox_write(channel=CHANNEL, kind=CONTACT_NOTE, customer=customer,
                      cause=event.cause, dedupe_key=f"crm:note:dispute:{obj.get('id')}",
                      payload={"body": f"Dispute {obj.get('id')} opened on charge "
                                       f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
-                                      f"{(obj.get('amount') or 0) / 100:.2f} "
-                                      f"{str(obj.get('currency') or '').upper()}."})
+                                      f"{amount}."})
         note = " + dispute note"
     state = "queued" if created else "already queued"
     return (f"CRM update {state} (#{row.pk}): stage {properties.get('lifecyclestage', 'unchanged')}, "

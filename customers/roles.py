@@ -2,7 +2,7 @@
 
 This table is the single source of truth. Migration ``customers.0002`` creates the
 groups; a ``post_migrate`` hook (customers.apps) re-applies the table after every
-migrate, so a permission added by a later issue lands in the groups and a permission
+migrate, so a permission added to it later lands in the groups and a permission
 granted to a group by hand is taken away again. Grant a person a role, never a
 permission.
 """
@@ -10,6 +10,9 @@ permission.
 from __future__ import annotations
 
 from typing import Any
+
+from audit import permissions as audit_permissions
+from customers import permissions
 
 OWNER = "owner"
 FINANCE_ADMIN = "finance_admin"
@@ -32,22 +35,22 @@ _STRIPE_MIRROR_VIEW = [
 _SUPPORT_VIEW = ["support.view_ticket", "support.view_supportqueue"]
 
 SUPPORT_AGENT_PERMISSIONS = [
-    "customers.view_customer",
-    "customers.view_billing",
-    "customers.request_refund",
+    permissions.VIEW_CUSTOMER,
+    permissions.VIEW_BILLING,
+    permissions.REQUEST_REFUND,
     *_SUPPORT_VIEW,
 ]
 
 FINANCE_ADMIN_PERMISSIONS = [
-    "customers.view_customer",
-    "customers.view_billing",
-    "customers.request_refund",
-    "customers.issue_refund",
-    "customers.approve_refund",
-    "customers.change_plan",
-    "customers.cancel_subscription",
-    "customers.replay_events",
-    "audit.view_auditentry",
+    permissions.VIEW_CUSTOMER,
+    permissions.VIEW_BILLING,
+    permissions.REQUEST_REFUND,
+    permissions.ISSUE_REFUND,
+    permissions.APPROVE_REFUND,
+    permissions.CHANGE_PLAN,
+    permissions.CANCEL_SUBSCRIPTION,
+    permissions.REPLAY_EVENTS,
+    audit_permissions.VIEW_AUDITENTRY,
     "console.view_alert",
     # the event inbox, handler runs and reconcile runs
     "billing.view_stripeevent",
@@ -62,12 +65,12 @@ FINANCE_ADMIN_PERMISSIONS = [
 
 OWNER_PERMISSIONS = [
     *FINANCE_ADMIN_PERMISSIONS,
-    "customers.add_customer",
-    "customers.change_customer",
+    permissions.ADD_CUSTOMER,
+    permissions.CHANGE_CUSTOMER,
     # staff management
     "auth.view_user",
-    "auth.add_user",
-    "auth.change_user",
+    permissions.ADD_USER,
+    permissions.CHANGE_USER,
     "auth.view_group",
     # login lockouts: see them and lift them
     "axes.view_accessattempt",

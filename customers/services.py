@@ -20,6 +20,7 @@ from audit import codes
 from audit.services import audit_record
 from customers import roles
 from customers.models import Customer
+from customers.permissions import ADD_CUSTOMER, ADD_USER, CHANGE_CUSTOMER, CHANGE_USER
 
 # Fields staff may edit by hand; everything else is owned by the pipeline.
 EDITABLE_FIELDS = (
@@ -34,7 +35,7 @@ def _snapshot(customer: Customer, fields: tuple[str, ...]) -> dict[str, Any]:
 
 def customer_create(*, actor: Any | None, email: str, name: str = "", **links: Any) -> Customer:
     """Create a customer by hand (owners) or from the system (``actor=None``)."""
-    if actor is not None and not actor.has_perm("customers.add_customer"):
+    if actor is not None and not actor.has_perm(ADD_CUSTOMER):
         raise PermissionDenied("You may not add customers.")
     unknown = set(links) - set(EDITABLE_FIELDS)
     if unknown:
@@ -55,7 +56,7 @@ def customer_create(*, actor: Any | None, email: str, name: str = "", **links: A
 def customer_update(*, actor: Any | None, customer_id: Any, changes: dict[str, Any],
                     reason: str = "") -> Customer:
     """Apply hand edits to the editable fields, validated, locked and audited."""
-    if actor is not None and not actor.has_perm("customers.change_customer"):
+    if actor is not None and not actor.has_perm(CHANGE_CUSTOMER):
         raise PermissionDenied("You may not change customers.")
     forbidden = set(changes) - set(EDITABLE_FIELDS)
     if forbidden:
@@ -91,7 +92,7 @@ def staff_user_create(*, actor: Any | None, email: str, role: str,
     """
     if role not in roles.ROLES:
         raise ValidationError(f"Unknown role {role!r}. Choose one of: {', '.join(roles.ROLES)}.")
-    if actor is not None and not actor.has_perm("auth.add_user"):
+    if actor is not None and not actor.has_perm(ADD_USER):
         raise PermissionDenied("You may not create staff users.")
     User = get_user_model()
     email = User.objects.normalize_email(email.strip())
@@ -136,7 +137,7 @@ def staff_user_record_admin_save(*, actor: Any, user: Any, created: bool,
     Roles, single permissions and superuser status cannot be edited there (see
     customers/admin.py); they change through ``staff_user_create`` only.
     """
-    if not actor.has_perm("auth.add_user" if created else "auth.change_user"):
+    if not actor.has_perm(ADD_USER if created else CHANGE_USER):
         raise PermissionDenied("You may not manage staff users.")
     fields = sorted(f for f in changed if f in STAFF_ADMIN_FIELDS)
     if created:
@@ -150,6 +151,6 @@ def staff_user_record_admin_save(*, actor: Any, user: Any, created: bool,
 
 def staff_user_record_password_set(*, actor: Any, user: Any) -> None:
     """Audit a password set by another person in Admin -> Users."""
-    if not actor.has_perm("auth.change_user"):
+    if not actor.has_perm(CHANGE_USER):
         raise PermissionDenied("You may not manage staff users.")
     audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})

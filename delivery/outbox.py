@@ -31,14 +31,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from audit import codes
 from audit.context import bind
 from audit.services import audit_record
-from config import problems
+from config import problems, retry
+from config.locks import advisory_xact_lock
 from config.queueing import enqueue_now, enqueue_on_commit
 from delivery.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from delivery.models import OutboxMessage, OutboxState
@@ -112,12 +113,6 @@ def channel_paused(channel: str) -> bool:
     return OutboxMessage.objects.filter(channel=channel, state=OutboxState.PAUSED).exists()
 
 
-def _lock_key(key: str) -> None:
-    """Serialise claims of rows for one contact/ticket (transaction-scoped)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"outbox:{key}"])
-
-
 def _claim(message_pk: int) -> OutboxMessage | None:
     now = timezone.now()
     with transaction.atomic():
@@ -127,7 +122,8 @@ def _claim(message_pk: int) -> OutboxMessage | None:
                 or message.next_attempt_at > now):
             return None
         if message.coalesce_key:
-            _lock_key(message.coalesce_key)
+            # Claims of rows for one contact/ticket are serialised.
+            advisory_xact_lock(f"outbox:{message.coalesce_key}")
             same_key = OutboxMessage.objects.filter(coalesce_key=message.coalesce_key).exclude(
                 pk=message.pk)
             if same_key.filter(state__in=WAITING, pk__gt=message.pk).exists():
@@ -154,10 +150,8 @@ def _claim(message_pk: int) -> OutboxMessage | None:
 
 
 def backoff(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: uniform(c/2, c), c = min(cap, base * 2^(n-1))."""
-    ceiling = min(settings.SYNC_BACKOFF_MAX_SECONDS,
-                  settings.SYNC_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0)))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    return retry.backoff(attempts, base=settings.SYNC_BACKOFF_BASE_SECONDS,
+                         cap=settings.SYNC_BACKOFF_MAX_SECONDS)
 
 
 def outbox_deliver(*, message_pk: int) -> str | None:

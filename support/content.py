@@ -8,28 +8,21 @@ from typing import Any
 
 from audit.services import mask_secrets
 from billing.events import recent_events
+from config.money import format_money
+from config.stripe_dashboard import stripe_dashboard_url
 from customers.models import Customer
-
-_DASHBOARD_PATHS = {"cus_": "customers", "in_": "invoices", "sub_": "subscriptions",
-                    "dp_": "disputes", "ch_": "payments", "pi_": "payments"}
-
-
-def stripe_link(object_id: str, *, livemode: bool = False) -> str:
-    for prefix, path in _DASHBOARD_PATHS.items():
-        if object_id.startswith(prefix):
-            return f"https://dashboard.stripe.com/{'' if livemode else 'test/'}{path}/{object_id}"
-    return ""
 
 
 def amount_of(obj: Mapping[str, Any]) -> str:
-    cents = obj.get("amount_due", obj.get("amount"))
-    if not isinstance(cents, int):
+    amount = obj.get("amount_due", obj.get("amount"))
+    if not isinstance(amount, int):
         return "-"
-    return f"{cents / 100:.2f} {str(obj.get('currency') or '').upper()}".strip()
+    return format_money(amount, str(obj.get("currency") or ""))
 
 
 def ticket_body(customer: Customer, *, obj: Mapping[str, Any] | None = None,
-                livemode: bool = False, summary: str = "") -> str:
+                livemode: bool | None = None, summary: str = "") -> str:
+    """The ticket's text. ``livemode`` None: links in the mode of our Stripe key."""
     obj = obj or {}
     # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
     # is masked in case someone typed a card number into it.
@@ -48,7 +41,7 @@ def ticket_body(customer: Customer, *, obj: Mapping[str, Any] | None = None,
     if isinstance(charge, str):
         ids.append(charge)
     for object_id in dict.fromkeys(i for i in ids if i):
-        link = stripe_link(object_id, livemode=livemode)
+        link = stripe_dashboard_url(object_id, livemode=livemode)
         lines.append(f"- {object_id}: {link}" if link else f"- {object_id}")
     recent = recent_events(customer.stripe_customer_id or "", limit=5)
     if recent:

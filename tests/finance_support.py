@@ -15,6 +15,7 @@ from django.db import connection
 
 from billing import refunds
 from billing.testing import events
+from config import locks
 from customers.models import Customer
 from tests.stripe_support import objects
 from tests.stripe_support.fixtures import drain
@@ -57,6 +58,6 @@ def approval_running_elsewhere(request_id: int) -> Iterator[None]:
     with psycopg.connect(dbname=settings_dict["NAME"], user=settings_dict["USER"],
                          host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
                          password=settings_dict["PASSWORD"] or None, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 2))",
+        other.execute(f"SELECT pg_advisory_lock({locks.LOCK_ID})",
                       [refunds._approval_lock_name(request_id)])
         yield

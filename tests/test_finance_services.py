@@ -19,6 +19,7 @@ from billing import actions, refunds, subscriptions
 from billing.adapters import stripe_client
 from billing.adapters.stripe_client import StripeActionError
 from billing.models import ActionState, FinanceAction, RefundRequest
+from billing.permissions import VIEW_REFUNDREQUEST
 from tests.factories import StaffUserFactory
 from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 from tests.stripe_support.fixtures import drain
@@ -74,7 +75,7 @@ def test_refund_over_threshold_needs_another_approver_and_is_confirmed_by_charge
     request = _refund(finance_admin, customer, charge_id, 1500, note="double billed")
     assert isinstance(request, RefundRequest) and request.status == "pending"
     assert not stripe.Refund.list(charge=charge_id).data
-    assert finance_admin.has_perm("billing.view_refundrequest", request)
+    assert finance_admin.has_perm(VIEW_REFUNDREQUEST, request)
 
     with pytest.raises(PermissionDenied):
         refunds.refund_request_approve(actor=finance_admin, request_id=request.pk)

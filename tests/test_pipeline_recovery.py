@@ -19,6 +19,7 @@ from django.utils import timezone
 from console.models import Alert
 from billing import handlers, services
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
+from config import locks
 from customers.models import Customer
 from tests.stripe_support import events
 from tests.stripe_support.fixtures import drain
@@ -159,7 +160,7 @@ def test_worker_killed_mid_job_the_run_is_picked_up_again(webhook, settings):
     blocker.connect()
     cursor = blocker.cursor()
     cursor.execute("BEGIN")
-    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [stripe_customer])
+    cursor.execute(f"SELECT pg_advisory_xact_lock({locks.LOCK_ID})", [stripe_customer])
 
     db_name = connection.settings_dict["NAME"]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",

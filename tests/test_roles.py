@@ -48,7 +48,7 @@ OWNER = FINANCE | {
     "axes.view_accesslog",
     "axes.view_accessfailurelog",
     "django_rq.admin",
-    # account-state API tokens (issue 6)
+    # account-state API tokens
     "console.add_apitoken",
     "console.view_apitoken",
     "console.change_apitoken",
@@ -105,7 +105,7 @@ PAGES = {
     "/admin/django_rq/dashboard/stats.json": (200, 403, 403),
     "/admin/support/ticket/": (200, 200, 200),
     "/admin/delivery/outboxmessage/": (200, 200, 403),
-    # the console (issue 6)
+    # the console
     "/admin/console/": (200, 200, 200),
     "/admin/console/apitoken/": (200, 403, 403),
     "/admin/console/apitoken/add/": (200, 403, 403),

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from billing.selectors import customer_finance as _customer_finance
+from config.money import format_money
 
 register = template.Library()
 
@@ -21,6 +22,4 @@ def customer_finance(context: dict[str, Any], customer: Any) -> dict[str, Any]:
 @register.filter
 def request_amount(refund_request: Any) -> str:
     """'150.00 USD' for a refund request."""
-    from billing.refunds import money
-
-    return money(refund_request.amount, refund_request.currency)
+    return format_money(refund_request.amount, refund_request.currency)

@@ -58,8 +58,9 @@ class Command(BaseCommand):
                 time.sleep(0.5)
 
     def _console_upkeep(self) -> None:
-        """Issue 6: refresh the dashboard's hourly counters and evaluate the alert rules.
-        A failure is reported and the loop goes on: sweeping must never stop for it."""
+        """Refresh the dashboard's hourly counters and evaluate the alert rules, so both
+        are never more than a sweep old. A failure is reported and the loop goes on:
+        sweeping must never stop for it."""
         from console.alert_rules import alerts_evaluate
         from console.stats import stats_rollup
 

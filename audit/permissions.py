@@ -1,0 +1,3 @@
+"""The names of audit's permissions (code uses these, never the strings)."""
+
+VIEW_AUDITENTRY = "audit.view_auditentry"
