@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "support",
     "crm_sync",
 ]
+if not PRODUCTION:
+    # Development and test aids (demo seeding, localstripe bridge, benchmarks' commands).
+    INSTALLED_APPS.append("devkit")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -66,8 +66,8 @@ def main() -> int:
     from django.test import Client
     from rq import Worker
 
-    from billing.testing import events
-    from billing.testing.signing import signed
+    from devkit import stripe_events as events
+    from devkit.signing import signed
     from config.queueing import QUEUE_NAMES
 
     connection = django_rq.get_connection("sync")

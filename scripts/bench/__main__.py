@@ -112,7 +112,7 @@ def seed_localstripe(count: int) -> list[dict[str, Any]]:
 
 def build_events(seeded: list[dict[str, Any]], count: int, tag: str) -> list[dict[str, Any]]:
     """``count`` events about the seeded objects, each its own second (Stripe's order)."""
-    from billing.testing import events
+    from devkit import stripe_events as events
 
     kinds = (("customer.updated", "customer"), ("customer.subscription.updated", "subscription"),
              ("invoice.paid", "invoice"))
@@ -130,13 +130,13 @@ def build_events(seeded: list[dict[str, Any]], count: int, tag: str) -> list[dic
 
 
 def _items(built: list[dict[str, Any]], path: str) -> list[loadgen.Item]:
-    from billing.testing.signing import encode
+    from devkit.signing import encode
 
     return [loadgen.Item(e["id"], path, encode(e)) for e in built]
 
 
 def _sign(body: bytes) -> str:
-    from billing.testing.signing import signature_header
+    from devkit.signing import signature_header
 
     return signature_header(body, WEBHOOK_SECRET)
 

@@ -30,7 +30,7 @@ Plans; they read back as Prices); a subscription with a trial stays ``incomplete
 is no ``trialing``); renewals, renewal failures, ``invoice.paid``,
 ``customer.subscription.updated``, ``charge.refunded`` and disputes never happen. Those
 events are built from Stripe's example shapes around the real objects and signed
-(``billing.testing.events``, ``billing.testing.signing``).
+(``devkit.stripe_events``, ``devkit.signing``).
 
 localstripe sends each event about one second after the change, to every webhook
 registered at that moment, concurrently. :meth:`LocalStripeClient.quiesce` waits (bounded)
@@ -204,7 +204,7 @@ class LocalStripe(LocalStripeClient):
 
 def example_account() -> dict[str, Any]:
     """Stripe's example ``account`` object (shared/vendor-api/stripe/fixtures3.json)."""
-    from billing.testing.events import example
+    from devkit.stripe_events import example
 
     return example("account")
 

@@ -10,7 +10,7 @@
   session, on purpose: a session-wide override would outlive the test that asked for it
   and send every later test's Stripe calls (and mirror runs) to localstripe instead of
   the discard port.
-- ``localstripe_webhooks`` (per test): a relay (billing/testing/relay.py) registered with
+- ``localstripe_webhooks`` (per test): a relay (devkit/relay.py) registered with
   localstripe; ``wait_for`` polls, with a bound, until the expected events arrived, and
   ``deliver()`` posts each captured delivery, exact bytes and Stripe-Signature header,
   to our webhook view.
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.testing.relay import Delivery, WebhookRelay
+from devkit.relay import Delivery, WebhookRelay
 from tests.stripe_support.localstripe import LocalStripe, djstripe_account_ensure
 
 WEBHOOK_ID = "switchboard-tests"

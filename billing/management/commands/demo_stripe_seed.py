@@ -9,7 +9,7 @@ canceled, partially refunded, disputed.
 localstripe's own webhooks are captured by a relay and handed to the console's webhook
 view byte for byte (signature verified as for Stripe). What localstripe cannot produce
 (a trial, a renewal failure and recovery, ``charge.refunded``, a dispute) is built from
-Stripe's example shapes around the real objects (``billing.testing.events``) and signed
+Stripe's example shapes around the real objects (``devkit.stripe_events``) and signed
 with the endpoint's secret, each a second after the customer's last real event so the
 pipeline's never-regress guard orders them as Stripe would.
 
@@ -37,9 +37,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.progress import ProgressBar
-from billing.testing import events
-from billing.testing.relay import WebhookRelay
-from billing.testing.signing import signed
+from devkit import stripe_events as events
+from devkit.relay import WebhookRelay
+from devkit.signing import signed
 
 KINDS = ("active", "trialing", "recovered", "canceled", "partially_refunded", "disputed")
 NAMES = (

@@ -4,8 +4,8 @@ Development and demo only. localstripe carries out refunds and subscription chan
 never sends ``charge.refunded`` or ``customer.subscription.updated``, the webhooks that
 confirm the console's finance actions. This bridge polls localstripe and, for what
 changed, posts the event Stripe would have sent: built around the real object read back
-from localstripe (``billing.testing.events``) and signed with ``STRIPE_WEBHOOK_SECRET``
-(``billing.testing.signing``), to the console's webhook endpoint. It also registers that
+from localstripe (``devkit.stripe_events``) and signed with ``STRIPE_WEBHOOK_SECRET``
+(``devkit.signing``), to the console's webhook endpoint. It also registers that
 endpoint with localstripe for the events localstripe does send (e.g.
 ``customer.subscription.deleted``).
 
@@ -36,8 +36,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.adapters import stripe_client
 from billing.models import ActionKind, ActionState, FinanceAction
-from billing.testing import events
-from billing.testing.signing import signed
+from devkit import stripe_events as events
+from devkit.signing import signed
 
 
 def _is_loopback(host: str) -> bool:
