@@ -1,7 +1,7 @@
 """pytest fixtures for tests against localstripe (imported by tests/conftest.py).
 
 - ``localstripe`` (session): one shimmed localstripe process on a free port
-  (tests/stripe_support/localstripe.py), stopped at the end of the session.
+  (devkit/localstripe.py), stopped at the end of the session.
 - ``stripe_api`` (per test): points ``settings.STRIPE_API_BASE`` and ``stripe.api_base``
   at it, turns the dj-stripe mirror on, starts from an empty localstripe and creates
   dj-stripe's Account/APIKey rows (localstripe has no GET /v1/account). Before that it
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import stripe
 
+from devkit.localstripe import LocalStripe, djstripe_account_ensure
 from devkit.relay import Delivery, WebhookRelay
-from tests.stripe_support.localstripe import LocalStripe, djstripe_account_ensure
 
 WEBHOOK_ID = "switchboard-tests"
 DISCARD_URL = "http://127.0.0.1:9/"

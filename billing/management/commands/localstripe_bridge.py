@@ -36,6 +36,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.adapters import stripe_client
 from billing.models import ActionKind, ActionState, FinanceAction
+from devkit import localstripe
 from devkit import stripe_events as events
 from devkit.signing import signed
 
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Poll once and stop.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        support = self._check_target()
+        self._check_target()
         self.announced: set[tuple[Any, ...]] = set()
         logging.getLogger("stripe").setLevel(logging.WARNING)  # one line per poll otherwise
         base_url = options["base_url"].rstrip("/")
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                         else seed._local_delivery(endpoint_url))
         if base_url:
             # What localstripe does send (subscription deleted, ...) goes straight there.
-            support.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
+            localstripe.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
                 WEBHOOK_ID, endpoint_url, settings.STRIPE_WEBHOOK_SECRET)
         self.stdout.write(f"localstripe bridge: {settings.STRIPE_API_BASE} -> {endpoint_url}")
         while True:
@@ -103,7 +104,7 @@ class Command(BaseCommand):
                 return
             time.sleep(options["interval"])  # a polling daemon, not a wait for work
 
-    def _check_target(self) -> Any:
+    def _check_target(self) -> None:
         api_base = settings.STRIPE_API_BASE
         host = (urlparse(api_base).hostname or "").lower()
         if settings.PRODUCTION or not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
@@ -112,14 +113,8 @@ class Command(BaseCommand):
         if not _is_loopback(host):
             raise CommandError(f"STRIPE_API_BASE is {api_base}: the bridge only talks to a "
                                "localstripe on this machine (127.0.0.1 / localhost).")
-        try:
-            from tests.stripe_support import localstripe as support
-        except ImportError as exc:
-            raise CommandError("localstripe_bridge needs the repository checkout "
-                               "(tests/stripe_support).") from exc
-        if not support.LocalStripeClient(api_base).answers(timeout=3):
+        if not localstripe.LocalStripeClient(api_base).answers(timeout=3):
             raise CommandError(f"No localstripe answers at {api_base}.")
-        return support
 
     def _post(self, event: dict[str, Any]) -> int:
         # The SDK gives decimal fields as Decimal; Stripe's JSON has them as strings.
