@@ -15,10 +15,10 @@ from billing.models import HandlerRun, RunStatus, StripeEvent
 from crm_sync.models import OutboxMessage, OutboxState
 from customers.models import Customer
 from devkit import stripe_events as events
+from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket, TicketPriority, TicketStatus
 from support.permissions import can_work_ticket, visible_queues
 from tests.fakes.fixtures import run_all
-from tests.fakes.hubspot import CONTACTS
 
 pytestmark = pytest.mark.django_db
 

@@ -21,6 +21,7 @@ from crm_sync.lifecycle import contact_properties
 from crm_sync.models import Channel, OutboxMessage, OutboxState
 from crm_sync.outbox import outbox_retry, outbox_write
 from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
+from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket
 from support.rules import TICKET_RULES
 from support.services import ticket_open
@@ -31,7 +32,6 @@ from tests.fakes.fixtures import (
     sweep_and_run,
     until,
 )
-from tests.fakes.hubspot import CONTACTS
 
 pytestmark = pytest.mark.django_db
 

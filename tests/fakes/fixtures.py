@@ -11,12 +11,11 @@ import django_rq
 import pytest
 
 from config.queueing import QUEUE_NAMES
-
 from crm_sync.models import OutboxMessage
 from crm_sync.outbox import outbox_sweep
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.slack import FakeSlack
-from tests.fakes.zendesk import FakeZendesk
+from devkit.fakes.hubspot import FakeHubSpot
+from devkit.fakes.slack import FakeSlack
+from devkit.fakes.zendesk import FakeZendesk
 from tests.stripe_support.fixtures import drain
 
 FAST_LIMITS = {"hubspot": 1000.0, "zendesk": 1000.0, "slack": 1000.0}
