@@ -77,8 +77,8 @@ class Command(BaseCommand):
         call_command("stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000",
                      stdout=out)
         endpoint_url = out.getvalue().strip().splitlines()[-1]
-        from billing.management.commands.demo_stripe_seed import WEBHOOK_ID
-        from billing.management.commands.demo_stripe_seed import Command as Seed
+        from devkit.management.commands.demo_stripe_seed import WEBHOOK_ID
+        from devkit.management.commands.demo_stripe_seed import Command as Seed
 
         seed = Seed()
         self.deliver = (seed._http_delivery(endpoint_url) if base_url
