@@ -93,6 +93,9 @@ INSTALLED_APPS = [
     "support",
     "console",
 ]
+if not PRODUCTION:
+    # Development and test aids (demo seeding, localstripe bridge, benchmarks' commands).
+    INSTALLED_APPS.append("devkit")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_downstream.py [--count 60] [--rate 2] [--workers 2]
     make bench-downstream
 
-Starts a fake Zendesk on loopback (tests/fakes/zendesk.py), real RQ workers
+Starts a fake Zendesk on loopback (devkit/fakes/zendesk.py), real RQ workers
 (``manage.py rqworker webhooks sync default``, SimpleWorker, as many as --workers) pointed at it, then posts
 signed ``invoice.payment_failed`` events to the real webhook view at --rate per second,
 one new Stripe customer each, and waits (bounded) until every ticket exists at the fake.
@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="give up after (s)")
     args = parser.parse_args()
 
-    from tests.fakes.zendesk import FakeZendesk
+    from devkit.fakes.zendesk import FakeZendesk
 
     zendesk = FakeZendesk(email=ZENDESK_EMAIL, token=ZENDESK_TOKEN).start()
     os.environ.update({"ZENDESK_BASE_URL": zendesk.url, "ZENDESK_EMAIL": ZENDESK_EMAIL,
@@ -66,8 +66,8 @@ def main() -> int:
     from django.test import Client
     from rq import Worker
 
-    from billing.testing import events
-    from billing.testing.signing import signed
+    from devkit import stripe_events as events
+    from devkit.signing import signed
     from config.queueing import QUEUE_NAMES
 
     connection = django_rq.get_connection("sync")

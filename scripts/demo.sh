@@ -50,7 +50,7 @@ $PY scripts/ensure_db.py --recreate
 $PY -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"
 $PY manage.py migrate --no-input -v 0
 
-$PY -m tests.stripe_support.localstripe --port "$STRIPE_PORT" >/tmp/switchboard-demo-localstripe.log 2>&1 &
+$PY -m devkit.localstripe --port "$STRIPE_PORT" >/tmp/switchboard-demo-localstripe.log 2>&1 &
 pids+=($!)
 wait_url "$STRIPE_API_BASE/js.stripe.com/v3/"
 

@@ -14,9 +14,9 @@ import stripe
 from django.db import connection
 
 from billing import refunds
-from billing.testing import events
 from config import locks
 from customers.models import Customer
+from devkit import stripe_events as events
 from tests.stripe_support import objects
 from tests.stripe_support.fixtures import drain
 from tests.stripe_support.objects import snap

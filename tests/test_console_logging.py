@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from audit.logging import JsonFormatter, RequestContextFilter
-from tests.stripe_support import events
+from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ from django.core import mail
 
 from delivery.models import OutboxMessage, OutboxState
 from customers.models import MatchState
+from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket
 from tests.factories import CustomerFactory
 from tests.fakes.fixtures import run_all
-from tests.fakes.hubspot import CONTACTS
 from tests.test_downstream_journeys import World
 
 pytestmark = pytest.mark.django_db

@@ -14,11 +14,11 @@ from billing import services as billing_services
 from billing.models import HandlerRun, RunStatus, StripeEvent
 from delivery.models import OutboxMessage, OutboxState
 from customers.models import Customer
+from devkit import stripe_events as events
+from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket, TicketPriority, TicketStatus
 from support.permissions import can_work_ticket, visible_queues
 from tests.fakes.fixtures import run_all
-from tests.fakes.hubspot import CONTACTS
-from tests.stripe_support import events
 
 pytestmark = pytest.mark.django_db
 

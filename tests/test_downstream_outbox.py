@@ -22,6 +22,7 @@ from crm_sync.lifecycle import contact_properties
 from delivery.models import OutboxMessage, OutboxState
 from delivery.outbox import outbox_retry, outbox_write
 from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
+from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket
 from support.rules import TICKET_RULES
 from support.services import ticket_open
@@ -32,7 +33,6 @@ from tests.fakes.fixtures import (
     sweep_and_run,
     until,
 )
-from tests.fakes.hubspot import CONTACTS
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from customers.models import Customer, MatchState
+from devkit import stripe_events as events
 from tests.factories import CustomerFactory
-from tests.stripe_support import events
 from tests.stripe_support.fixtures import drain
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from billing import handlers
 from billing.models import HandlerRun, RunStatus
 from customers.models import Customer
-from tests.stripe_support import events
+from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain
 
 pytestmark = pytest.mark.django_db

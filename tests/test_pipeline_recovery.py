@@ -21,7 +21,7 @@ from billing import handlers, services
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from config import locks
 from customers.models import Customer
-from tests.stripe_support import events
+from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain
 
 ROOT = Path(__file__).resolve().parent.parent

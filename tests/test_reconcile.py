@@ -12,8 +12,8 @@ from django.core.management import call_command
 from audit import codes
 from audit.models import AuditEntry
 from billing.models import ReconcileRun
-from billing.testing import events
 from customers.models import Customer, MatchState
+from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain
 from tests.stripe_support.objects import plan as _plan
 from tests.stripe_support.objects import snap as _snap

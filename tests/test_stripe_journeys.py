@@ -3,7 +3,7 @@
 localstripe creates the objects and sends its events (captured by a relay and posted to
 our webhook view byte for byte, signature included). What localstripe never sends
 (renewal failures, ``invoice.paid``, ``customer.subscription.updated`` ...) is built from
-Stripe's example shapes around the real ids (billing.testing.events) and signed as
+Stripe's example shapes around the real ids (devkit.stripe_events) and signed as
 Stripe signs. Workers run in burst mode (``drain``); nothing sleeps waiting for work.
 
 Stripe's ``created`` has one-second resolution and the projection treats two different
@@ -30,8 +30,8 @@ from djstripe import models as dj
 
 from billing.adapters import stripe_client
 from billing.models import HandlerRun, RunStatus, StripeEvent
-from billing.testing import events
 from customers.models import Customer
+from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain
 from tests.stripe_support.objects import card as _card
 from tests.stripe_support.objects import plan as _plan

@@ -13,9 +13,9 @@ from django.test import Client
 
 from billing.models import EventStatus, HandlerRun, StripeEvent
 from customers.models import Customer
-from tests.stripe_support import events
+from devkit import stripe_events as events
+from devkit.signing import encode, signature_header
 from tests.stripe_support.fixtures import drain
-from tests.stripe_support.signing import encode, signature_header
 
 pytestmark = pytest.mark.django_db
 

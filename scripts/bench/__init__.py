@@ -16,7 +16,7 @@ What it does, in one run (``python -m scripts.bench --help`` lists the knobs):
    dj-stripe's own webhook view and a bare view), and, for the end-to-end phase, two RQ
    workers (``manage.py rqworker webhooks``) on a dedicated Redis database (13).
 3. Seeds customers and subscriptions in localstripe, builds correctly signed events for
-   them with the test suite's builders (``tests.stripe_support.events`` / ``.signing``),
+   them with devkit's builders (``devkit.stripe_events`` / ``devkit.signing``),
    and sends them with an asyncio HTTP/1.1 load generator (``loadgen``) at a fixed rate
    (open loop; latency counted from the scheduled send time) and at saturation (closed
    loop, fixed number of connections), only to 127.0.0.1, bounded in count and time.

@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from devkit.localstripe import free_port
 from scripts.bench import loadgen
 from scripts.bench.procs import Procs, wait_http
-from tests.stripe_support.localstripe import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -112,7 +112,7 @@ def seed_localstripe(count: int) -> list[dict[str, Any]]:
 
 def build_events(seeded: list[dict[str, Any]], count: int, tag: str) -> list[dict[str, Any]]:
     """``count`` events about the seeded objects, each its own second (Stripe's order)."""
-    from billing.testing import events
+    from devkit import stripe_events as events
 
     kinds = (("customer.updated", "customer"), ("customer.subscription.updated", "subscription"),
              ("invoice.paid", "invoice"))
@@ -130,13 +130,13 @@ def build_events(seeded: list[dict[str, Any]], count: int, tag: str) -> list[dic
 
 
 def _items(built: list[dict[str, Any]], path: str) -> list[loadgen.Item]:
-    from billing.testing.signing import encode
+    from devkit.signing import encode
 
     return [loadgen.Item(e["id"], path, encode(e)) for e in built]
 
 
 def _sign(body: bytes) -> str:
-    from billing.testing.signing import signature_header
+    from devkit.signing import signature_header
 
     return signature_header(body, WEBHOOK_SECRET)
 
@@ -216,9 +216,9 @@ def main() -> int:
 
         from billing.adapters import stripe_client
         from scripts.bench.bare import TABLE_DDL
-        from tests.stripe_support.localstripe import djstripe_account_ensure
+        from devkit.localstripe import djstripe_account_ensure
 
-        localstripe = procs.start("localstripe", [PY, "-m", "tests.stripe_support.localstripe",
+        localstripe = procs.start("localstripe", [PY, "-m", "devkit.localstripe",
                                                   "--port", str(ls_port)])
         wait_http(f"http://127.0.0.1:{ls_port}/js.stripe.com/v3/", localstripe)
         proxy = procs.start("proxy", [PY, "-m", "scripts.bench.proxy", "--port", str(proxy_port),

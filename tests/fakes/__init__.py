@@ -1,1 +1,1 @@
-"""Local HTTP servers that answer like HubSpot, Zendesk and Slack (loopback, free port)."""
+"""pytest fixtures for the vendor fakes (the fakes themselves are in devkit.fakes)."""

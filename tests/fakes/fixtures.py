@@ -14,9 +14,9 @@ from config.queueing import QUEUE_NAMES
 
 from delivery.models import OutboxMessage
 from delivery.outbox import outbox_sweep
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.slack import FakeSlack
-from tests.fakes.zendesk import FakeZendesk
+from devkit.fakes.hubspot import FakeHubSpot
+from devkit.fakes.slack import FakeSlack
+from devkit.fakes.zendesk import FakeZendesk
 from tests.stripe_support.fixtures import drain
 
 FAST_LIMITS = {"hubspot": 1000.0, "zendesk": 1000.0, "slack": 1000.0}

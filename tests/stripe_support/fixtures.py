@@ -13,7 +13,7 @@ from django.test import TestCase
 from rq import SimpleWorker
 
 from config.queueing import QUEUE_NAMES
-from tests.stripe_support.signing import encode, signature_header
+from devkit.signing import encode, signature_header
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """pytest fixtures for tests against localstripe (imported by tests/conftest.py).
 
 - ``localstripe`` (session): one shimmed localstripe process on a free port
-  (tests/stripe_support/localstripe.py), stopped at the end of the session.
+  (devkit/localstripe.py), stopped at the end of the session.
 - ``stripe_api`` (per test): points ``settings.STRIPE_API_BASE`` and ``stripe.api_base``
   at it, turns the dj-stripe mirror on, starts from an empty localstripe and creates
   dj-stripe's Account/APIKey rows (localstripe has no GET /v1/account). Before that it
@@ -10,7 +10,7 @@
   session, on purpose: a session-wide override would outlive the test that asked for it
   and send every later test's Stripe calls (and mirror runs) to localstripe instead of
   the discard port.
-- ``localstripe_webhooks`` (per test): a relay (billing/testing/relay.py) registered with
+- ``localstripe_webhooks`` (per test): a relay (devkit/relay.py) registered with
   localstripe; ``wait_for`` polls, with a bound, until the expected events arrived, and
   ``deliver()`` posts each captured delivery, exact bytes and Stripe-Signature header,
   to our webhook view.
@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import stripe
 
-from billing.testing.relay import Delivery, WebhookRelay
-from tests.stripe_support.localstripe import LocalStripe, djstripe_account_ensure
+from devkit.localstripe import LocalStripe, djstripe_account_ensure
+from devkit.relay import Delivery, WebhookRelay
 
 WEBHOOK_ID = "switchboard-tests"
 DISCARD_URL = "http://127.0.0.1:9/"

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeVendor
+from devkit.fakes.base import FakeVendor
 
 
 def _now() -> str:

@@ -1,15 +1,15 @@
 """manage.py demo_stripe_seed [--customers 20] [--base-url URL] [--process]
 
 Seeds demo customers through the Stripe API that ``STRIPE_API_BASE`` points at, which
-must be localstripe (started with ``python -m tests.stripe_support.localstripe --port
-8420``): the command refuses to run against the real Stripe, with a live key, or in
-production. Journeys, in turn: active, trialing, failed payment then recovered,
-canceled, partially refunded, disputed.
+must be localstripe (started with ``python -m devkit.localstripe --port 8420``): the
+command refuses to run against the real Stripe, with a live key, or in production.
+Journeys, in turn: active, trialing, failed payment then recovered, canceled, partially
+refunded, disputed.
 
 localstripe's own webhooks are captured by a relay and handed to the console's webhook
 view byte for byte (signature verified as for Stripe). What localstripe cannot produce
 (a trial, a renewal failure and recovery, ``charge.refunded``, a dispute) is built from
-Stripe's example shapes around the real objects (``billing.testing.events``) and signed
+Stripe's example shapes around the real objects (``devkit.stripe_events``) and signed
 with the endpoint's secret, each a second after the customer's last real event so the
 pipeline's never-regress guard orders them as Stripe would.
 
@@ -37,9 +37,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.progress import ProgressBar
-from billing.testing import events
-from billing.testing.relay import WebhookRelay
-from billing.testing.signing import signed
+from devkit import localstripe
+from devkit import stripe_events as events
+from devkit.relay import WebhookRelay
+from devkit.signing import signed
 
 KINDS = ("active", "trialing", "recovered", "canceled", "partially_refunded", "disputed")
 NAMES = (
@@ -80,16 +81,6 @@ class _Stdout:
         self.out.flush()
 
 
-def _localstripe_support() -> Any:
-    """The localstripe launcher and shims live with the test support code."""
-    try:
-        from tests.stripe_support import localstripe
-    except ImportError as exc:
-        raise CommandError("demo_stripe_seed needs the repository checkout (tests/stripe_support);"
-                           " run it from there.") from exc
-    return localstripe
-
-
 class Command(BaseCommand):
     help = ("Seed demo customers through localstripe (never the real Stripe) and deliver "
             "their events.")
@@ -107,10 +98,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["customers"] < 1:
             raise CommandError("--customers must be at least 1.")
-        support = _localstripe_support()
-        client = self._check_target(support)
+        client = self._check_target()
         # localstripe has no GET /v1/account, which dj-stripe's mirror would call.
-        support.djstripe_account_ensure(settings.STRIPE_SECRET_KEY)
+        localstripe.djstripe_account_ensure(settings.STRIPE_SECRET_KEY)
         base_url = options["base_url"].rstrip("/")
         out = io.StringIO()
         call_command("stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000",
@@ -156,23 +146,23 @@ class Command(BaseCommand):
 
     # --- safety ----------------------------------------------------------------------
 
-    def _check_target(self, support: Any) -> Any:
+    def _check_target(self) -> localstripe.LocalStripeClient:
         api_base = settings.STRIPE_API_BASE
         host = (urlparse(api_base).hostname or "").lower()
         if host == "stripe.com" or host.endswith(".stripe.com"):
             raise CommandError(
                 f"STRIPE_API_BASE is {api_base}, the real Stripe: demo_stripe_seed only seeds "
-                "localstripe. Start one (python -m tests.stripe_support.localstripe --port 8420) "
+                "localstripe. Start one (python -m devkit.localstripe --port 8420) "
                 "and set STRIPE_API_BASE=http://127.0.0.1:8420.")
         if settings.PRODUCTION or settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")):
             raise CommandError("demo_stripe_seed never runs in production or with a live key.")
         if (stripe.api_base or "").rstrip("/") != api_base.rstrip("/"):
             raise CommandError(f"The Stripe SDK points at {stripe.api_base}, not at "
                                f"STRIPE_API_BASE ({api_base}); refusing to seed.")
-        client = support.LocalStripeClient(api_base)
+        client = localstripe.LocalStripeClient(api_base)
         if not client.answers(timeout=3):
             raise CommandError(f"No localstripe answers at {api_base}. Start it with "
-                               "python -m tests.stripe_support.localstripe --port 8420.")
+                               "python -m devkit.localstripe --port 8420.")
         return client
 
     # --- delivery --------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.db import connection
 
 from billing.progress import ProgressBar
 
-TABLES = ("billing_eventhourlystats", "crm_sync_outboxmessage", "support_ticket",
+TABLES = ("console_eventhourlystats", "delivery_outboxmessage", "support_ticket",
           "billing_handlerrun", "billing_stripeevent", "customers_customer")
 
 CUSTOMERS_SQL = """
@@ -65,9 +65,9 @@ CROSS JOIN LATERAL (SELECT (ARRAY['invoice.paid','invoice.paid','customer.subscr
 """
 
 RUNS_SQL = """
-INSERT INTO billing_handlerrun (event_id, handler, status, attempts, last_error, note,
+INSERT INTO billing_handlerrun (event_id, handler, status, attempts, last_error, note, changes,
     next_attempt_at, started_at, finished_at, created_at)
-SELECT e.id, 'customer_projection', 'succeeded', 1, '', 'applied', e.received_at, e.received_at,
+SELECT e.id, 'customer_projection', 'succeeded', 1, '', 'applied', '[]'::jsonb, e.received_at, e.received_at,
     e.received_at + ((0.2 + (e.id %% 40) / 10.0 + CASE WHEN e.id %% 100 = 0 THEN 45 ELSE 0 END)
                      || ' seconds')::interval,
     e.received_at
@@ -75,19 +75,19 @@ FROM billing_stripeevent e WHERE e.id BETWEEN %s AND %s
 """
 
 DEAD_RUNS_SQL = """
-INSERT INTO billing_handlerrun (event_id, handler, status, attempts, last_error, note,
+INSERT INTO billing_handlerrun (event_id, handler, status, attempts, last_error, note, changes,
     next_attempt_at, started_at, finished_at, created_at)
-SELECT e.id, 'crm_update', 'dead', 8, 'HTTP 500 from the CRM', '', e.received_at, e.received_at,
+SELECT e.id, 'crm_update', 'dead', 8, 'HTTP 500 from the CRM', '', '[]'::jsonb, e.received_at, e.received_at,
     e.received_at + interval '2 hours', e.received_at
 FROM billing_stripeevent e WHERE e.id %% 20011 = 0
 """
 
 OUTBOX_SQL = """
-INSERT INTO crm_sync_outboxmessage (channel, kind, dedupe_key, coalesce_key, customer_id, payload,
-    state, attempts, last_error, next_attempt_at, outcome, external_id, created_at, updated_at,
+INSERT INTO delivery_outboxmessage (channel, kind, dedupe_key, coalesce_key, customer_id, cause,
+    payload, state, attempts, last_error, next_attempt_at, outcome, external_id, created_at, updated_at,
     delivered_at)
 SELECT ch.channel, ch.kind, 'bench:' || ch.channel || ':' || n, 'bench:' || n,
-    md5('bench-customer-' || n)::uuid, '{}'::jsonb,
+    md5('bench-customer-' || n)::uuid, '', '{}'::jsonb,
     CASE WHEN n %% 4999 = 0 THEN 'dead' WHEN n %% 97 = 0 THEN 'pending' ELSE 'delivered' END,
     1, '', now(), 'ok', '', now() - (((n::bigint * 7919) %% 2592000) || ' seconds')::interval, now(), now()
 FROM generate_series(%s, %s) AS n

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.base import FakeVendor
+from devkit.fakes.base import FakeVendor
 
 
 class FakeSlack(FakeVendor):

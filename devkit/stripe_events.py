@@ -1,13 +1,14 @@
 """Correctly shaped Stripe events built from Stripe's own example objects.
 
-``../shared/vendor-api/stripe/fixtures3.json`` holds one example of every Stripe resource
+``stripe_fixtures/fixtures3.json`` (next to this module; a copy of Stripe's
+``openapi/fixtures3.json``, see its README) holds one example of every Stripe resource
 as the API returns it. Events localstripe never sends (``invoice.payment_failed`` for a
 renewal, ``charge.refunded``, ``charge.dispute.*``, ``customer.subscription.updated`` ...)
 are built from those shapes, with ids replaced by objects that exist in the test's (or
-the demo's) world. ``billing.testing.signing`` signs them as Stripe does.
+the demo's) world. ``devkit.signing`` signs them as Stripe does.
 
-No pytest here: ``manage.py demo_stripe_seed`` uses the same builders.
-``tests/stripe_support/events.py`` re-exports this module for the test suite.
+No pytest here: ``manage.py demo_stripe_seed`` and the benchmarks use the same builders
+as the test suite.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "vendor-api" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures" / "fixtures3.json"
 _counter = itertools.count(1)
 
 

@@ -30,7 +30,7 @@ Plans; they read back as Prices); a subscription with a trial stays ``incomplete
 is no ``trialing``); renewals, renewal failures, ``invoice.paid``,
 ``customer.subscription.updated``, ``charge.refunded`` and disputes never happen. Those
 events are built from Stripe's example shapes around the real objects and signed
-(``billing.testing.events``, ``billing.testing.signing``).
+(``devkit.stripe_events``, ``devkit.signing``).
 
 localstripe sends each event about one second after the change, to every webhook
 registered at that moment, concurrently. :meth:`LocalStripeClient.quiesce` waits (bounded)
@@ -38,7 +38,7 @@ until everything already scheduled was sent; the test fixtures call it between t
 
 Run the shimmed server by hand (for ``manage.py demo_stripe_seed``)::
 
-    .venv/bin/python -m tests.stripe_support.localstripe --port 8420
+    .venv/bin/python -m devkit.localstripe --port 8420
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_SECONDS = 20.0
 
 
@@ -158,7 +158,7 @@ class LocalStripe(LocalStripeClient):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.stripe_support.localstripe",
+            [sys.executable, "-m", "devkit.localstripe",
              "--port", str(self.port), "--from-scratch"],
             cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -203,8 +203,8 @@ class LocalStripe(LocalStripeClient):
 
 
 def example_account() -> dict[str, Any]:
-    """Stripe's example ``account`` object (shared/vendor-api/stripe/fixtures3.json)."""
-    from billing.testing.events import example
+    """Stripe's example ``account`` object (devkit/stripe_fixtures/fixtures3.json)."""
+    from devkit.stripe_events import example
 
     return example("account")
 
@@ -401,7 +401,7 @@ def _apply_finance_shims(resources: Any, server: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tests.stripe_support.localstripe [--port N]``: localstripe with the
+    """``python -m devkit.localstripe [--port N]``: localstripe with the
     shims, always from scratch (the store is never written to disk, so a pickle found
     there would be another instance's)."""
     _apply_server_shims()

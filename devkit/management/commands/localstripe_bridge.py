@@ -4,8 +4,8 @@ Development and demo only. localstripe carries out refunds and subscription chan
 never sends ``charge.refunded`` or ``customer.subscription.updated``, the webhooks that
 confirm the console's finance actions. This bridge polls localstripe and, for what
 changed, posts the event Stripe would have sent: built around the real object read back
-from localstripe (``billing.testing.events``) and signed with ``STRIPE_WEBHOOK_SECRET``
-(``billing.testing.signing``), to the console's webhook endpoint. It also registers that
+from localstripe (``devkit.stripe_events``) and signed with ``STRIPE_WEBHOOK_SECRET``
+(``devkit.signing``), to the console's webhook endpoint. It also registers that
 endpoint with localstripe for the events localstripe does send (e.g.
 ``customer.subscription.deleted``).
 
@@ -36,8 +36,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.adapters import stripe_client
 from billing.models import ActionKind, ActionState, FinanceAction
-from billing.testing import events
-from billing.testing.signing import signed
+from devkit import localstripe
+from devkit import stripe_events as events
+from devkit.signing import signed
 
 
 def _is_loopback(host: str) -> bool:
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="Poll once and stop.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        support = self._check_target()
+        self._check_target()
         self.announced: set[tuple[Any, ...]] = set()
         logging.getLogger("stripe").setLevel(logging.WARNING)  # one line per poll otherwise
         base_url = options["base_url"].rstrip("/")
@@ -76,15 +77,15 @@ class Command(BaseCommand):
         call_command("stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000",
                      stdout=out)
         endpoint_url = out.getvalue().strip().splitlines()[-1]
-        from billing.management.commands.demo_stripe_seed import WEBHOOK_ID
-        from billing.management.commands.demo_stripe_seed import Command as Seed
+        from devkit.management.commands.demo_stripe_seed import WEBHOOK_ID
+        from devkit.management.commands.demo_stripe_seed import Command as Seed
 
         seed = Seed()
         self.deliver = (seed._http_delivery(endpoint_url) if base_url
                         else seed._local_delivery(endpoint_url))
         if base_url:
             # What localstripe does send (subscription deleted, ...) goes straight there.
-            support.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
+            localstripe.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
                 WEBHOOK_ID, endpoint_url, settings.STRIPE_WEBHOOK_SECRET)
         self.stdout.write(f"localstripe bridge: {settings.STRIPE_API_BASE} -> {endpoint_url}")
         while True:
@@ -103,7 +104,7 @@ class Command(BaseCommand):
                 return
             time.sleep(options["interval"])  # a polling daemon, not a wait for work
 
-    def _check_target(self) -> Any:
+    def _check_target(self) -> None:
         api_base = settings.STRIPE_API_BASE
         host = (urlparse(api_base).hostname or "").lower()
         if settings.PRODUCTION or not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
@@ -112,14 +113,8 @@ class Command(BaseCommand):
         if not _is_loopback(host):
             raise CommandError(f"STRIPE_API_BASE is {api_base}: the bridge only talks to a "
                                "localstripe on this machine (127.0.0.1 / localhost).")
-        try:
-            from tests.stripe_support import localstripe as support
-        except ImportError as exc:
-            raise CommandError("localstripe_bridge needs the repository checkout "
-                               "(tests/stripe_support).") from exc
-        if not support.LocalStripeClient(api_base).answers(timeout=3):
+        if not localstripe.LocalStripeClient(api_base).answers(timeout=3):
             raise CommandError(f"No localstripe answers at {api_base}.")
-        return support
 
     def _post(self, event: dict[str, Any]) -> int:
         # The SDK gives decimal fields as Decimal; Stripe's JSON has them as strings.

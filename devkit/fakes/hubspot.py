@@ -1,5 +1,5 @@
-"""A fake HubSpot CRM v3 (contacts create, PATCH, search; notes), following
-../shared/vendor-api/hubspot/crm-contacts-v3.json: SimplePublicObject answers, the Error
+"""A fake HubSpot CRM v3 (contacts create, PATCH, search; notes), following HubSpot's
+CRM contacts v3 OpenAPI description: SimplePublicObject answers, the Error
 shape (status, message, correlationId, category), 409 "Contact already exists. Existing
 ID: n" on a duplicate email, 404 for an unknown contact, 400 for invalid properties, 401
 without the private-app token, and 429 (policyName) when told to."""
@@ -10,7 +10,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.base import FakeVendor, correlation_id
+from devkit.fakes.base import FakeVendor, correlation_id
 
 CONTACTS = "/crm/v3/objects/contacts"
 

@@ -1,0 +1,1 @@
+"""Local HTTP servers that answer like HubSpot, Zendesk and Slack (loopback, free port)."""
