@@ -25,7 +25,8 @@ class StripeEvent(models.Model):
     # Indexes are declared in Meta, not with unique=/db_index=: on PostgreSQL those also
     # build a varchar_pattern_ops copy of each index (for LIKE), which nothing here uses
     # and every webhook insert would pay for.
-    stripe_id = models.CharField(max_length=255, null=True, blank=True)
+    # NULL for a signed but unusable envelope: many may be kept, each without an id.
+    stripe_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     type = models.CharField(max_length=100)
     created = models.DateTimeField(null=True, blank=True, help_text="Stripe's event.created")
     livemode = models.BooleanField(default=False)

@@ -59,8 +59,9 @@ def resolve_stripe_customer_id(obj: dict[str, Any]) -> str:
         return found
     if isinstance(charge_id, dict):
         return stripe_customer_id_of(charge_id)
-    from billing.models import StripeEvent
     from djstripe.models import Charge
+
+    from billing.models import StripeEvent
 
     known = (StripeEvent.objects.filter(object_id=charge_id).exclude(stripe_customer_id="")
              .values_list("stripe_customer_id", flat=True).first())

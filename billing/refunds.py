@@ -292,7 +292,7 @@ def _approval_key(refund_request: RefundRequest) -> uuid.UUID:
     (and Stripe idempotency key) it would have used, while a new approval after Stripe
     refused gets a new one."""
     decided_at = refund_request.decided_at
-    stamp = decided_at.astimezone(datetime.timezone.utc).isoformat() if decided_at else "0"
+    stamp = decided_at.astimezone(datetime.UTC).isoformat() if decided_at else "0"
     return uuid.uuid5(_APPROVAL_NAMESPACE, f"{refund_request.pk}:{stamp}")
 
 

@@ -57,7 +57,3 @@ def webhook_rejection_count(start: datetime, end: datetime) -> int:
     except RedisError:
         return 0
     return sum(int(v) for v in values if v)
-
-
-def as_dict(stats: Stats) -> dict[str, Any]:
-    return {f.name: getattr(stats, f.name) for f in fields(Stats)}

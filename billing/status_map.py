@@ -20,7 +20,7 @@ object from Stripe instead of guessing. README.md has this table in words.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from customers.models import BillingStatus as S

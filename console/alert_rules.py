@@ -29,14 +29,14 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from console.alerts import alert_clear, alert_raise
-from console.models import Alert, AlertState
-from console.dashboard import ACTIVE_SUBSCRIPTION_STATUSES, lag_percentiles_exact
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.rejections import webhook_rejection_count
+from console.alerts import alert_clear, alert_raise
+from console.dashboard import ACTIVE_SUBSCRIPTION_STATUSES, lag_percentiles_exact
+from console.models import Alert, AlertState
+from customers.models import Customer
 from delivery.models import OutboxMessage, OutboxState
 from delivery.senders import channels
-from customers.models import Customer
 
 
 @dataclass

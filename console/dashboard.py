@@ -21,19 +21,19 @@ from django.db.models import Count, Max
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from console.alerts import can_view_alerts
-from console.models import Alert, AlertState
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.permissions import VIEW_RECONCILERUN
 from billing.rejections import webhook_rejection_count
+from console.alerts import can_view_alerts
+from console.models import Alert, AlertState
 from console.stats import PAYMENT_TYPES, Stats, hour_floor, window_stats
 from crm_sync.sync import CHANNEL as CRM
-from delivery.models import OutboxMessage, OutboxState
-from delivery.senders import channel_label
-from support.services import CHANNEL as HELPDESK
 from customers.models import BillingStatus, Customer
 from customers.permissions import can_view_finance_details
+from delivery.models import OutboxMessage, OutboxState
+from delivery.senders import channel_label
 from support.models import Ticket
+from support.services import CHANNEL as HELPDESK
 
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "1h": ("last hour", timedelta(hours=1)),

@@ -16,11 +16,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from console.alerts import alert_acknowledge, can_acknowledge_alerts
 from billing import services
-from console import charts
-from console.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard
 from config.parsing import parse_id
+from console import charts
+from console.alerts import alert_acknowledge, can_acknowledge_alerts
+from console.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard
 from customers.permissions import REPLAY_EVENTS, can_view_console
 
 

@@ -32,12 +32,12 @@ from audit.models import AuditEntry
 from billing.models import HandlerRun, RunStatus, StripeEvent
 from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.sync import CHANNEL as CRM
-from delivery.models import OutboxMessage, OutboxState
-from delivery.senders import channel_label
-from support.services import CHANNEL as HELPDESK
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
 from customers.permissions import VIEW_BILLING, can_view_finance_details
+from delivery.models import OutboxMessage, OutboxState
+from delivery.senders import channel_label
 from support.models import Ticket, TicketStatus
+from support.services import CHANNEL as HELPDESK
 
 # What support agents do not see on the timeline: money moved back and disputes, the
 # staff decisions about them, and reconcile repairs.

@@ -25,7 +25,6 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from billing.models import HandlerRun, StripeEvent
-
 from console.models import EventHourlyStats
 from delivery.models import OutboxMessage
 
@@ -263,3 +262,7 @@ def window_stats(start: datetime, end: datetime) -> tuple[Stats, list[tuple[date
     for stats in series.values():
         total.add(stats)
     return total, sorted(series.items())
+
+
+def as_dict(stats: Stats) -> dict[str, Any]:
+    return {f.name: getattr(stats, f.name) for f in fields(Stats)}

@@ -3,19 +3,14 @@ only through ``manage.py create_staff_user`` (the customer page is the console's
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 
 from customers import services
-
 
 # --- staff logins ----------------------------------------------------------------------
 

@@ -66,9 +66,9 @@ def main() -> int:
     from django.test import Client
     from rq import Worker
 
+    from config.queueing import QUEUE_NAMES
     from devkit import stripe_events as events
     from devkit.signing import signed
-    from config.queueing import QUEUE_NAMES
 
     connection = django_rq.get_connection("sync")
     for name in QUEUE_NAMES:

@@ -10,8 +10,8 @@ from typing import Any
 from django.utils import timezone
 
 from billing.models import HandlerRun, RunStatus, StripeEvent
-from delivery.models import OutboxMessage
 from customers.models import Customer
+from delivery.models import OutboxMessage
 from support.models import SupportQueue, Ticket
 
 _seq = itertools.count(1)

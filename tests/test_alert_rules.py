@@ -8,10 +8,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from console.alert_rules import alerts_evaluate
-from console.models import Alert
 from billing.models import HandlerRun, ReconcileRun
 from billing.rejections import webhook_rejection_record
+from console.alert_rules import alerts_evaluate
+from console.models import Alert
 from delivery.models import OutboxMessage
 from tests.console_support import handler_run, outbox, stripe_event
 from tests.factories import CustomerFactory

@@ -9,11 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from console.models import Alert
-from console.dashboard import dashboard, window_bounds
-from console.models import EventHourlyStats
 from billing.models import HandlerRun, ReconcileRun, StripeEvent
 from billing.rejections import webhook_rejection_record
+from console.dashboard import dashboard, window_bounds
+from console.models import Alert, EventHourlyStats
 from console.stats import stats_rollup
 from tests.console_support import handler_run, outbox, stripe_event, ticket
 from tests.factories import CustomerFactory

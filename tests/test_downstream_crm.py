@@ -8,8 +8,8 @@ import pytest
 from django.apps import apps
 from django.core import mail
 
-from delivery.models import OutboxMessage, OutboxState
 from customers.models import MatchState
+from delivery.models import OutboxMessage, OutboxState
 from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket
 from tests.factories import CustomerFactory

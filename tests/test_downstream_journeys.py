@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from billing import services as billing_services
 from billing.models import HandlerRun, RunStatus, StripeEvent
-from delivery.models import OutboxMessage, OutboxState
 from customers.models import Customer
+from delivery.models import OutboxMessage, OutboxState
 from devkit import stripe_events as events
 from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket, TicketPriority, TicketStatus

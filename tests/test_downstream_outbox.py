@@ -14,14 +14,14 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from console.alerts import alert_clear, alert_raise
 from audit.models import AuditEntry
+from console.alerts import alert_clear, alert_raise
 from console.models import Alert, AlertState
-from delivery.jobs import outbox_deliver_job
 from crm_sync.lifecycle import contact_properties
+from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
+from delivery.jobs import outbox_deliver_job
 from delivery.models import OutboxMessage, OutboxState
 from delivery.outbox import outbox_retry, outbox_write
-from crm_sync.sync import CONTACT_SYNC, contact_coalesce_key
 from devkit.fakes.hubspot import CONTACTS
 from support.models import Ticket
 from support.rules import TICKET_RULES

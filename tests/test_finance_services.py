@@ -238,9 +238,9 @@ def test_an_action_stripe_never_confirms_raises_one_alert_cleared_by_the_webhook
 
     from django.utils import timezone
 
-    from console.models import Alert
     from billing.confirmations import actions_alert_unconfirmed, actions_confirm_from_event
     from billing.models import StripeEvent
+    from console.models import Alert
     from tests.factories import CustomerFactory
 
     customer = CustomerFactory(stripe_customer_id="cus_late")

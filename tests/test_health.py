@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import django_rq
 import pytest
 from rq import SimpleWorker

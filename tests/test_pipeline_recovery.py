@@ -16,10 +16,10 @@ from django.core import mail
 from django.db import connection, connections
 from django.utils import timezone
 
-from console.models import Alert
 from billing import handlers, services
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from config import locks
+from console.models import Alert
 from customers.models import Customer
 from devkit import stripe_events as events
 from tests.stripe_support.fixtures import drain

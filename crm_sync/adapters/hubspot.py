@@ -15,10 +15,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from delivery import http
 from crm_sync.adapters.base import ContactConflict, UpsertResult
-from delivery.errors import RetryableError
 from crm_sync.lifecycle import STABLE_KEY_PROPERTY, TAGS_PROPERTY
+from delivery import http
+from delivery.errors import RetryableError
 
 VENDOR = "hubspot"
 CONTACTS = "/crm/v3/objects/contacts"

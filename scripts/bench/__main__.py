@@ -215,8 +215,8 @@ def main() -> int:
         from djstripe.models import WebhookEndpoint
 
         from billing.adapters import stripe_client
-        from scripts.bench.bare import TABLE_DDL
         from devkit.localstripe import djstripe_account_ensure
+        from scripts.bench.bare import TABLE_DDL
 
         localstripe = procs.start("localstripe", [PY, "-m", "devkit.localstripe",
                                                   "--port", str(ls_port)])

@@ -153,8 +153,7 @@ class Client:
                     result.retried = True
                     conn = await self._open()
                     keep = await asyncio.wait_for(self._exchange(conn, item, result), self.timeout)
-            except (asyncio.TimeoutError, _Dropped, ConnectionError, OSError,
-                    asyncio.IncompleteReadError, ValueError) as exc:
+            except (TimeoutError, _Dropped, ConnectionError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 result.status = 0
                 result.error = exc.__class__.__name__
                 result.done = time.perf_counter()

@@ -18,7 +18,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 _PR_SET_PDEATHSIG = 1
 
 

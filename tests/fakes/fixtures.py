@@ -11,7 +11,6 @@ import django_rq
 import pytest
 
 from config.queueing import QUEUE_NAMES
-
 from delivery.models import OutboxMessage
 from delivery.outbox import outbox_sweep
 from devkit.fakes.hubspot import FakeHubSpot
