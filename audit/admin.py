@@ -19,8 +19,15 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("target_type",)
     readonly_fields = (
-        "created_at", "actor_label", "action", "target_type", "target_id", "target_label",
-        "pretty_data", "request_id", "ip_address",
+        "created_at",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "target_label",
+        "pretty_data",
+        "request_id",
+        "ip_address",
     )
     fields = readonly_fields
     actions = None

@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
-stripe_event_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("stripe_event_id",
-                                                                         default="")
+client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "client_ip", default=None
+)
+stripe_event_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "stripe_event_id", default=""
+)
 
 
 def current_request_id() -> str:
@@ -35,14 +38,16 @@ def note_stripe_event(event_id: str) -> None:
 
 
 @contextmanager
-def bind(*, request_id: str, client_ip: str | None = None,
-         stripe_event_id: str | None = None) -> Iterator[None]:
+def bind(
+    *, request_id: str, client_ip: str | None = None, stripe_event_id: str | None = None
+) -> Iterator[None]:
     """Run a block with the given request id (and IP, and Stripe event id; None keeps the
     current one) visible to audit and logging."""
     rid = request_id_var.set(request_id)
     ip = client_ip_var.set(client_ip)
     eid = stripe_event_id_var.set(
-        stripe_event_id if stripe_event_id is not None else stripe_event_id_var.get())
+        stripe_event_id if stripe_event_id is not None else stripe_event_id_var.get()
+    )
     try:
         yield
     finally:

@@ -44,7 +44,8 @@ _CREDENTIAL = re.compile(
     r"|(?:pi|seti)_[A-Za-z0-9]+_secret_[A-Za-z0-9]+)"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|(?<=hooks\.slack\.com/)[^\s\"'<>]+"
-    r"|(?<=/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+")
+    r"|(?<=/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+"
+)
 
 
 def mask_credentials(text: str) -> str:

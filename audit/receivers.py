@@ -12,8 +12,13 @@ from audit.services import audit_record
 
 
 @receiver(user_locked_out, dispatch_uid="audit_axes_lockout")
-def record_lockout(sender: Any, request: Any = None, username: str | None = None,
-                   ip_address: str | None = None, **kwargs: Any) -> None:
+def record_lockout(
+    sender: Any,
+    request: Any = None,
+    username: str | None = None,
+    ip_address: str | None = None,
+    **kwargs: Any,
+) -> None:
     audit_record(
         action=codes.AUTH_LOCKOUT,
         data={"username": username or "", "ip_address": ip_address or ""},

@@ -19,6 +19,8 @@ MASK = "***"
 # are listed explicitly.
 _SECRET_KEY_PATTERN = re.compile(r"secret|token|password|passwd|key|authorization|cvc|cvv", re.I)
 _NOT_SECRET_KEYS = frozenset({"idempotency_key"})
+
+
 def mask_secrets(value: Any, *, _key: str = "") -> Any:
     """A copy of ``value`` with secret-looking keys and card numbers masked, recursively."""
     if _key and _key.lower() not in _NOT_SECRET_KEYS and _SECRET_KEY_PATTERN.search(_key):

@@ -41,8 +41,11 @@ SUCCESS_CODES = {
 
 
 def failure_code(kind: str) -> str:
-    return (codes.BILLING_REFUND_FAILED if kind == ActionKind.REFUND
-            else codes.BILLING_SUBSCRIPTION_ACTION_FAILED)
+    return (
+        codes.BILLING_REFUND_FAILED
+        if kind == ActionKind.REFUND
+        else codes.BILLING_SUBSCRIPTION_ACTION_FAILED
+    )
 
 
 def submission_key(value: Any) -> uuid.UUID:
@@ -61,8 +64,9 @@ def action_find(key: uuid.UUID, *, kind: str, customer_id: Any) -> FinanceAction
     return existing
 
 
-def action_open(*, key: uuid.UUID, kind: str, customer: Any, actor: Any | None,
-                **fields: Any) -> tuple[FinanceAction, bool]:
+def action_open(
+    *, key: uuid.UUID, kind: str, customer: Any, actor: Any | None, **fields: Any
+) -> tuple[FinanceAction, bool]:
     """Create the row (state ``requested``) inside the caller's transaction.
 
     Returns (row, created). Two concurrent submits of one form race on the unique ``key``:
@@ -71,9 +75,14 @@ def action_open(*, key: uuid.UUID, kind: str, customer: Any, actor: Any | None,
     try:
         with transaction.atomic():
             action = FinanceAction.objects.create(
-                key=key, kind=kind, customer=customer, requested_by=actor,
+                key=key,
+                kind=kind,
+                customer=customer,
+                requested_by=actor,
                 stripe_customer_id=customer.stripe_customer_id or "",
-                idempotency_key=f"switchboard-{kind}-{key}", **fields)
+                idempotency_key=f"switchboard-{kind}-{key}",
+                **fields,
+            )
     except IntegrityError:
         return FinanceAction.objects.get(key=key), False
     return action, True
@@ -89,22 +98,30 @@ def stripe_call(action: FinanceAction) -> dict[str, Any]:
     key = action.idempotency_key
     if action.kind == ActionKind.REFUND:
         return stripe_client.refund_create(
-            charge_id=action.charge_id, amount=int(action.amount or 0), idempotency_key=key,
+            charge_id=action.charge_id,
+            amount=int(action.amount or 0),
+            idempotency_key=key,
             reason=action.reason_code if action.reason_code in STRIPE_REFUND_REASONS else None,
-            metadata={"switchboard_action": str(action.key), "reason_code": action.reason_code})
+            metadata={"switchboard_action": str(action.key), "reason_code": action.reason_code},
+        )
     sub = action.stripe_subscription_id
     if action.kind == ActionKind.CHANGE_PLAN:
         return stripe_client.subscription_modify(
-            sub, idempotency_key=key, proration_behavior=params["proration"],
-            items=[{"id": params["item_id"], "plan": params["plan_id"]}])
+            sub,
+            idempotency_key=key,
+            proration_behavior=params["proration"],
+            items=[{"id": params["item_id"], "plan": params["plan_id"]}],
+        )
     if action.kind == ActionKind.CANCEL_NOW:
         return stripe_client.subscription_cancel(sub, idempotency_key=key)
     if action.kind == ActionKind.CANCEL_AT_PERIOD_END:
-        return stripe_client.subscription_modify(sub, idempotency_key=key,
-                                                 cancel_at_period_end=True)
+        return stripe_client.subscription_modify(
+            sub, idempotency_key=key, cancel_at_period_end=True
+        )
     if action.kind == ActionKind.RESUME:
-        return stripe_client.subscription_modify(sub, idempotency_key=key,
-                                                 cancel_at_period_end=False)
+        return stripe_client.subscription_modify(
+            sub, idempotency_key=key, cancel_at_period_end=False
+        )
     raise ValueError(f"unknown finance action kind {action.kind!r}")
 
 
@@ -112,9 +129,13 @@ def stripe_call(action: FinanceAction) -> dict[str, Any]:
 REQUESTER: Any = object()
 
 
-def action_send(*, action_pk: int, actor: Any = REQUESTER,
-                audit_data: dict[str, Any] | None = None,
-                call: Callable[[FinanceAction], dict[str, Any]] = stripe_call) -> FinanceAction:
+def action_send(
+    *,
+    action_pk: int,
+    actor: Any = REQUESTER,
+    audit_data: dict[str, Any] | None = None,
+    call: Callable[[FinanceAction], dict[str, Any]] = stripe_call,
+) -> FinanceAction:
     """Call Stripe for a ``requested`` row and record the answer (see module docstring).
 
     ``actor`` is who makes this send happen, recorded as the audit entry's actor: the
@@ -127,11 +148,15 @@ def action_send(*, action_pk: int, actor: Any = REQUESTER,
         return action
     if actor is REQUESTER:
         actor = action.requested_by
-    base = {"kind": action.kind, "idempotency_key": action.idempotency_key,
-            "action": action.pk, "reason_code": action.reason_code, "reason": action.note,
-            "requested_by": (action.requested_by.get_username()
-                             if action.requested_by else None),
-            **(audit_data or action.params.get("audit") or {})}
+    base = {
+        "kind": action.kind,
+        "idempotency_key": action.idempotency_key,
+        "action": action.pk,
+        "reason_code": action.reason_code,
+        "reason": action.note,
+        "requested_by": (action.requested_by.get_username() if action.requested_by else None),
+        **(audit_data or action.params.get("audit") or {}),
+    }
     try:
         result = call(action)
     except StripeActionError as exc:
@@ -142,9 +167,12 @@ def action_send(*, action_pk: int, actor: Any = REQUESTER,
                 action.state = ActionState.FAILED
                 action.failed_at = timezone.now()
             action.save(update_fields=["error_message", "state", "failed_at"])
-            audit_record(action=failure_code(action.kind), actor=actor, target=action.customer,
-                         data={**base, "error": str(exc)[:500],
-                               "outcome_unknown": exc.outcome_unknown})
+            audit_record(
+                action=failure_code(action.kind),
+                actor=actor,
+                target=action.customer,
+                data={**base, "error": str(exc)[:500], "outcome_unknown": exc.outcome_unknown},
+            )
         raise
     with transaction.atomic():
         action = FinanceAction.objects.select_for_update().get(pk=action_pk)
@@ -153,10 +181,15 @@ def action_send(*, action_pk: int, actor: Any = REQUESTER,
             action.stripe_object_id = str(result.get("id") or "")[:255]
             action.submitted_at = timezone.now()
             action.error_message = ""
-            action.save(update_fields=["state", "stripe_object_id", "submitted_at",
-                                       "error_message"])
-            audit_record(action=SUCCESS_CODES[action.kind], actor=actor, target=action.customer,
-                         data={**base, "stripe_object_id": action.stripe_object_id})
+            action.save(
+                update_fields=["state", "stripe_object_id", "submitted_at", "error_message"]
+            )
+            audit_record(
+                action=SUCCESS_CODES[action.kind],
+                actor=actor,
+                target=action.customer,
+                data={**base, "stripe_object_id": action.stripe_object_id},
+            )
     return action
 
 
@@ -168,6 +201,5 @@ def action_resend(*, actor: Any, action_id: int) -> FinanceAction:
         or permissions.can_approve_refund(actor),
         ActionKind.CHANGE_PLAN: permissions.can_change_plan(actor, action.customer),
     }.get(action.kind, permissions.can_cancel_subscription(actor, action.customer))
-    permissions.require(allowed, user=actor, action=f"resend_{action.kind}",
-                        target=action.customer)
+    permissions.require(allowed, user=actor, action=f"resend_{action.kind}", target=action.customer)
     return action_send(action_pk=action.pk, actor=actor)

@@ -22,7 +22,15 @@ from customers.permissions import REPLAY_EVENTS
 
 class HandlerRunInline(admin.TabularInline):
     model = HandlerRun
-    fields = ("handler", "status", "attempts", "note", "last_error", "next_attempt_at", "finished_at")
+    fields = (
+        "handler",
+        "status",
+        "attempts",
+        "note",
+        "last_error",
+        "next_attempt_at",
+        "finished_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -33,8 +41,15 @@ class HandlerRunInline(admin.TabularInline):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ("stripe_id", "type", "stripe_customer_id", "created", "received_at", "status",
-                    "delivery_count")
+    list_display = (
+        "stripe_id",
+        "type",
+        "stripe_customer_id",
+        "created",
+        "received_at",
+        "status",
+        "delivery_count",
+    )
     list_filter = ("status", "type", "received_at")
     search_fields = ("=stripe_id", "=stripe_customer_id", "=object_id", "type")
     date_hierarchy = "received_at"
@@ -61,9 +76,11 @@ class StripeEventAdmin(ReadOnlyAdmin):
     @admin.action(description="Reprocess selected events (never duplicates an effect)")
     def replay_events(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
         try:
-            count = services.events_replay(actor=request.user,
-                                           event_pks=list(queryset.values_list("pk", flat=True)),
-                                           reason="replayed from the console")
+            count = services.events_replay(
+                actor=request.user,
+                event_pks=list(queryset.values_list("pk", flat=True)),
+                reason="replayed from the console",
+            )
         except PermissionDenied:
             self.message_user(request, "You may not replay Stripe events.", messages.ERROR)
             return
@@ -72,7 +89,15 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
 @admin.register(HandlerRun)
 class HandlerRunAdmin(ReadOnlyAdmin):
-    list_display = ("event", "handler", "status", "attempts", "next_attempt_at", "finished_at", "short_error")
+    list_display = (
+        "event",
+        "handler",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "finished_at",
+        "short_error",
+    )
     list_filter = ("status", "handler")
     search_fields = ("=event__stripe_id", "=event__stripe_customer_id")
     list_select_related = ("event",)
@@ -93,8 +118,10 @@ class HandlerRunAdmin(ReadOnlyAdmin):
     def retry_runs(self, request: HttpRequest, queryset: QuerySet[HandlerRun]) -> None:
         try:
             count = services.handler_runs_replay(
-                actor=request.user, run_pks=list(queryset.values_list("pk", flat=True)),
-                reason="retried from the console")
+                actor=request.user,
+                run_pks=list(queryset.values_list("pk", flat=True)),
+                reason="retried from the console",
+            )
         except PermissionDenied:
             self.message_user(request, "You may not retry handler runs.", messages.ERROR)
             return

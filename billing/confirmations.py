@@ -76,13 +76,20 @@ def actions_confirm_from_event(event: StripeEvent) -> list[int]:
         action.confirmed_at = now
         action.confirmed_event_id = event.stripe_id or ""
         action.save(update_fields=["state", "confirmed_at", "confirmed_event_id"])
-        audit_record(action=codes.BILLING_ACTION_CONFIRMED, actor=None, target=action.customer,
-                     data={"action": action.pk, "kind": action.kind,
-                           "stripe_object_id": action.stripe_object_id,
-                           "stripe_event_id": event.stripe_id, "event_type": event.type,
-                           "idempotency_key": action.idempotency_key,
-                           "requested_by": (action.requested_by.get_username()
-                                            if action.requested_by else "")})
+        audit_record(
+            action=codes.BILLING_ACTION_CONFIRMED,
+            actor=None,
+            target=action.customer,
+            data={
+                "action": action.pk,
+                "kind": action.kind,
+                "stripe_object_id": action.stripe_object_id,
+                "stripe_event_id": event.stripe_id,
+                "event_type": event.type,
+                "idempotency_key": action.idempotency_key,
+                "requested_by": (action.requested_by.get_username() if action.requested_by else ""),
+            },
+        )
         confirmed.append(action.pk)
         problems.resolve(key=_alert_key(action))
     return confirmed
@@ -99,16 +106,22 @@ def actions_alert_unconfirmed(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=settings.FINANCE_CONFIRMATION_ALERT_MINUTES)
     raised = 0
-    for action in (FinanceAction.objects.filter(state=ActionState.SUBMITTED,
-                                                submitted_at__lte=cutoff)
-                   .select_related("customer").order_by("submitted_at")[:100]):
+    for action in (
+        FinanceAction.objects.filter(state=ActionState.SUBMITTED, submitted_at__lte=cutoff)
+        .select_related("customer")
+        .order_by("submitted_at")[:100]
+    ):
         if problems.report(
             key=_alert_key(action),
-            title=(f"{action.get_kind_display()} #{action.pk} for {action.customer} is not "
-                   "confirmed by Stripe"),
-            detail=(f"Stripe accepted it at {action.submitted_at:%Y-%m-%d %H:%M} UTC "
-                    f"({action.stripe_object_id}) but no confirming webhook was processed. "
-                    "Check the webhook endpoint and the event inbox, or run reconcile."),
+            title=(
+                f"{action.get_kind_display()} #{action.pk} for {action.customer} is not "
+                "confirmed by Stripe"
+            ),
+            detail=(
+                f"Stripe accepted it at {action.submitted_at:%Y-%m-%d %H:%M} UTC "
+                f"({action.stripe_object_id}) but no confirming webhook was processed. "
+                "Check the webhook endpoint and the event inbox, or run reconcile."
+            ),
         ):
             raised += 1
     return raised

@@ -97,6 +97,9 @@ def recent_events(stripe_customer_id: str, *, limit: int = 5) -> list[EventSumma
 
     if not stripe_customer_id:
         return []
-    rows = (StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id)
-            .order_by("-created", "-id").values_list("stripe_id", "type", "created")[:limit])
+    rows = (
+        StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id)
+        .order_by("-created", "-id")
+        .values_list("stripe_id", "type", "created")[:limit]
+    )
     return [EventSummary(event_id=row[0] or "", type=row[1], created=row[2]) for row in rows]

@@ -32,8 +32,9 @@ from customers.permissions import can_view_finance_details
 def _page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
     owner = context.get("action") or context.get("refund_request")
     crumb = context.get("customer") or getattr(owner, "customer", "")
-    return render(request, template, {**admin.site.each_context(request), "crumb": crumb,
-                                      **context})
+    return render(
+        request, template, {**admin.site.each_context(request), "crumb": crumb, **context}
+    )
 
 
 def _customer_url(customer: Customer) -> str:
@@ -68,10 +69,17 @@ class _Step:
 
     def __call__(self, request: HttpRequest, customer_id: Any) -> HttpResponse:
         customer = get_object_or_404(Customer, pk=customer_id)
-        permissions.require(self.allowed(request.user, customer), user=request.user,
-                            action=self.verb, target=customer)
-        context: dict[str, Any] = {"customer": customer, "title": self.title,
-                                   "customer_url": _customer_url(customer)}
+        permissions.require(
+            self.allowed(request.user, customer),
+            user=request.user,
+            action=self.verb,
+            target=customer,
+        )
+        context: dict[str, Any] = {
+            "customer": customer,
+            "title": self.title,
+            "customer_url": _customer_url(customer),
+        }
         try:
             self.prepare(request, customer)
         except (ValidationError, StripeActionError) as exc:
@@ -86,8 +94,14 @@ class _Step:
         if "back" in request.POST:
             return _page(request, self.template, form=form, **context)
         if "confirm" not in request.POST:
-            return _page(request, self.template, form=form, preview=True,
-                         will_happen=self.will_happen(form, context), **context)
+            return _page(
+                request,
+                self.template,
+                form=form,
+                preview=True,
+                will_happen=self.will_happen(form, context),
+                **context,
+            )
         try:
             return self.perform(request, customer, form)
         except ValidationError as exc:
@@ -110,8 +124,9 @@ class RefundStep(_Step):
     verb = "refund"
 
     def allowed(self, user: Any, customer: Customer) -> bool:
-        return (permissions.can_issue_refund(user, customer)
-                or permissions.can_request_refund(user, customer))
+        return permissions.can_issue_refund(user, customer) or permissions.can_request_refund(
+            user, customer
+        )
 
     def prepare(self, request: HttpRequest, customer: Customer) -> None:
         charge_id = request.POST.get("charge") or request.GET.get("charge") or ""
@@ -124,30 +139,43 @@ class RefundStep(_Step):
 
     def facts(self, customer: Customer, request: HttpRequest) -> list[tuple[str, str]]:
         c = self.charge
-        return [("Payment", c.charge_id), ("Charged", format_money(c.amount, c.currency)),
-                ("Already refunded", format_money(c.refunded, c.currency)),
-                ("Still refundable", format_money(c.refundable, c.currency))]
+        return [
+            ("Payment", c.charge_id),
+            ("Charged", format_money(c.amount, c.currency)),
+            ("Already refunded", format_money(c.refunded, c.currency)),
+            ("Still refundable", format_money(c.refundable, c.currency)),
+        ]
 
     def _issues_now(self, request: HttpRequest, customer: Customer, amount: int) -> bool:
-        return (permissions.can_issue_refund(request.user, customer)
-                and amount <= settings.REFUND_APPROVAL_THRESHOLD)
+        return (
+            permissions.can_issue_refund(request.user, customer)
+            and amount <= settings.REFUND_APPROVAL_THRESHOLD
+        )
 
     def will_happen(self, form: Any, context: dict[str, Any]) -> list[str]:
         c, amount = self.charge, form.cleaned_data["amount"]
-        lines = [f"Refund {format_money(amount, c.currency)} of payment {c.charge_id} "
-                 f"({format_money(c.amount, c.currency)}) to {context['customer']}.",
-                 f"Still refundable afterwards: "
-                 f"{format_money(max(c.refundable - amount, 0), c.currency)}.",
-                 f"Reason: {refunds.REASON_CODES.get(form.cleaned_data['reason_code'])}."]
+        lines = [
+            f"Refund {format_money(amount, c.currency)} of payment {c.charge_id} "
+            f"({format_money(c.amount, c.currency)}) to {context['customer']}.",
+            f"Still refundable afterwards: "
+            f"{format_money(max(c.refundable - amount, 0), c.currency)}.",
+            f"Reason: {refunds.REASON_CODES.get(form.cleaned_data['reason_code'])}.",
+        ]
         if amount > c.refundable:
-            lines.append(f"This is more than what is still refundable "
-                         f"({format_money(c.refundable, c.currency)}): it will be refused.")
+            lines.append(
+                f"This is more than what is still refundable "
+                f"({format_money(c.refundable, c.currency)}): it will be refused."
+            )
         elif self._issues_now(self.request, context["customer"], amount):
-            lines.append("It is sent to Stripe as soon as you confirm. Our records change when "
-                         "Stripe confirms it (charge.refunded).")
+            lines.append(
+                "It is sent to Stripe as soon as you confirm. Our records change when "
+                "Stripe confirms it (charge.refunded)."
+            )
         else:
-            lines.append("It becomes a refund request: another finance admin or an owner must "
-                         "approve it before anything is sent to Stripe.")
+            lines.append(
+                "It becomes a refund request: another finance admin or an owner must "
+                "approve it before anything is sent to Stripe."
+            )
         return lines
 
     def __call__(self, request: HttpRequest, customer_id: Any) -> HttpResponse:
@@ -156,12 +184,20 @@ class RefundStep(_Step):
 
     def perform(self, request: HttpRequest, customer: Customer, form: Any) -> HttpResponse:
         result = refunds.refund_submit(
-            actor=request.user, customer_id=customer.pk, charge_id=self.charge.charge_id,
-            amount=form.cleaned_data["amount"], reason_code=form.cleaned_data["reason_code"],
-            note=form.cleaned_data["note"], submission_key=form.cleaned_data["key"])
+            actor=request.user,
+            customer_id=customer.pk,
+            charge_id=self.charge.charge_id,
+            amount=form.cleaned_data["amount"],
+            reason_code=form.cleaned_data["reason_code"],
+            note=form.cleaned_data["note"],
+            submission_key=form.cleaned_data["key"],
+        )
         if isinstance(result, RefundRequest):
-            messages.success(request, f"Refund request #{result.pk} filed; an approver will "
-                                      "decide. You will get an email.")
+            messages.success(
+                request,
+                f"Refund request #{result.pk} filed; an approver will "
+                "decide. You will get an email.",
+            )
             return redirect("billing:refund_request", pk=result.pk)
         return redirect("billing:finance_action", pk=result.pk)
 
@@ -175,10 +211,13 @@ class _SubscriptionStep(_Step):
         from billing.projection import ts
 
         end = ts(self.sub.get("current_period_end"))
-        return [("Subscription", self.sub["id"]), ("Status in Stripe", self.sub.get("status")),
-                ("Plan", subscriptions.plan_label(self.plan)),
-                ("Paid until", date_format(end, "DATE_FORMAT") if end else "-"),
-                ("Cancels at period end", "yes" if self.sub.get("cancel_at_period_end") else "no")]
+        return [
+            ("Subscription", self.sub["id"]),
+            ("Status in Stripe", self.sub.get("status")),
+            ("Plan", subscriptions.plan_label(self.plan)),
+            ("Paid until", date_format(end, "DATE_FORMAT") if end else "-"),
+            ("Cancels at period end", "yes" if self.sub.get("cancel_at_period_end") else "no"),
+        ]
 
     def period_end(self) -> str:
         from billing.projection import ts
@@ -196,27 +235,38 @@ class ChangePlanStep(_SubscriptionStep):
 
     def prepare(self, request: HttpRequest, customer: Customer) -> None:
         super().prepare(request, customer)
-        self.plans = {p["id"]: p for p in finance_list("plan", limit=100)
-                      if p.get("active", True) and p["id"] != self.plan.get("id")}
+        self.plans = {
+            p["id"]: p
+            for p in finance_list("plan", limit=100)
+            if p.get("active", True) and p["id"] != self.plan.get("id")
+        }
         if not self.plans:
             raise ValidationError("There is no other plan to move to.")
 
     def form(self, request: HttpRequest, customer: Customer, data: Any = None) -> Any:
-        return finance_forms.ChangePlanForm(data, plans=[
-            (pid, subscriptions.plan_label(p)) for pid, p in sorted(self.plans.items())])
+        return finance_forms.ChangePlanForm(
+            data,
+            plans=[(pid, subscriptions.plan_label(p)) for pid, p in sorted(self.plans.items())],
+        )
 
     def will_happen(self, form: Any, context: dict[str, Any]) -> list[str]:
         new = self.plans[form.cleaned_data["plan_id"]]
-        return [f"Move subscription {self.sub['id']} from {subscriptions.plan_label(self.plan)} "
-                f"to {subscriptions.plan_label(new)}.",
-                f"Proration: {subscriptions.PRORATIONS[form.cleaned_data['proration']]}.",
-                "Our records change when Stripe confirms it (customer.subscription.updated)."]
+        return [
+            f"Move subscription {self.sub['id']} from {subscriptions.plan_label(self.plan)} "
+            f"to {subscriptions.plan_label(new)}.",
+            f"Proration: {subscriptions.PRORATIONS[form.cleaned_data['proration']]}.",
+            "Our records change when Stripe confirms it (customer.subscription.updated).",
+        ]
 
     def perform(self, request: HttpRequest, customer: Customer, form: Any) -> HttpResponse:
         action = subscriptions.subscription_change_plan(
-            actor=request.user, customer_id=customer.pk, plan_id=form.cleaned_data["plan_id"],
-            proration=form.cleaned_data["proration"], note=form.cleaned_data["note"],
-            submission_key=form.cleaned_data["key"])
+            actor=request.user,
+            customer_id=customer.pk,
+            plan_id=form.cleaned_data["plan_id"],
+            proration=form.cleaned_data["proration"],
+            note=form.cleaned_data["note"],
+            submission_key=form.cleaned_data["key"],
+        )
         return redirect("billing:finance_action", pk=action.pk)
 
 
@@ -232,19 +282,26 @@ class CancelStep(_SubscriptionStep):
 
     def will_happen(self, form: Any, context: dict[str, Any]) -> list[str]:
         if form.cleaned_data["when"] == "now":
-            return [f"Cancel subscription {self.sub['id']} now: it ends immediately and is "
-                    "not renewed. Nothing is refunded (use Refund for that).",
-                    "Our records change when Stripe confirms it (customer.subscription.deleted)."]
-        return [f"Cancel subscription {self.sub['id']} at the end of the paid period "
-                f"({self.period_end()}): the customer keeps access until then, and it is not "
-                "renewed. This can be undone with Resume until then.",
-                "Our records change when Stripe confirms it (customer.subscription.updated)."]
+            return [
+                f"Cancel subscription {self.sub['id']} now: it ends immediately and is "
+                "not renewed. Nothing is refunded (use Refund for that).",
+                "Our records change when Stripe confirms it (customer.subscription.deleted).",
+            ]
+        return [
+            f"Cancel subscription {self.sub['id']} at the end of the paid period "
+            f"({self.period_end()}): the customer keeps access until then, and it is not "
+            "renewed. This can be undone with Resume until then.",
+            "Our records change when Stripe confirms it (customer.subscription.updated).",
+        ]
 
     def perform(self, request: HttpRequest, customer: Customer, form: Any) -> HttpResponse:
         action = subscriptions.subscription_cancel(
-            actor=request.user, customer_id=customer.pk,
-            at_period_end=form.cleaned_data["when"] != "now", note=form.cleaned_data["note"],
-            submission_key=form.cleaned_data["key"])
+            actor=request.user,
+            customer_id=customer.pk,
+            at_period_end=form.cleaned_data["when"] != "now",
+            note=form.cleaned_data["note"],
+            submission_key=form.cleaned_data["key"],
+        )
         return redirect("billing:finance_action", pk=action.pk)
 
 
@@ -264,24 +321,31 @@ class ResumeStep(_SubscriptionStep):
         return finance_forms.ResumeForm(data)
 
     def will_happen(self, form: Any, context: dict[str, Any]) -> list[str]:
-        return [f"Withdraw the cancellation of subscription {self.sub['id']} planned for "
-                f"{self.period_end()}: it renews as usual on "
-                f"{subscriptions.plan_label(self.plan)}.",
-                "Our records change when Stripe confirms it (customer.subscription.updated)."]
+        return [
+            f"Withdraw the cancellation of subscription {self.sub['id']} planned for "
+            f"{self.period_end()}: it renews as usual on "
+            f"{subscriptions.plan_label(self.plan)}.",
+            "Our records change when Stripe confirms it (customer.subscription.updated).",
+        ]
 
     def perform(self, request: HttpRequest, customer: Customer, form: Any) -> HttpResponse:
         action = subscriptions.subscription_resume(
-            actor=request.user, customer_id=customer.pk, note=form.cleaned_data["note"],
-            submission_key=form.cleaned_data["key"])
+            actor=request.user,
+            customer_id=customer.pk,
+            note=form.cleaned_data["note"],
+            submission_key=form.cleaned_data["key"],
+        )
         return redirect("billing:finance_action", pk=action.pk)
 
 
 def _fresh(step: type[_Step]) -> Any:
     """A view making a new step object per request (steps keep per-request state)."""
+
     def view(request: HttpRequest, customer_id: Any) -> HttpResponse:
         if request.method not in ("GET", "POST"):
             return HttpResponse(status=405)
         return step()(request, customer_id)
+
     view.__name__ = step.__name__
     return view
 
@@ -295,45 +359,68 @@ resume_view = _fresh(ResumeStep)
 def finance_action_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Where an action stands: submitted (refreshes until Stripe confirms), confirmed,
     failed with Stripe's words, or unanswered (send again, same idempotency key)."""
-    action = get_object_or_404(FinanceAction.objects.select_related(
-        "customer", "requested_by", "refund_request"), pk=pk)
+    action = get_object_or_404(
+        FinanceAction.objects.select_related("customer", "requested_by", "refund_request"), pk=pk
+    )
     # Amounts, notes and Stripe's errors are finance details (not for support agents),
     # except on what the user asked for themselves: their action, or their request's.
-    own = (action.requested_by_id == request.user.pk
-           or (action.refund_request is not None
-               and action.refund_request.requested_by_id == request.user.pk))
-    if not ((permissions.can_view_billing(request.user, action.customer)
-             and can_view_finance_details(request.user)) or own):
-        raise permissions.deny(user=request.user, action="view_finance_action",
-                               target=action.customer, detail=f"action #{action.pk}")
+    own = action.requested_by_id == request.user.pk or (
+        action.refund_request is not None
+        and action.refund_request.requested_by_id == request.user.pk
+    )
+    if not (
+        (
+            permissions.can_view_billing(request.user, action.customer)
+            and can_view_finance_details(request.user)
+        )
+        or own
+    ):
+        raise permissions.deny(
+            user=request.user,
+            action="view_finance_action",
+            target=action.customer,
+            detail=f"action #{action.pk}",
+        )
     if request.method == "POST":
         try:
             actions.action_resend(actor=request.user, action_id=action.pk)
         except StripeActionError as exc:
             messages.error(request, exc.user_message)
         return redirect("billing:finance_action", pk=action.pk)
-    return _page(request, "billing/finance/action_status.html", action=action,
-                 title=f"{action.get_kind_display()} #{action.pk}",
-                 customer_url=_customer_url(action.customer),
-                 waiting=action.state == ActionState.SUBMITTED,
-                 can_resend=action.state == ActionState.REQUESTED and bool(action.error_message),
-                 money=format_money(action.amount, action.currency) if action.amount else "")
+    return _page(
+        request,
+        "billing/finance/action_status.html",
+        action=action,
+        title=f"{action.get_kind_display()} #{action.pk}",
+        customer_url=_customer_url(action.customer),
+        waiting=action.state == ActionState.SUBMITTED,
+        can_resend=action.state == ActionState.REQUESTED and bool(action.error_message),
+        money=format_money(action.amount, action.currency) if action.amount else "",
+    )
 
 
 def refund_requests_view(request: HttpRequest) -> HttpResponse:
-    if not (permissions.can_request_refund(request.user) or permissions.can_approve_refund(request.user)):
+    if not (
+        permissions.can_request_refund(request.user) or permissions.can_approve_refund(request.user)
+    ):
         raise permissions.deny(user=request.user, action="view_refund_requests")
-    return _page(request, "billing/finance/refund_requests.html", title="Refund requests",
-                 is_approver=permissions.can_approve_refund(request.user),
-                 **refund_requests_for(user=request.user))
+    return _page(
+        request,
+        "billing/finance/refund_requests.html",
+        title="Refund requests",
+        is_approver=permissions.can_approve_refund(request.user),
+        **refund_requests_for(user=request.user),
+    )
 
 
 def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
     refund_request = get_object_or_404(
-        RefundRequest.objects.select_related("customer", "requested_by", "decided_by"), pk=pk)
+        RefundRequest.objects.select_related("customer", "requested_by", "decided_by"), pk=pk
+    )
     if not permissions.can_view_refund_request(request.user, refund_request):
-        raise permissions.deny(user=request.user, action="view_refund_request",
-                               target=refund_request.customer)
+        raise permissions.deny(
+            user=request.user, action="view_refund_request", target=refund_request.customer
+        )
     form = finance_forms.DecisionForm()
     if request.method == "POST":
         decision = request.POST.get("decision")
@@ -341,20 +428,27 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
         if decision not in ("approve", "reject"):
             return HttpResponse("Unknown decision.", status=400)
         if not permissions.can_approve_refund(request.user, refund_request):
-            raise permissions.deny(user=request.user, action=f"{decision}_refund_request",
-                                   target=refund_request.customer,
-                                   detail=f"request #{refund_request.pk}")
+            raise permissions.deny(
+                user=request.user,
+                action=f"{decision}_refund_request",
+                target=refund_request.customer,
+                detail=f"request #{refund_request.pk}",
+            )
         if form.is_valid():
             note = form.cleaned_data["note"]
             try:
                 if decision == "approve":
-                    action = refunds.refund_request_approve(actor=request.user,
-                                                            request_id=refund_request.pk, note=note)
+                    action = refunds.refund_request_approve(
+                        actor=request.user, request_id=refund_request.pk, note=note
+                    )
                     return redirect("billing:finance_action", pk=action.pk)
-                refunds.refund_request_reject(actor=request.user,
-                                              request_id=refund_request.pk, reason=note)
-                messages.success(request, f"Refund request #{refund_request.pk} rejected; "
-                                          "the requester was told why.")
+                refunds.refund_request_reject(
+                    actor=request.user, request_id=refund_request.pk, reason=note
+                )
+                messages.success(
+                    request,
+                    f"Refund request #{refund_request.pk} rejected; the requester was told why.",
+                )
                 return redirect("billing:refund_requests")
             except ValidationError as exc:
                 form.add_error(None, _error_text(exc))
@@ -366,24 +460,34 @@ def refund_request_view(request: HttpRequest, pk: int) -> HttpResponse:
                 # running): say it as a message instead.
                 for error in form.non_field_errors():
                     messages.error(request, error)
-    return _page(request, "billing/finance/refund_request.html",
-                 title=f"Refund request #{refund_request.pk}", refund_request=refund_request,
-                 form=form, customer_url=_customer_url(refund_request.customer),
-                 amount=format_money(refund_request.amount, refund_request.currency),
-                 charge_amount=format_money(refund_request.charge_amount, refund_request.currency),
-                 reason=refunds.REASON_CODES.get(refund_request.reason_code, refund_request.reason_code),
-                 can_decide=(refund_request.status == "pending"
-                             and permissions.can_approve_refund(request.user, refund_request)),
-                 own=refund_request.requested_by_id == request.user.pk)
-
+    return _page(
+        request,
+        "billing/finance/refund_request.html",
+        title=f"Refund request #{refund_request.pk}",
+        refund_request=refund_request,
+        form=form,
+        customer_url=_customer_url(refund_request.customer),
+        amount=format_money(refund_request.amount, refund_request.currency),
+        charge_amount=format_money(refund_request.charge_amount, refund_request.currency),
+        reason=refunds.REASON_CODES.get(refund_request.reason_code, refund_request.reason_code),
+        can_decide=(
+            refund_request.status == "pending"
+            and permissions.can_approve_refund(request.user, refund_request)
+        ),
+        own=refund_request.requested_by_id == request.user.pk,
+    )
 
 
 def customer_finance_panel_view(request: HttpRequest, customer_id: Any) -> HttpResponse:
     """The customer page's finance panel on its own (the page loads it after itself, so
     it never waits on Stripe's two API calls)."""
     customer = get_object_or_404(Customer, pk=customer_id)
-    permissions.require(permissions.can_view_billing(request.user, customer),
-                        user=request.user, action="view_billing", target=customer)
+    permissions.require(
+        permissions.can_view_billing(request.user, customer),
+        user=request.user,
+        action="view_billing",
+        target=customer,
+    )
     if request.headers.get("X-Requested-With") == "fetch":  # the customer page's loader
         return render(request, "billing/customer_finance_panel.html", {"customer": customer})
     return _page(request, "billing/finance/customer_finance.html", customer=customer)

@@ -31,10 +31,12 @@ class _ActionForm(forms.Form):
 
 
 class RefundForm(_ActionForm):
-    amount = forms.CharField(label="Amount to refund", max_length=20,
-                             help_text="In the charge's currency, e.g. 12.50.")
-    reason_code = forms.ChoiceField(label="Reason", choices=[("", "— choose —"),
-                                                             *REASON_CODES.items()])
+    amount = forms.CharField(
+        label="Amount to refund", max_length=20, help_text="In the charge's currency, e.g. 12.50."
+    )
+    reason_code = forms.ChoiceField(
+        label="Reason", choices=[("", "— choose —"), *REASON_CODES.items()]
+    )
     note = forms.CharField(label="Note (why, in words)", widget=NOTE_WIDGET, max_length=2000)
 
     def __init__(self, *args: Any, currency: str = "usd", **kwargs: Any) -> None:
@@ -53,8 +55,10 @@ class RefundForm(_ActionForm):
         if not value.is_finite():
             raise ValidationError("Enter the amount as a plain number, such as 12.50.")
         if value and value.adjusted() >= MAX_WHOLE_DIGITS:
-            raise ValidationError(f"That amount is too large: at most {MAX_WHOLE_DIGITS} "
-                                  "digits before the decimal point.")
+            raise ValidationError(
+                f"That amount is too large: at most {MAX_WHOLE_DIGITS} "
+                "digits before the decimal point."
+            )
         try:
             minor = to_minor(value, self.currency)
             if minor != minor.to_integral_value():
@@ -68,8 +72,12 @@ class RefundForm(_ActionForm):
 
 class ChangePlanForm(_ActionForm):
     plan_id = forms.ChoiceField(label="New plan")
-    proration = forms.ChoiceField(label="Proration", choices=list(PRORATIONS.items()),
-                                  widget=forms.RadioSelect, initial="create_prorations")
+    proration = forms.ChoiceField(
+        label="Proration",
+        choices=list(PRORATIONS.items()),
+        widget=forms.RadioSelect,
+        initial="create_prorations",
+    )
     note = forms.CharField(label="Reason", widget=NOTE_WIDGET, max_length=2000)
 
     def __init__(self, *args: Any, plans: list[tuple[str, str]] = (), **kwargs: Any) -> None:
@@ -78,9 +86,15 @@ class ChangePlanForm(_ActionForm):
 
 
 class CancelForm(_ActionForm):
-    when = forms.ChoiceField(label="When", widget=forms.RadioSelect, initial="period_end",
-                             choices=[("period_end", "At the end of the paid period"),
-                                      ("now", "Now (access ends immediately, no refund)")])
+    when = forms.ChoiceField(
+        label="When",
+        widget=forms.RadioSelect,
+        initial="period_end",
+        choices=[
+            ("period_end", "At the end of the paid period"),
+            ("now", "Now (access ends immediately, no refund)"),
+        ],
+    )
     note = forms.CharField(label="Reason", widget=NOTE_WIDGET, max_length=2000)
 
 

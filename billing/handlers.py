@@ -21,9 +21,15 @@ from billing.projection import project
 from customers.models import Customer
 
 # Bookkeeping fields of the projection that say nothing to a subscriber.
-_GUARD_FIELDS = {"last_event_created", "last_event_id", "payment_event_created",
-                 "subscription_event_created", "profile_event_created",
-                 "billing_confirmed_at", "updated_at"}
+_GUARD_FIELDS = {
+    "last_event_created",
+    "last_event_id",
+    "payment_event_created",
+    "subscription_event_created",
+    "profile_event_created",
+    "billing_confirmed_at",
+    "updated_at",
+}
 
 
 @dataclass
@@ -36,8 +42,12 @@ Handler = Callable[[StripeEvent], "str | Outcome"]
 
 
 def customer_projection(event: StripeEvent) -> Outcome:
-    result = project(event_id=event.stripe_id or "", event_type=event.type,
-                     created=event.created, obj=event.data_object)
+    result = project(
+        event_id=event.stripe_id or "",
+        event_type=event.type,
+        created=event.created,
+        obj=event.data_object,
+    )
     if result.stripe_customer_id and not event.stripe_customer_id:
         # Disputes name their customer only through the charge: remember who it was.
         StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
@@ -56,8 +66,9 @@ def stripe_mirror(event: StripeEvent) -> str:
     """Keep dj-stripe's copy of the object in step, from the event's snapshot."""
     from billing.adapters import djstripe_mirror
 
-    return djstripe_mirror.sync_object(event.data_object, event_id=event.stripe_id or "",
-                                       created=event.created)
+    return djstripe_mirror.sync_object(
+        event.data_object, event_id=event.stripe_id or "", created=event.created
+    )
 
 
 HANDLERS: dict[str, Handler] = {
@@ -72,19 +83,33 @@ def published(event: StripeEvent) -> events.BillingEvent:
     Read fresh from the database: the projection may have learnt the Stripe customer
     (disputes name it only through the charge) after ``event`` was loaded.
     """
-    projection = (HandlerRun.objects.filter(event_id=event.pk, handler=status_map.PROJECTION)
-                  .values_list("status", "changes").first())
+    projection = (
+        HandlerRun.objects.filter(event_id=event.pk, handler=status_map.PROJECTION)
+        .values_list("status", "changes")
+        .first()
+    )
     if projection is not None and projection[0] != RunStatus.SUCCEEDED:
         raise events.NotProjectedYet(f"the projection of {event.stripe_id} has not succeeded yet")
-    stripe_customer_id = (StripeEvent.objects.filter(pk=event.pk)
-                          .values_list("stripe_customer_id", flat=True).first()) or ""
-    customer_id = (Customer.objects.filter(stripe_customer_id=stripe_customer_id)
-                   .values_list("pk", flat=True).first() if stripe_customer_id else None)
+    stripe_customer_id = (
+        StripeEvent.objects.filter(pk=event.pk).values_list("stripe_customer_id", flat=True).first()
+    ) or ""
+    customer_id = (
+        Customer.objects.filter(stripe_customer_id=stripe_customer_id)
+        .values_list("pk", flat=True)
+        .first()
+        if stripe_customer_id
+        else None
+    )
     return events.BillingEvent(
-        event_id=event.stripe_id or "", type=event.type, created=event.created,
-        livemode=event.livemode, customer_id=customer_id,
-        stripe_customer_id=stripe_customer_id, object=event.data_object,
-        changes=tuple(projection[1] or ()) if projection else ())
+        event_id=event.stripe_id or "",
+        type=event.type,
+        created=event.created,
+        livemode=event.livemode,
+        customer_id=customer_id,
+        stripe_customer_id=stripe_customer_id,
+        object=event.data_object,
+        changes=tuple(projection[1] or ()) if projection else (),
+    )
 
 
 def handle(name: str, event: StripeEvent) -> Outcome:

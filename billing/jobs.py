@@ -15,8 +15,9 @@ def process_event_job(event_pk: int) -> None:
     # once it has loaded the event (no extra query on the hot path).
     with bind(request_id=f"event-{event_pk}", stripe_event_id=""):
         processed = services.event_process(event_pk=event_pk)
-        logger.info("event %s processed" if processed else "event %s left to another worker",
-                    event_pk)
+        logger.info(
+            "event %s processed" if processed else "event %s left to another worker", event_pk
+        )
 
 
 def handler_run_job(run_pk: int) -> None:

@@ -36,8 +36,9 @@ class StripeEvent(models.Model):
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     payload = models.JSONField(default=dict)
 
-    status = models.CharField(max_length=12, choices=EventStatus.choices,
-                              default=EventStatus.RECEIVED)
+    status = models.CharField(
+        max_length=12, choices=EventStatus.choices, default=EventStatus.RECEIVED
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     delivery_count = models.PositiveIntegerField(default=1)
@@ -82,9 +83,11 @@ class HandlerRun(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True, help_text="What the handler did.")
-    changes = models.JSONField(default=list, blank=True,
-                               help_text="Customer fields the projection changed (published "
-                                         "to subscribers).")
+    changes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Customer fields the projection changed (published to subscribers).",
+    )
     next_attempt_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -167,27 +170,40 @@ class FinanceAction(models.Model):
     never edited here: the pipeline's projection does that when the webhook arrives.
     """
 
-    key = models.UUIDField(unique=True, editable=False,
-                           help_text="The form's submission id: one action per submission.")
+    key = models.UUIDField(
+        unique=True,
+        editable=False,
+        help_text="The form's submission id: one action per submission.",
+    )
     kind = models.CharField(max_length=24, choices=ActionKind.choices)
-    state = models.CharField(max_length=12, choices=ActionState.choices,
-                             default=ActionState.REQUESTED, db_index=True)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
-                                 related_name="finance_actions")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                                     related_name="+")
-    refund_request = models.OneToOneField("billing.RefundRequest", on_delete=models.PROTECT,
-                                          null=True, blank=True, related_name="action")
+    state = models.CharField(
+        max_length=12, choices=ActionState.choices, default=ActionState.REQUESTED, db_index=True
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="finance_actions"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    refund_request = models.OneToOneField(
+        "billing.RefundRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="action",
+    )
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
     charge_id = models.CharField(max_length=255, blank=True, db_index=True)
-    amount = models.PositiveBigIntegerField(null=True, blank=True,
-                                            help_text="Smallest currency unit (refunds).")
+    amount = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Smallest currency unit (refunds)."
+    )
     currency = models.CharField(max_length=3, blank=True)
     reason_code = models.CharField(max_length=32, blank=True)
     note = models.TextField(blank=True, help_text="The staff member's reason, in words.")
-    params = models.JSONField(default=dict, blank=True,
-                              help_text="What was asked (plan, proration, before values).")
+    params = models.JSONField(
+        default=dict, blank=True, help_text="What was asked (plan, proration, before values)."
+    )
     idempotency_key = models.CharField(max_length=255, unique=True)
     stripe_object_id = models.CharField(max_length=255, blank=True, db_index=True)
     error_message = models.CharField(max_length=500, blank=True)
@@ -220,21 +236,32 @@ class RefundRequest(models.Model):
     for by a support agent. The requester sees it through a django-guardian object
     permission (``billing.view_refundrequest`` on this row) and can never approve it."""
 
-    key = models.UUIDField(unique=True, editable=False,
-                           help_text="The form's submission id: one request per submission.")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
-                                 related_name="refund_requests")
+    key = models.UUIDField(
+        unique=True,
+        editable=False,
+        help_text="The form's submission id: one request per submission.",
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="refund_requests"
+    )
     charge_id = models.CharField(max_length=255)
     amount = models.PositiveBigIntegerField(help_text="Smallest currency unit.")
     currency = models.CharField(max_length=3)
     charge_amount = models.PositiveBigIntegerField()
     reason_code = models.CharField(max_length=32)
     note = models.TextField()
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=10, choices=RefundRequestStatus.choices,
-                              default=RefundRequestStatus.PENDING, db_index=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                                   blank=True, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10,
+        choices=RefundRequestStatus.choices,
+        default=RefundRequestStatus.PENDING,
+        db_index=True,
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -28,8 +28,12 @@ VIEW_RECONCILERUN = "billing.view_reconcilerun"
 
 
 def _active_staff(user: Any) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False)
-                and user.is_active and user.is_staff)
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user.is_staff
+    )
 
 
 def can_view_billing(user: Any, customer: Any = None) -> bool:
@@ -68,16 +72,19 @@ def can_view_refund_request(user: Any, refund_request: Any) -> bool:
     """Approvers see every request; a requester sees their own (guardian object perm)."""
     if not _active_staff(user):
         return False
-    return (user.has_perm(APPROVE_REFUND)
-            or user.has_perm(VIEW_REFUNDREQUEST, refund_request))
+    return user.has_perm(APPROVE_REFUND) or user.has_perm(VIEW_REFUNDREQUEST, refund_request)
 
 
 def deny(*, user: Any, action: str, target: Any = None, detail: str = "") -> PermissionDenied:
     """Audit a refused attempt (committed even though the caller then raises) and return
     the ``PermissionDenied`` to raise."""
     with transaction.atomic():
-        audit_record(action=codes.PERMISSION_DENIED, actor=user, target=target,
-                     data={"attempted": action, "detail": detail})
+        audit_record(
+            action=codes.PERMISSION_DENIED,
+            actor=user,
+            target=target,
+            data={"attempted": action, "detail": detail},
+        )
     return PermissionDenied(f"You may not {action.replace('_', ' ')}.")
 
 

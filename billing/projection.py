@@ -63,8 +63,12 @@ def resolve_stripe_customer_id(obj: dict[str, Any]) -> str:
 
     from billing.models import StripeEvent
 
-    known = (StripeEvent.objects.filter(object_id=charge_id).exclude(stripe_customer_id="")
-             .values_list("stripe_customer_id", flat=True).first())
+    known = (
+        StripeEvent.objects.filter(object_id=charge_id)
+        .exclude(stripe_customer_id="")
+        .values_list("stripe_customer_id", flat=True)
+        .first()
+    )
     if known:
         return known
     mirrored = Charge.objects.filter(id=charge_id).values_list("customer__id", flat=True).first()
@@ -130,15 +134,21 @@ class Result:
 
 def _find_or_link(stripe_customer_id: str, obj: dict[str, Any]) -> tuple[Customer, list[str]]:
     """The canonical customer for a Stripe customer, created or linked the first time."""
-    customer = Customer.objects.select_for_update().filter(
-        stripe_customer_id=stripe_customer_id).first()
+    customer = (
+        Customer.objects.select_for_update().filter(stripe_customer_id=stripe_customer_id).first()
+    )
     if customer is not None:
         return customer, []
     email = _email_of(obj)
-    candidates = list(
-        Customer.objects.select_for_update().filter(
-            email__iexact=email, stripe_customer_id__isnull=True)[:2]
-    ) if email else []
+    candidates = (
+        list(
+            Customer.objects.select_for_update().filter(
+                email__iexact=email, stripe_customer_id__isnull=True
+            )[:2]
+        )
+        if email
+        else []
+    )
     if len(candidates) == 1:
         customer = candidates[0]
         customer.stripe_customer_id = stripe_customer_id
@@ -178,8 +188,9 @@ def _newer(event_created: datetime | None, applied: datetime | None) -> str:
     return "same"
 
 
-def _status_and_subscription_values(obj: dict[str, Any], status: str | None
-                                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _status_and_subscription_values(
+    obj: dict[str, Any], status: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split what an object says into the two guarded groups.
 
     Status group (guard ``last_event_created``): status and the latest invoice, which
@@ -214,8 +225,14 @@ def _assign(customer: Customer, values: dict[str, Any]) -> list[str]:
     return changed
 
 
-def project(*, event_id: str, event_type: str, created: datetime | None,
-            obj: dict[str, Any], refetch: bool = True) -> Result:
+def project(
+    *,
+    event_id: str,
+    event_type: str,
+    created: datetime | None,
+    obj: dict[str, Any],
+    refetch: bool = True,
+) -> Result:
     """Apply one event's object snapshot to its customer. Returns what changed and why.
 
     ``refetch=False`` (reconcile, which already holds fresh objects) never calls Stripe.
@@ -242,11 +259,16 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
             if order == "older":
                 notes.append("profile: older than applied state, skipped")
             else:
-                for field, value in (("email", obj.get("email") or ""), ("name", obj.get("name") or "")):
+                for field, value in (
+                    ("email", obj.get("email") or ""),
+                    ("name", obj.get("name") or ""),
+                ):
                     if value and getattr(customer, field) != value:
                         setattr(customer, field, value)
                         changed.append(field)
-                customer.profile_event_created = max(filter(None, [created, customer.profile_event_created]))
+                customer.profile_event_created = max(
+                    filter(None, [created, customer.profile_event_created])
+                )
                 changed.append("profile_event_created")
 
         outcome = status_map.decide(rule, obj, customer.status)
@@ -259,49 +281,66 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
             sub_order = _newer(created, customer.subscription_event_created)
             event_sub = _subscription_id_of(obj)
             superseded = (
-                event_sub and customer.subscription_id and event_sub != customer.subscription_id
-                and status_values.get("status") in _ENDED and customer.status in _LIVE
+                event_sub
+                and customer.subscription_id
+                and event_sub != customer.subscription_id
+                and status_values.get("status") in _ENDED
+                and customer.status in _LIVE
             )
             if superseded:
                 # The end of an older subscription must not cancel the current one.
-                notes.append(f"status: {event_sub} ended but {customer.subscription_id} is "
-                             "current; not applied")
+                notes.append(
+                    f"status: {event_sub} ended but {customer.subscription_id} is "
+                    "current; not applied"
+                )
                 status_values, sub_values = {}, {}
             if order == "older" and status_values:
-                notes.append(f"status: event older than applied {customer.last_event_id}; not applied")
+                notes.append(
+                    f"status: event older than applied {customer.last_event_id}; not applied"
+                )
                 status_values = {}
             if sub_order == "older" and sub_values:
                 notes.append("subscription: older than applied snapshot; not applied")
                 sub_values = {}
             ambiguous = (
-                (order == "same" and _differs(customer, status_values)
-                 and customer.last_event_id != event_id)
-                or (sub_order == "same" and _differs(customer, sub_values))
-            )
+                order == "same"
+                and _differs(customer, status_values)
+                and customer.last_event_id != event_id
+            ) or (sub_order == "same" and _differs(customer, sub_values))
             sub_id = event_sub or customer.subscription_id
-            if refetch and sub_id and (
-                    ambiguous or (rule.rederive_from_subscription and order != "older")):
+            if (
+                refetch
+                and sub_id
+                and (ambiguous or (rule.rederive_from_subscription and order != "older"))
+            ):
                 # Stripe's clock has one-second resolution: two different states from the
                 # same second cannot be ordered, so ask Stripe what is true now.
                 fresh = stripe_client.retrieve("subscription", sub_id)
                 status_values, sub_values = _status_and_subscription_values(
-                    fresh, status_map.SUBSCRIPTION_STATUS.get(fresh.get("status", "")))
-                notes.append("status: re-read the subscription from Stripe"
-                             + (" (same-second conflict)" if ambiguous else ""))
+                    fresh, status_map.SUBSCRIPTION_STATUS.get(fresh.get("status", ""))
+                )
+                notes.append(
+                    "status: re-read the subscription from Stripe"
+                    + (" (same-second conflict)" if ambiguous else "")
+                )
             if status_values:
                 changed += _assign(customer, status_values)
                 if "status" in status_values:
                     onboarding = status_map.ONBOARDING_FOR_STATUS.get(status_values["status"])
                     if onboarding:
                         changed += _assign(customer, {"onboarding_state": onboarding})
-                if created and (customer.last_event_created is None or created >= customer.last_event_created):
+                if created and (
+                    customer.last_event_created is None or created >= customer.last_event_created
+                ):
                     customer.last_event_created = created
                     customer.last_event_id = event_id
                     changed += ["last_event_created", "last_event_id"]
             if sub_values:
                 changed += _assign(customer, sub_values)
-                if created and (customer.subscription_event_created is None
-                                or created > customer.subscription_event_created):
+                if created and (
+                    customer.subscription_event_created is None
+                    or created > customer.subscription_event_created
+                ):
                     customer.subscription_event_created = created
                     changed.append("subscription_event_created")
 
@@ -321,8 +360,16 @@ def project(*, event_id: str, event_type: str, created: datetime | None,
         if "created" in changed:
             customer.save()
         else:
-            customer.save(update_fields=sorted(set(changed) | {"billing_confirmed_at", "updated_at"}))
-    note = "; ".join(notes) or ("applied: " + ", ".join(sorted(set(changed))) if changed else "no change")
-    return Result(customer.pk, stripe_customer_id, note, sorted(set(changed)),
-                  stripe_client.api_calls.total - calls_before)
-
+            customer.save(
+                update_fields=sorted(set(changed) | {"billing_confirmed_at", "updated_at"})
+            )
+    note = "; ".join(notes) or (
+        "applied: " + ", ".join(sorted(set(changed))) if changed else "no change"
+    )
+    return Result(
+        customer.pk,
+        stripe_customer_id,
+        note,
+        sorted(set(changed)),
+        stripe_client.api_calls.total - calls_before,
+    )

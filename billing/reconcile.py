@@ -25,8 +25,13 @@ from billing.models import ReconcileRun
 from billing.projection import project, subscription_fields
 from customers.models import BillingStatus, Customer, MatchState
 
-CATEGORIES = ("missing_locally", "unknown_locally", "status_mismatch", "plan_mismatch",
-              "period_end_mismatch")
+CATEGORIES = (
+    "missing_locally",
+    "unknown_locally",
+    "status_mismatch",
+    "plan_mismatch",
+    "period_end_mismatch",
+)
 # Local states that overlay the subscription's (a dispute, a review) are not drift.
 OVERLAY_STATUSES = {BillingStatus.DISPUTED, BillingStatus.NEEDS_REVIEW, BillingStatus.REFUNDED}
 _NO_SUBSCRIPTION_OK = {BillingStatus.NONE, BillingStatus.CANCELED, BillingStatus.REFUNDED}
@@ -47,18 +52,28 @@ def _compare(customer: Customer, sub: dict[str, Any] | None) -> list[dict[str, A
     drift = []
     if sub is None:
         if customer.status not in _NO_SUBSCRIPTION_OK | OVERLAY_STATUSES:
-            drift.append({"category": "status_mismatch", "local": customer.status, "stripe": "none"})
+            drift.append(
+                {"category": "status_mismatch", "local": customer.status, "stripe": "none"}
+            )
         return drift
     expected = status_map.SUBSCRIPTION_STATUS.get(sub.get("status", ""))
     if expected and customer.status != expected and customer.status not in OVERLAY_STATUSES:
         drift.append({"category": "status_mismatch", "local": customer.status, "stripe": expected})
     fields = subscription_fields(sub)
     if fields["plan_id"] and customer.plan_id != fields["plan_id"]:
-        drift.append({"category": "plan_mismatch", "local": customer.plan_id, "stripe": fields["plan_id"]})
+        drift.append(
+            {"category": "plan_mismatch", "local": customer.plan_id, "stripe": fields["plan_id"]}
+        )
     if fields["current_period_end"] and customer.current_period_end != fields["current_period_end"]:
-        drift.append({"category": "period_end_mismatch",
-                      "local": customer.current_period_end.isoformat() if customer.current_period_end else None,
-                      "stripe": fields["current_period_end"].isoformat()})
+        drift.append(
+            {
+                "category": "period_end_mismatch",
+                "local": customer.current_period_end.isoformat()
+                if customer.current_period_end
+                else None,
+                "stripe": fields["current_period_end"].isoformat(),
+            }
+        )
     return drift
 
 
@@ -74,12 +89,18 @@ def reconcile_run(*, repair: bool, progress: Progress | None = None) -> Reconcil
             say("customers", None)
         subs_by_customer: dict[str, list[dict[str, Any]]] = {}
         for sub in stripe_client.list_all("subscription", status="all"):
-            customer_id = sub.get("customer") if isinstance(sub.get("customer"), str) else (sub.get("customer") or {}).get("id")
+            customer_id = (
+                sub.get("customer")
+                if isinstance(sub.get("customer"), str)
+                else (sub.get("customer") or {}).get("id")
+            )
             subs_by_customer.setdefault(customer_id, []).append(sub)
             say("subscriptions", None)
 
-        local = {c.stripe_customer_id: c for c in
-                 Customer.objects.filter(stripe_customer_id__isnull=False)}
+        local = {
+            c.stripe_customer_id: c
+            for c in Customer.objects.filter(stripe_customer_id__isnull=False)
+        }
         for stripe_id, obj in stripe_customers.items():
             sub = _current_subscription(subs_by_customer.get(stripe_id, []))
             customer = local.get(stripe_id)
@@ -97,8 +118,12 @@ def reconcile_run(*, repair: bool, progress: Progress | None = None) -> Reconcil
             say("compared", len(stripe_customers))
         for stripe_id, customer in local.items():
             if stripe_id not in stripe_customers:
-                item = {"category": "unknown_locally", "local": str(customer.pk), "stripe": None,
-                        "stripe_customer_id": stripe_id}
+                item = {
+                    "category": "unknown_locally",
+                    "local": str(customer.pk),
+                    "stripe": None,
+                    "stripe_customer_id": stripe_id,
+                }
                 counts["unknown_locally"] += 1
                 if len(details) < 200:
                     details.append(item)
@@ -117,29 +142,66 @@ def reconcile_run(*, repair: bool, progress: Progress | None = None) -> Reconcil
 def _snapshot(customer: Customer | None) -> dict[str, Any]:
     if customer is None:
         return {}
-    return {"status": customer.status, "plan_id": customer.plan_id,
-            "current_period_end": customer.current_period_end.isoformat() if customer.current_period_end else None}
+    return {
+        "status": customer.status,
+        "plan_id": customer.plan_id,
+        "current_period_end": customer.current_period_end.isoformat()
+        if customer.current_period_end
+        else None,
+    }
 
 
-def _repair(run: ReconcileRun, stripe_id: str, obj: dict[str, Any], sub: dict[str, Any] | None,
-            items: list[dict[str, Any]]) -> None:
+def _repair(
+    run: ReconcileRun,
+    stripe_id: str,
+    obj: dict[str, Any],
+    sub: dict[str, Any] | None,
+    items: list[dict[str, Any]],
+) -> None:
     now = timezone.now()
     before = _snapshot(Customer.objects.filter(stripe_customer_id=stripe_id).first())
     with transaction.atomic():
-        result = project(event_id=f"reconcile:{run.pk}", event_type="customer.updated",
-                         created=now, obj=obj, refetch=False)
+        result = project(
+            event_id=f"reconcile:{run.pk}",
+            event_type="customer.updated",
+            created=now,
+            obj=obj,
+            refetch=False,
+        )
         if sub is not None:
-            result = project(event_id=f"reconcile:{run.pk}", event_type="customer.subscription.updated",
-                             created=now, obj=sub, refetch=False)
+            result = project(
+                event_id=f"reconcile:{run.pk}",
+                event_type="customer.subscription.updated",
+                created=now,
+                obj=sub,
+                refetch=False,
+            )
         elif any(i["category"] == "status_mismatch" for i in items):
             # Stripe has no subscription at all for this customer: whatever we had ended.
-            ended = {"object": "subscription", "id": "", "customer": stripe_id, "status": "canceled"}
-            result = project(event_id=f"reconcile:{run.pk}", event_type="customer.subscription.deleted",
-                             created=now, obj=ended, refetch=False)
+            ended = {
+                "object": "subscription",
+                "id": "",
+                "customer": stripe_id,
+                "status": "canceled",
+            }
+            result = project(
+                event_id=f"reconcile:{run.pk}",
+                event_type="customer.subscription.deleted",
+                created=now,
+                obj=ended,
+                refetch=False,
+            )
         customer = Customer.objects.get(pk=result.customer_id)
-        audit_record(action=codes.BILLING_RECONCILE_REPAIRED, target=customer, data={
-            "reconcile_run": run.pk, "drift": [i["category"] for i in items],
-            "before": before, "after": _snapshot(customer)})
+        audit_record(
+            action=codes.BILLING_RECONCILE_REPAIRED,
+            target=customer,
+            data={
+                "reconcile_run": run.pk,
+                "drift": [i["category"] for i in items],
+                "before": before,
+                "after": _snapshot(customer),
+            },
+        )
 
 
 def _flag_unknown(run: ReconcileRun, customer: Customer) -> None:
@@ -147,7 +209,15 @@ def _flag_unknown(run: ReconcileRun, customer: Customer) -> None:
         before = _snapshot(customer)
         Customer.objects.filter(pk=customer.pk).update(
             match_state=MatchState.CONFLICT,
-            review_reason=f"Stripe has no customer {customer.stripe_customer_id} (reconcile {run.pk}).")
-        audit_record(action=codes.BILLING_RECONCILE_REPAIRED, target=customer, data={
-            "reconcile_run": run.pk, "drift": ["unknown_locally"], "before": before,
-            "after": {"match_state": MatchState.CONFLICT}})
+            review_reason=f"Stripe has no customer {customer.stripe_customer_id} (reconcile {run.pk}).",
+        )
+        audit_record(
+            action=codes.BILLING_RECONCILE_REPAIRED,
+            target=customer,
+            data={
+                "reconcile_run": run.pk,
+                "drift": ["unknown_locally"],
+                "before": before,
+                "after": {"match_state": MatchState.CONFLICT},
+            },
+        )

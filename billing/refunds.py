@@ -78,15 +78,22 @@ class ChargeFacts:
 
 
 def refunded_here(charge_id: str) -> int:
-    return int(FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id)
-               .exclude(state=ActionState.FAILED).aggregate(total=Sum("amount"))["total"] or 0)
+    return int(
+        FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id)
+        .exclude(state=ActionState.FAILED)
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
 
 
 def _known_charge_amount(customer: Customer, charge_id: str) -> tuple[int, str] | None:
     """The charge's amount as our earlier refunds of it recorded it, if any."""
-    row = (FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id,
-                                        customer=customer)
-           .exclude(params__charge_amount=None).values_list("params", "currency").first())
+    row = (
+        FinanceAction.objects.filter(kind=ActionKind.REFUND, charge_id=charge_id, customer=customer)
+        .exclude(params__charge_amount=None)
+        .values_list("params", "currency")
+        .first()
+    )
     if row is None:
         return None
     return int(row[0]["charge_amount"]), row[1]
@@ -103,10 +110,13 @@ def charge_facts(customer: Customer, charge_id: str) -> ChargeFacts:
         raise ValidationError("That charge does not belong to this customer.")
     if charge.get("status") != "succeeded" or not charge.get("paid", True):
         raise ValidationError("Only a succeeded payment can be refunded.")
-    return ChargeFacts(charge_id=charge_id, amount=int(charge.get("amount") or 0),
-                       currency=str(charge.get("currency") or ""),
-                       refunded_in_stripe=int(charge.get("amount_refunded") or 0),
-                       refunded_here=refunded_here(charge_id))
+    return ChargeFacts(
+        charge_id=charge_id,
+        amount=int(charge.get("amount") or 0),
+        currency=str(charge.get("currency") or ""),
+        refunded_in_stripe=int(charge.get("amount_refunded") or 0),
+        refunded_here=refunded_here(charge_id),
+    )
 
 
 def _validate(amount: Any, reason_code: str, note: str) -> int:
@@ -125,10 +135,14 @@ def _validate(amount: Any, reason_code: str, note: str) -> int:
 
 def _too_much(amount: int, refundable: int, currency: str) -> ValidationError:
     if refundable <= 0:
-        return ValidationError(f"Nothing is left to refund on this charge "
-                               f"(refunding {format_money(amount, currency)} was refused).")
-    return ValidationError(f"{format_money(amount, currency)} is more than what is still refundable "
-                           f"on this charge ({format_money(refundable, currency)}). Nothing was refunded.")
+        return ValidationError(
+            f"Nothing is left to refund on this charge "
+            f"(refunding {format_money(amount, currency)} was refused)."
+        )
+    return ValidationError(
+        f"{format_money(amount, currency)} is more than what is still refundable "
+        f"on this charge ({format_money(refundable, currency)}). Nothing was refunded."
+    )
 
 
 def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
@@ -145,9 +159,17 @@ def _check_fits(customer: Customer, charge_id: str, amount: int) -> ChargeFacts:
     return facts
 
 
-def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
-                 reason_code: str, note: str, submission_key: Any,
-                 approved_request: RefundRequest | None = None) -> FinanceAction:
+def refund_issue(
+    *,
+    actor: Any,
+    customer_id: Any,
+    charge_id: str,
+    amount: int,
+    reason_code: str,
+    note: str,
+    submission_key: Any,
+    approved_request: RefundRequest | None = None,
+) -> FinanceAction:
     """Refund ``amount`` (smallest currency unit) of one of the customer's charges.
 
     Above ``REFUND_APPROVAL_THRESHOLD`` only through an approved request. Returns the
@@ -156,8 +178,12 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
     """
     customer = Customer.objects.get(pk=customer_id)
     if approved_request is None:
-        permissions.require(permissions.can_issue_refund(actor, customer), user=actor,
-                            action="issue_refund", target=customer)
+        permissions.require(
+            permissions.can_issue_refund(actor, customer),
+            user=actor,
+            action="issue_refund",
+            target=customer,
+        )
     key = actions.submission_key(submission_key)
     existing = actions.action_find(key, kind=ActionKind.REFUND, customer_id=customer.pk)
     if existing is not None:
@@ -166,7 +192,8 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
     if approved_request is None and amount > settings.REFUND_APPROVAL_THRESHOLD:
         raise ValidationError(
             f"Refunds above {settings.REFUND_APPROVAL_THRESHOLD / 100:,.2f} (in the charge's "
-            "currency) need a second person's approval: submit it as a refund request.")
+            "currency) need a second person's approval: submit it as a refund request."
+        )
     facts = _check_fits(customer, charge_id, amount)
     with transaction.atomic():
         advisory_xact_lock(f"refund:{charge_id}")
@@ -174,26 +201,54 @@ def refund_issue(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
         if amount > left:  # another refund of this charge got in first
             raise _too_much(amount, max(left, 0), facts.currency)
         action, created = actions.action_open(
-            key=key, kind=ActionKind.REFUND, customer=customer, actor=actor,
-            refund_request=approved_request, charge_id=charge_id, amount=amount,
-            currency=facts.currency, reason_code=reason_code, note=note.strip(),
-            params={"charge_amount": facts.amount, "audit": {
-                "charge_id": charge_id, "amount": amount, "currency": facts.currency,
-                "before": {"refunded": facts.refunded, "refundable": facts.refundable},
-                "after": {"refunded": facts.refunded + amount,
-                          "refundable": facts.refundable - amount},
-                "refund_request": approved_request.pk if approved_request else None}})
+            key=key,
+            kind=ActionKind.REFUND,
+            customer=customer,
+            actor=actor,
+            refund_request=approved_request,
+            charge_id=charge_id,
+            amount=amount,
+            currency=facts.currency,
+            reason_code=reason_code,
+            note=note.strip(),
+            params={
+                "charge_amount": facts.amount,
+                "audit": {
+                    "charge_id": charge_id,
+                    "amount": amount,
+                    "currency": facts.currency,
+                    "before": {"refunded": facts.refunded, "refundable": facts.refundable},
+                    "after": {
+                        "refunded": facts.refunded + amount,
+                        "refundable": facts.refundable - amount,
+                    },
+                    "refund_request": approved_request.pk if approved_request else None,
+                },
+            },
+        )
     if not created:
         return action
     return actions.action_send(action_pk=action.pk)
 
 
-def refund_request_create(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
-                          reason_code: str, note: str, submission_key: Any) -> RefundRequest:
+def refund_request_create(
+    *,
+    actor: Any,
+    customer_id: Any,
+    charge_id: str,
+    amount: int,
+    reason_code: str,
+    note: str,
+    submission_key: Any,
+) -> RefundRequest:
     """Ask for a refund that another finance admin or owner must approve."""
     customer = Customer.objects.get(pk=customer_id)
-    permissions.require(permissions.can_request_refund(actor, customer), user=actor,
-                        action="request_refund", target=customer)
+    permissions.require(
+        permissions.can_request_refund(actor, customer),
+        user=actor,
+        action="request_refund",
+        target=customer,
+    )
     key = actions.submission_key(submission_key)
     existing = RefundRequest.objects.filter(key=key).first()
     if existing is not None:
@@ -203,35 +258,75 @@ def refund_request_create(*, actor: Any, customer_id: Any, charge_id: str, amoun
     amount = _validate(amount, reason_code, note)
     facts = _check_fits(customer, charge_id, amount)
     with transaction.atomic():
-        refund_request, created = RefundRequest.objects.get_or_create(key=key, defaults=dict(
-            customer=customer, charge_id=charge_id, amount=amount, currency=facts.currency,
-            charge_amount=facts.amount, reason_code=reason_code, note=note.strip(),
-            requested_by=actor))
+        refund_request, created = RefundRequest.objects.get_or_create(
+            key=key,
+            defaults=dict(
+                customer=customer,
+                charge_id=charge_id,
+                amount=amount,
+                currency=facts.currency,
+                charge_amount=facts.amount,
+                reason_code=reason_code,
+                note=note.strip(),
+                requested_by=actor,
+            ),
+        )
         if created:
             # The requester follows their own request (object permission, django-guardian).
             assign_perm(permissions.VIEW_REFUNDREQUEST, actor, refund_request)
-            audit_record(action=codes.BILLING_REFUND_REQUESTED, actor=actor, target=customer,
-                         data={"refund_request": refund_request.pk, "charge_id": charge_id,
-                               "amount": amount, "currency": facts.currency,
-                               "reason_code": reason_code, "reason": note.strip(),
-                               "refundable": facts.refundable,
-                               "threshold": settings.REFUND_APPROVAL_THRESHOLD})
+            audit_record(
+                action=codes.BILLING_REFUND_REQUESTED,
+                actor=actor,
+                target=customer,
+                data={
+                    "refund_request": refund_request.pk,
+                    "charge_id": charge_id,
+                    "amount": amount,
+                    "currency": facts.currency,
+                    "reason_code": reason_code,
+                    "reason": note.strip(),
+                    "refundable": facts.refundable,
+                    "threshold": settings.REFUND_APPROVAL_THRESHOLD,
+                },
+            )
     return refund_request
 
 
-def refund_submit(*, actor: Any, customer_id: Any, charge_id: str, amount: int,
-                  reason_code: str, note: str,
-                  submission_key: Any) -> FinanceAction | RefundRequest:
+def refund_submit(
+    *,
+    actor: Any,
+    customer_id: Any,
+    charge_id: str,
+    amount: int,
+    reason_code: str,
+    note: str,
+    submission_key: Any,
+) -> FinanceAction | RefundRequest:
     """The console's refund button: issue it now, or file it for approval."""
     customer = Customer.objects.get(pk=customer_id)
-    if (permissions.can_issue_refund(actor, customer) and amount is not None
-            and int(amount) <= settings.REFUND_APPROVAL_THRESHOLD):
-        return refund_issue(actor=actor, customer_id=customer_id, charge_id=charge_id,
-                            amount=amount, reason_code=reason_code, note=note,
-                            submission_key=submission_key)
-    return refund_request_create(actor=actor, customer_id=customer_id, charge_id=charge_id,
-                                 amount=amount, reason_code=reason_code, note=note,
-                                 submission_key=submission_key)
+    if (
+        permissions.can_issue_refund(actor, customer)
+        and amount is not None
+        and int(amount) <= settings.REFUND_APPROVAL_THRESHOLD
+    ):
+        return refund_issue(
+            actor=actor,
+            customer_id=customer_id,
+            charge_id=charge_id,
+            amount=amount,
+            reason_code=reason_code,
+            note=note,
+            submission_key=submission_key,
+        )
+    return refund_request_create(
+        actor=actor,
+        customer_id=customer_id,
+        charge_id=charge_id,
+        amount=amount,
+        reason_code=reason_code,
+        note=note,
+        submission_key=submission_key,
+    )
 
 
 def _check_decider(actor: Any, request_id: int, verb: str) -> None:
@@ -240,15 +335,22 @@ def _check_decider(actor: Any, request_id: int, verb: str) -> None:
     refund_request = RefundRequest.objects.select_related("customer").get(pk=request_id)
     if not permissions.can_approve_refund(actor, refund_request):
         own = refund_request.requested_by_id == getattr(actor, "pk", None)
-        raise permissions.deny(user=actor, action=f"{verb}_refund_request",
-                               target=refund_request.customer,
-                               detail=(f"own request #{refund_request.pk}" if own
-                                       else f"request #{refund_request.pk}"))
+        raise permissions.deny(
+            user=actor,
+            action=f"{verb}_refund_request",
+            target=refund_request.customer,
+            detail=(
+                f"own request #{refund_request.pk}" if own else f"request #{refund_request.pk}"
+            ),
+        )
 
 
 def _lock_request(request_id: int) -> RefundRequest:
-    return (RefundRequest.objects.select_for_update().select_related("requested_by", "customer")
-            .get(pk=request_id))
+    return (
+        RefundRequest.objects.select_for_update()
+        .select_related("requested_by", "customer")
+        .get(pk=request_id)
+    )
 
 
 def _decide(refund_request: RefundRequest, *, actor: Any, status: str, note: str) -> None:
@@ -258,28 +360,44 @@ def _decide(refund_request: RefundRequest, *, actor: Any, status: str, note: str
     refund_request.decided_at = timezone.now()
     refund_request.decision_note = (note or "").strip()
     refund_request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-    audit_record(action=(codes.BILLING_REFUND_APPROVED if status == RefundRequestStatus.APPROVED
-                         else codes.BILLING_REFUND_REJECTED),
-                 actor=actor, target=refund_request.customer,
-                 data={"refund_request": refund_request.pk, "amount": refund_request.amount,
-                       "currency": refund_request.currency, "charge_id": refund_request.charge_id,
-                       "requested_by": refund_request.requested_by.get_username(),
-                       "before": RefundRequestStatus.PENDING.value, "after": status,
-                       "reason": refund_request.decision_note})
+    audit_record(
+        action=(
+            codes.BILLING_REFUND_APPROVED
+            if status == RefundRequestStatus.APPROVED
+            else codes.BILLING_REFUND_REJECTED
+        ),
+        actor=actor,
+        target=refund_request.customer,
+        data={
+            "refund_request": refund_request.pk,
+            "amount": refund_request.amount,
+            "currency": refund_request.currency,
+            "charge_id": refund_request.charge_id,
+            "requested_by": refund_request.requested_by.get_username(),
+            "before": RefundRequestStatus.PENDING.value,
+            "after": status,
+            "reason": refund_request.decision_note,
+        },
+    )
 
 
 def _notify_requester(refund_request: RefundRequest, subject: str, body: str) -> None:
     """Email the requester the decision, through the outbox (retried, sent once)."""
     email = refund_request.requested_by.email
     if email:
-        outbox_write(channel=EMAIL, kind="email_refund_decision",
-                     dedupe_key=f"email:refund_decision:{refund_request.pk}",
-                     cause=f"refund_request:{refund_request.pk}",
-                     payload=email_payload(to=email, subject=subject, body=body))
+        outbox_write(
+            channel=EMAIL,
+            kind="email_refund_decision",
+            dedupe_key=f"email:refund_decision:{refund_request.pk}",
+            cause=f"refund_request:{refund_request.pk}",
+            payload=email_payload(to=email, subject=subject, body=body),
+        )
 
 
-ALREADY_IN_PROGRESS = ("This refund request is already being approved by someone else right "
-                       "now. Reload the page in a moment to see the result.")
+ALREADY_IN_PROGRESS = (
+    "This refund request is already being approved by someone else right "
+    "now. Reload the page in a moment to see the result."
+)
 
 
 def _approval_lock_name(request_id: int) -> str:
@@ -331,8 +449,7 @@ def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
         elif refund_request.status != RefundRequestStatus.PENDING:
             raise ValidationError(f"This request was already {refund_request.status}.")
         else:
-            _decide(refund_request, actor=actor, status=RefundRequestStatus.APPROVED,
-                    note=note)
+            _decide(refund_request, actor=actor, status=RefundRequestStatus.APPROVED, note=note)
     attempt = FinanceAction.objects.filter(refund_request=refund_request).first()
     try:
         if attempt is not None and attempt.state != ActionState.FAILED:
@@ -344,25 +461,37 @@ def _approve(*, actor: Any, request_id: int, note: str) -> FinanceAction:
                 # Stripe refused an earlier approval: it keeps its own (failed) row.
                 FinanceAction.objects.filter(pk=attempt.pk).update(refund_request=None)
             action = refund_issue(
-                actor=actor, customer_id=refund_request.customer_id,
-                charge_id=refund_request.charge_id, amount=refund_request.amount,
-                reason_code=refund_request.reason_code, note=refund_request.note,
-                submission_key=_approval_key(refund_request), approved_request=refund_request)
+                actor=actor,
+                customer_id=refund_request.customer_id,
+                charge_id=refund_request.charge_id,
+                amount=refund_request.amount,
+                reason_code=refund_request.reason_code,
+                note=refund_request.note,
+                submission_key=_approval_key(refund_request),
+                approved_request=refund_request,
+            )
     except (ValidationError, stripe_client.StripeActionError) as exc:
         if not getattr(exc, "outcome_unknown", False):
-            message = (getattr(exc, "user_message", None)
-                       or "; ".join(getattr(exc, "messages", [str(exc)])))
+            message = getattr(exc, "user_message", None) or "; ".join(
+                getattr(exc, "messages", [str(exc)])
+            )
             RefundRequest.objects.filter(pk=refund_request.pk).update(
-                status=RefundRequestStatus.PENDING, decided_by=None, decided_at=None,
-                decision_note=(f"Approval by {actor.get_username()} could not be carried "
-                               f"out: {message}")[:2000])
+                status=RefundRequestStatus.PENDING,
+                decided_by=None,
+                decided_at=None,
+                decision_note=(
+                    f"Approval by {actor.get_username()} could not be carried out: {message}"
+                )[:2000],
+            )
         raise
     _notify_requester(
-        refund_request, f"Your refund request #{refund_request.pk} was approved",
+        refund_request,
+        f"Your refund request #{refund_request.pk} was approved",
         f"{actor.get_username()} approved your request to refund "
         f"{format_money(refund_request.amount, refund_request.currency)} of charge "
         f"{refund_request.charge_id} ({refund_request.customer}). It was sent to Stripe.\n"
-        + (f"\nNote: {note.strip()}\n" if note and note.strip() else ""))
+        + (f"\nNote: {note.strip()}\n" if note and note.strip() else ""),
+    )
     return action
 
 
@@ -377,8 +506,10 @@ def refund_request_reject(*, actor: Any, request_id: int, reason: str) -> Refund
             raise ValidationError(f"This request was already {refund_request.status}.")
         _decide(refund_request, actor=actor, status=RefundRequestStatus.REJECTED, note=reason)
         _notify_requester(
-            refund_request, f"Your refund request #{refund_request.pk} was rejected",
+            refund_request,
+            f"Your refund request #{refund_request.pk} was rejected",
             f"{actor.get_username()} rejected your request to refund "
             f"{format_money(refund_request.amount, refund_request.currency)} of charge "
-            f"{refund_request.charge_id} ({refund_request.customer}).\n\nReason: {reason.strip()}\n")
+            f"{refund_request.charge_id} ({refund_request.customer}).\n\nReason: {reason.strip()}\n",
+        )
     return refund_request

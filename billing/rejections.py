@@ -21,8 +21,10 @@ REJECTION_TTL = int(timedelta(days=8).total_seconds())
 
 
 def _rejection_keys(moment: datetime) -> tuple[str, str]:
-    return (f"console:webhook_rejected:m:{moment:%Y%m%d%H%M}",
-            f"console:webhook_rejected:h:{moment:%Y%m%d%H}")
+    return (
+        f"console:webhook_rejected:m:{moment:%Y%m%d%H%M}",
+        f"console:webhook_rejected:h:{moment:%Y%m%d%H}",
+    )
 
 
 def webhook_rejection_record(*, now: datetime | None = None) -> None:

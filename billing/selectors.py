@@ -23,25 +23,47 @@ def customer_state(*, stripe_customer_id: str, limit: int = 20) -> dict[str, Any
     if customer is None:
         return None
     record = {k: _iso(v) for k, v in model_to_dict(customer).items()}
-    record.update(id=str(customer.pk), created_at=_iso(customer.created_at),
-                  updated_at=_iso(customer.updated_at))
-    events = list(StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id)
-                  .order_by("-created", "-id")[:limit])
-    runs = (HandlerRun.objects.filter(event__in=events).select_related("event")
-            .order_by("-event__created", "event_id", "id"))
+    record.update(
+        id=str(customer.pk),
+        created_at=_iso(customer.created_at),
+        updated_at=_iso(customer.updated_at),
+    )
+    events = list(
+        StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id).order_by(
+            "-created", "-id"
+        )[:limit]
+    )
+    runs = (
+        HandlerRun.objects.filter(event__in=events)
+        .select_related("event")
+        .order_by("-event__created", "event_id", "id")
+    )
     return {
         "customer": record,
-        "events": [{
-            "id": e.stripe_id, "type": e.type, "created": _iso(e.created),
-            "received_at": _iso(e.received_at), "status": e.status,
-            "deliveries": e.delivery_count,
-        } for e in events],
-        "handler_runs": [{
-            "event": r.event.stripe_id, "handler": r.handler, "status": r.status,
-            "attempts": r.attempts, "note": r.note, "last_error": r.last_error,
-            "next_attempt_at": _iso(r.next_attempt_at) if r.status == "failed" else None,
-            "finished_at": _iso(r.finished_at),
-        } for r in runs],
+        "events": [
+            {
+                "id": e.stripe_id,
+                "type": e.type,
+                "created": _iso(e.created),
+                "received_at": _iso(e.received_at),
+                "status": e.status,
+                "deliveries": e.delivery_count,
+            }
+            for e in events
+        ],
+        "handler_runs": [
+            {
+                "event": r.event.stripe_id,
+                "handler": r.handler,
+                "status": r.status,
+                "attempts": r.attempts,
+                "note": r.note,
+                "last_error": r.last_error,
+                "next_attempt_at": _iso(r.next_attempt_at) if r.status == "failed" else None,
+                "finished_at": _iso(r.finished_at),
+            }
+            for r in runs
+        ],
     }
 
 
@@ -69,8 +91,13 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
         "resume": permissions.can_resume_subscription(user, customer),
         "approve": permissions.can_approve_refund(user),
     }
-    data: dict[str, Any] = {"can": can, "customer": customer, "charges": [],
-                            "subscription": None, "error": ""}
+    data: dict[str, Any] = {
+        "can": can,
+        "customer": customer,
+        "charges": [],
+        "subscription": None,
+        "error": "",
+    }
     if not can["view"]:
         return data
     # Refunds and staff finance decisions are finance details: support agents see only
@@ -89,19 +116,27 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
             amount = int(charge.get("amount") or 0)
             refunded = max(int(charge.get("amount_refunded") or 0), refunded_here(charge["id"]))
             refundable = max(amount - refunded, 0) if charge.get("status") == "succeeded" else 0
-            data["charges"].append({
-                "id": charge["id"], "created": _ts(charge.get("created")),
-                "amount": format_money(amount, charge.get("currency") or ""),
-                "refunded": format_money(refunded, charge.get("currency") or "") if refunded else "",
-                "refundable": refundable,
-                "refundable_label": format_money(refundable, charge.get("currency") or ""),
-                "status": charge.get("status"), "description": charge.get("description") or "",
-            })
+            data["charges"].append(
+                {
+                    "id": charge["id"],
+                    "created": _ts(charge.get("created")),
+                    "amount": format_money(amount, charge.get("currency") or ""),
+                    "refunded": format_money(refunded, charge.get("currency") or "")
+                    if refunded
+                    else "",
+                    "refundable": refundable,
+                    "refundable_label": format_money(refundable, charge.get("currency") or ""),
+                    "status": charge.get("status"),
+                    "description": charge.get("description") or "",
+                }
+            )
         if customer.subscription_id:
             sub = finance_read("subscription", customer.subscription_id)
             _, plan = current_plan(sub)
             data["subscription"] = {
-                "id": sub["id"], "status": sub.get("status"), "plan": plan_label(plan),
+                "id": sub["id"],
+                "status": sub.get("status"),
+                "plan": plan_label(plan),
                 "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
                 "current_period_end": _ts(sub.get("current_period_end")),
                 "ended": sub.get("status") in ("canceled", "incomplete_expired"),
@@ -129,10 +164,12 @@ def refund_requests_for(*, user: Any) -> dict[str, list[Any]]:
     if permissions.can_approve_refund(user):
         visible = base
     else:
-        visible = get_objects_for_user(user, permissions.VIEW_REFUNDREQUEST, klass=base,
-                                       accept_global_perms=False)
+        visible = get_objects_for_user(
+            user, permissions.VIEW_REFUNDREQUEST, klass=base, accept_global_perms=False
+        )
     return {
         "pending": list(visible.filter(status=RefundRequestStatus.PENDING).order_by("created_at")),
-        "decided": list(visible.exclude(status=RefundRequestStatus.PENDING)
-                        .order_by("-decided_at", "-id")[:20]),
+        "decided": list(
+            visible.exclude(status=RefundRequestStatus.PENDING).order_by("-decided_at", "-id")[:20]
+        ),
     }

@@ -93,11 +93,21 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
     # enqueue_on_commit then sends the job at once; inside a caller's transaction it
     # waits for that commit as usual.
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [
-            fields["stripe_id"], fields["type"], fields["created"], fields["livemode"],
-            fields["api_version"], fields["object_type"], fields["object_id"],
-            fields["stripe_customer_id"], body, timezone.now(),
-        ])
+        cursor.execute(
+            _INSERT,
+            [
+                fields["stripe_id"],
+                fields["type"],
+                fields["created"],
+                fields["livemode"],
+                fields["api_version"],
+                fields["object_type"],
+                fields["object_id"],
+                fields["stripe_customer_id"],
+                body,
+                timezone.now(),
+            ],
+        )
         row_id, inserted = cursor.fetchone()
     if inserted:
         enqueue_on_commit("webhooks", "billing.jobs.process_event_job", row_id)
@@ -109,7 +119,9 @@ def event_record_unusable(*, payload: Any, reason: str) -> StripeEvent:
     payload_dict = payload if isinstance(payload, dict) else {"body": payload}
     return StripeEvent.objects.create(
         stripe_id=None,
-        type=str(payload_dict.get("type") or "")[:100] if isinstance(payload_dict.get("type"), str) else "",
+        type=str(payload_dict.get("type") or "")[:100]
+        if isinstance(payload_dict.get("type"), str)
+        else "",
         payload=payload_dict,
         status=EventStatus.UNUSABLE,
         last_error=reason[:1000],
@@ -135,8 +147,7 @@ def event_process(*, event_pk: int) -> bool:
     Returns False when another worker holds the event.
     """
     with transaction.atomic():
-        event = (StripeEvent.objects.select_for_update(skip_locked=True)
-                 .filter(pk=event_pk).first())
+        event = StripeEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
         if event is None or event.status == EventStatus.UNUSABLE:
             return False
         note_stripe_event(event.stripe_id or "")
@@ -154,8 +165,9 @@ def event_process(*, event_pk: int) -> bool:
         # Claimed in the same transaction (one commit fewer on the hot path).
         due = _due_runs().filter(event_id=event_pk)
         projection = _claim(due.filter(handler=status_map.PROJECTION))
-        follow_ups = list(due.exclude(handler=status_map.PROJECTION).order_by("id")
-                          .values_list("pk", flat=True))
+        follow_ups = list(
+            due.exclude(handler=status_map.PROJECTION).order_by("id").values_list("pk", flat=True)
+        )
     if projection is not None:
         projection.event = event
         _execute_claimed(projection)
@@ -165,8 +177,9 @@ def event_process(*, event_pk: int) -> bool:
 
 
 def _due_runs() -> QuerySet[HandlerRun]:
-    return HandlerRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.FAILED],
-                                     next_attempt_at__lte=timezone.now())
+    return HandlerRun.objects.filter(
+        status__in=[RunStatus.PENDING, RunStatus.FAILED], next_attempt_at__lte=timezone.now()
+    )
 
 
 def _claim(runs: QuerySet[HandlerRun]) -> HandlerRun | None:
@@ -185,8 +198,11 @@ def _claim(runs: QuerySet[HandlerRun]) -> HandlerRun | None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return backoff(attempts, base=settings.HANDLER_BACKOFF_BASE_SECONDS,
-                   cap=settings.HANDLER_BACKOFF_MAX_SECONDS)
+    return backoff(
+        attempts,
+        base=settings.HANDLER_BACKOFF_BASE_SECONDS,
+        cap=settings.HANDLER_BACKOFF_MAX_SECONDS,
+    )
 
 
 def handler_run_execute(*, run_pk: int) -> str | None:
@@ -196,8 +212,11 @@ def handler_run_execute(*, run_pk: int) -> str | None:
     that dies mid-handler leaves a ``started`` run the sweeper recognises as stuck.
     """
     with transaction.atomic():
-        run = _claim(HandlerRun.objects.select_related("event").filter(
-            pk=run_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED]))
+        run = _claim(
+            HandlerRun.objects.select_related("event").filter(
+                pk=run_pk, status__in=[RunStatus.PENDING, RunStatus.FAILED]
+            )
+        )
     if run is None:
         return None
     note_stripe_event(run.event.stripe_id or "")
@@ -209,20 +228,29 @@ def _execute_claimed(run: HandlerRun) -> str:
     from billing.handlers import handle
 
     event = run.event
-    with bind(request_id=event.stripe_id or f"event-{event.pk}",
-              stripe_event_id=event.stripe_id or ""):
+    with bind(
+        request_id=event.stripe_id or f"event-{event.pk}", stripe_event_id=event.stripe_id or ""
+    ):
         try:
             # The handler's writes and "succeeded" commit together: a worker dying in
             # between cannot leave an applied effect marked as still running.
             with transaction.atomic():
                 outcome = handle(run.handler, event)
                 HandlerRun.objects.filter(pk=run.pk).update(
-                    status=RunStatus.SUCCEEDED, finished_at=timezone.now(),
-                    note=outcome.note[:300], last_error="", changes=outcome.changes,
+                    status=RunStatus.SUCCEEDED,
+                    finished_at=timezone.now(),
+                    note=outcome.note[:300],
+                    last_error="",
+                    changes=outcome.changes,
                 )
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
-            logger.warning("handler %s failed for %s (attempt %s): %s",
-                           run.handler, event.stripe_id, run.attempts, exc.__class__.__name__)
+            logger.warning(
+                "handler %s failed for %s (attempt %s): %s",
+                run.handler,
+                event.stripe_id,
+                run.attempts,
+                exc.__class__.__name__,
+            )
             return _record_failure(run, exc)
     return RunStatus.SUCCEEDED
 
@@ -233,7 +261,8 @@ def _record_failure(run: HandlerRun, exc: BaseException) -> str:
     if run.attempts >= settings.HANDLER_MAX_ATTEMPTS:
         with transaction.atomic():
             HandlerRun.objects.filter(pk=run.pk).update(
-                status=RunStatus.DEAD, last_error=error, finished_at=now)
+                status=RunStatus.DEAD, last_error=error, finished_at=now
+            )
             problems.report(
                 key=f"handler_dead:{run.pk}",
                 title=f"Handler {run.handler} is dead for Stripe event {run.event.stripe_id}",
@@ -241,7 +270,8 @@ def _record_failure(run: HandlerRun, exc: BaseException) -> str:
             )
         return RunStatus.DEAD
     HandlerRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, last_error=error, next_attempt_at=now + _backoff(run.attempts))
+        status=RunStatus.FAILED, last_error=error, next_attempt_at=now + _backoff(run.attempts)
+    )
     return RunStatus.FAILED
 
 
@@ -257,27 +287,39 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"events": 0, "runs": 0, "stuck": 0}
     event_cutoff = now - timedelta(seconds=settings.SWEEP_EVENT_DELAY_SECONDS)
-    for pk in StripeEvent.objects.filter(
-        status__in=[EventStatus.RECEIVED, EventStatus.FAILED], received_at__lte=event_cutoff,
-    ).order_by("received_at").values_list("pk", flat=True)[:1000]:
+    for pk in (
+        StripeEvent.objects.filter(
+            status__in=[EventStatus.RECEIVED, EventStatus.FAILED],
+            received_at__lte=event_cutoff,
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    ):
         counts["events"] += enqueue_now("webhooks", "billing.jobs.process_event_job", pk)
 
     stuck_cutoff = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
     with transaction.atomic():
-        stuck = list(HandlerRun.objects.select_for_update(skip_locked=True).filter(
-            status=RunStatus.STARTED, started_at__lte=stuck_cutoff))
+        stuck = list(
+            HandlerRun.objects.select_for_update(skip_locked=True).filter(
+                status=RunStatus.STARTED, started_at__lte=stuck_cutoff
+            )
+        )
         for run in stuck:
             run.status = RunStatus.FAILED
-            run.last_error = (f"worker lost: started at {run.started_at:%H:%M:%S} and never "
-                              "finished")
+            run.last_error = f"worker lost: started at {run.started_at:%H:%M:%S} and never finished"
             run.next_attempt_at = now
             run.save(update_fields=["status", "last_error", "next_attempt_at"])
         counts["stuck"] = len(stuck)
 
-    for pk in HandlerRun.objects.filter(
-        status__in=[RunStatus.PENDING, RunStatus.FAILED], next_attempt_at__lte=now,
-        event__status=EventStatus.PROCESSED,
-    ).order_by("next_attempt_at").values_list("pk", flat=True)[:1000]:
+    for pk in (
+        HandlerRun.objects.filter(
+            status__in=[RunStatus.PENDING, RunStatus.FAILED],
+            next_attempt_at__lte=now,
+            event__status=EventStatus.PROCESSED,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    ):
         counts["runs"] += enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", pk)
     return counts
 
@@ -297,18 +339,26 @@ def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") 
     count = 0
     for pk in event_pks:
         with transaction.atomic():
-            event = StripeEvent.objects.select_for_update().filter(pk=pk).exclude(
-                status=EventStatus.UNUSABLE).first()
+            event = (
+                StripeEvent.objects.select_for_update()
+                .filter(pk=pk)
+                .exclude(status=EventStatus.UNUSABLE)
+                .first()
+            )
             if event is None:
                 continue
             if event.status == EventStatus.FAILED:
                 event.status = EventStatus.RECEIVED
                 event.save(update_fields=["status"])
-            HandlerRun.objects.filter(event=event, status__in=[RunStatus.FAILED, RunStatus.DEAD]).update(
-                status=RunStatus.PENDING, next_attempt_at=timezone.now())
-            audit_record(action=codes.BILLING_EVENT_REPLAYED, actor=actor, target=event,
-                         data={"stripe_event_id": event.stripe_id, "type": event.type,
-                               "reason": reason})
+            HandlerRun.objects.filter(
+                event=event, status__in=[RunStatus.FAILED, RunStatus.DEAD]
+            ).update(status=RunStatus.PENDING, next_attempt_at=timezone.now())
+            audit_record(
+                action=codes.BILLING_EVENT_REPLAYED,
+                actor=actor,
+                target=event,
+                data={"stripe_event_id": event.stripe_id, "type": event.type, "reason": reason},
+            )
             enqueue_on_commit("webhooks", "billing.jobs.process_event_job", event.pk)
             count += 1
     return count
@@ -320,17 +370,28 @@ def handler_runs_replay(*, actor: Any | None, run_pks: list[int], reason: str = 
         raise PermissionDenied("You may not replay handler runs.")
     count = 0
     with transaction.atomic():
-        for run in HandlerRun.objects.select_for_update().select_related("event").filter(
-                pk__in=run_pks, status__in=[RunStatus.DEAD, RunStatus.FAILED]):
+        for run in (
+            HandlerRun.objects.select_for_update()
+            .select_related("event")
+            .filter(pk__in=run_pks, status__in=[RunStatus.DEAD, RunStatus.FAILED])
+        ):
             before = run.status
             run.status = RunStatus.PENDING
             run.attempts = 0
             run.next_attempt_at = timezone.now()
             run.save(update_fields=["status", "attempts", "next_attempt_at"])
-            audit_record(action=codes.BILLING_HANDLER_REPLAYED, actor=actor, target=run.event,
-                         data={"handler": run.handler, "before": before, "after": "pending",
-                               "stripe_event_id": run.event.stripe_id, "reason": reason})
+            audit_record(
+                action=codes.BILLING_HANDLER_REPLAYED,
+                actor=actor,
+                target=run.event,
+                data={
+                    "handler": run.handler,
+                    "before": before,
+                    "after": "pending",
+                    "stripe_event_id": run.event.stripe_id,
+                    "reason": reason,
+                },
+            )
             enqueue_on_commit(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", run.pk)
             count += 1
     return count
-

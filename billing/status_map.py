@@ -113,13 +113,14 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "checkout.session.completed": Rule(payment=lambda o: P.SUCCEEDED if o.get("payment_status") == "paid" else None, mirror=False,
+    "checkout.session.completed": Rule(
+        payment=lambda o: P.SUCCEEDED if o.get("payment_status") == "paid" else None,
+        mirror=False,
         notes="links the customer; subscription events carry the status",
     ),
     "customer.created": Rule(),
     "customer.updated": Rule(),
-    "customer.deleted": Rule(status=_canceled,
-                             mirror=False),
+    "customer.deleted": Rule(status=_canceled, mirror=False),
     "customer.subscription.created": Rule(status=_from_subscription),
     "customer.subscription.updated": Rule(status=_from_subscription),
     "customer.subscription.deleted": Rule(status=_canceled),
@@ -131,7 +132,10 @@ RULES: dict[str, Rule] = {
     "payment_intent.payment_failed": Rule(payment=P.FAILED),
     "charge.refunded": Rule(status=_refund_status, payment=_refund_payment),
     "charge.dispute.created": Rule(status=_disputed, payment=P.DISPUTED, mirror=False),
-    "charge.dispute.closed": Rule(payment=lambda o: P.SUCCEEDED if o.get("status") == "won" else P.REFUNDED, rederive_from_subscription=True, mirror=False,
+    "charge.dispute.closed": Rule(
+        payment=lambda o: P.SUCCEEDED if o.get("status") == "won" else P.REFUNDED,
+        rederive_from_subscription=True,
+        mirror=False,
     ),
 }
 

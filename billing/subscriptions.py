@@ -22,7 +22,7 @@ from customers.models import Customer
 
 PRORATIONS = {
     "create_prorations": "Prorate: credit the unused time of the old plan and charge the new "
-                         "plan for the rest of this period on the next invoice",
+    "plan for the rest of this period on the next invoice",
     "none": "No proration: the new price applies from the next period",
     "always_invoice": "Invoice now: prorate and invoice the difference immediately",
 }
@@ -62,19 +62,41 @@ def _note(note: str) -> str:
     return note.strip()
 
 
-def _start(*, actor: Any, customer: Customer, kind: str, submission_key: Any, note: str,
-           allowed: bool, verb: str) -> tuple[Any, FinanceAction | None, str]:
+def _start(
+    *,
+    actor: Any,
+    customer: Customer,
+    kind: str,
+    submission_key: Any,
+    note: str,
+    allowed: bool,
+    verb: str,
+) -> tuple[Any, FinanceAction | None, str]:
     permissions.require(allowed, user=actor, action=verb, target=customer)
     key = actions.submission_key(submission_key)
     return key, actions.action_find(key, kind=kind, customer_id=customer.pk), _note(note)
 
 
-def _open_and_send(*, key: Any, kind: str, customer: Customer, actor: Any, sub: dict[str, Any],
-                   note: str, params: dict[str, Any]) -> FinanceAction:
+def _open_and_send(
+    *,
+    key: Any,
+    kind: str,
+    customer: Customer,
+    actor: Any,
+    sub: dict[str, Any],
+    note: str,
+    params: dict[str, Any],
+) -> FinanceAction:
     with transaction.atomic():
         action, created = actions.action_open(
-            key=key, kind=kind, customer=customer, actor=actor,
-            stripe_subscription_id=sub["id"], note=note, params=params)
+            key=key,
+            kind=kind,
+            customer=customer,
+            actor=actor,
+            stripe_subscription_id=sub["id"],
+            note=note,
+            params=params,
+        )
     if not created:
         return action
     return actions.action_send(action_pk=action.pk)
@@ -82,17 +104,27 @@ def _open_and_send(*, key: Any, kind: str, customer: Customer, actor: Any, sub: 
 
 def _state(sub: dict[str, Any]) -> dict[str, Any]:
     _, plan = current_plan(sub)
-    return {"status": sub.get("status"), "plan": plan.get("id"),
-            "cancel_at_period_end": bool(sub.get("cancel_at_period_end"))}
+    return {
+        "status": sub.get("status"),
+        "plan": plan.get("id"),
+        "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
+    }
 
 
-def subscription_change_plan(*, actor: Any, customer_id: Any, plan_id: str, proration: str,
-                             note: str, submission_key: Any) -> FinanceAction:
+def subscription_change_plan(
+    *, actor: Any, customer_id: Any, plan_id: str, proration: str, note: str, submission_key: Any
+) -> FinanceAction:
     """Move the subscription to ``plan_id`` with the chosen proration behaviour."""
     customer = Customer.objects.get(pk=customer_id)
-    key, existing, note = _start(actor=actor, customer=customer, kind=ActionKind.CHANGE_PLAN,
-                                 submission_key=submission_key, note=note, verb="change_plan",
-                                 allowed=permissions.can_change_plan(actor, customer))
+    key, existing, note = _start(
+        actor=actor,
+        customer=customer,
+        kind=ActionKind.CHANGE_PLAN,
+        submission_key=submission_key,
+        note=note,
+        verb="change_plan",
+        allowed=permissions.can_change_plan(actor, customer),
+    )
     if existing is not None:
         return existing
     if proration not in PRORATIONS:
@@ -103,54 +135,105 @@ def subscription_change_plan(*, actor: Any, customer_id: Any, plan_id: str, pror
         raise ValidationError("The subscription is already on that plan.")
     new_plan = stripe_client.finance_read("plan", plan_id)
     before = _state(sub)
-    return _open_and_send(key=key, kind=ActionKind.CHANGE_PLAN, customer=customer, actor=actor,
-                          sub=sub, note=note, params={
-                              "plan_id": plan_id, "item_id": item_id, "proration": proration,
-                              "audit": {"subscription": sub["id"], "proration": proration,
-                                        "before": before,
-                                        "after": {**before, "plan": plan_id},
-                                        "plans": [plan_label(plan), plan_label(new_plan)]}})
+    return _open_and_send(
+        key=key,
+        kind=ActionKind.CHANGE_PLAN,
+        customer=customer,
+        actor=actor,
+        sub=sub,
+        note=note,
+        params={
+            "plan_id": plan_id,
+            "item_id": item_id,
+            "proration": proration,
+            "audit": {
+                "subscription": sub["id"],
+                "proration": proration,
+                "before": before,
+                "after": {**before, "plan": plan_id},
+                "plans": [plan_label(plan), plan_label(new_plan)],
+            },
+        },
+    )
 
 
-def subscription_cancel(*, actor: Any, customer_id: Any, at_period_end: bool, note: str,
-                        submission_key: Any) -> FinanceAction:
+def subscription_cancel(
+    *, actor: Any, customer_id: Any, at_period_end: bool, note: str, submission_key: Any
+) -> FinanceAction:
     """Cancel now (Stripe ends it at once) or at the end of the paid period."""
     kind = ActionKind.CANCEL_AT_PERIOD_END if at_period_end else ActionKind.CANCEL_NOW
     customer = Customer.objects.get(pk=customer_id)
-    key, existing, note = _start(actor=actor, customer=customer, kind=kind, note=note,
-                                 submission_key=submission_key, verb="cancel_subscription",
-                                 allowed=permissions.can_cancel_subscription(actor, customer))
+    key, existing, note = _start(
+        actor=actor,
+        customer=customer,
+        kind=kind,
+        note=note,
+        submission_key=submission_key,
+        verb="cancel_subscription",
+        allowed=permissions.can_cancel_subscription(actor, customer),
+    )
     if existing is not None:
         return existing
     sub = live_subscription(customer)
     if at_period_end and sub.get("cancel_at_period_end"):
         raise ValidationError("This subscription is already set to end at the period end.")
     before = _state(sub)
-    after = ({**before, "cancel_at_period_end": True} if at_period_end
-             else {**before, "status": "canceled"})
-    return _open_and_send(key=key, kind=kind, customer=customer, actor=actor, sub=sub,
-                          note=note, params={"audit": {
-                              "subscription": sub["id"], "at_period_end": at_period_end,
-                              "current_period_end": sub.get("current_period_end"),
-                              "before": before, "after": after}})
+    after = (
+        {**before, "cancel_at_period_end": True}
+        if at_period_end
+        else {**before, "status": "canceled"}
+    )
+    return _open_and_send(
+        key=key,
+        kind=kind,
+        customer=customer,
+        actor=actor,
+        sub=sub,
+        note=note,
+        params={
+            "audit": {
+                "subscription": sub["id"],
+                "at_period_end": at_period_end,
+                "current_period_end": sub.get("current_period_end"),
+                "before": before,
+                "after": after,
+            }
+        },
+    )
 
 
-def subscription_resume(*, actor: Any, customer_id: Any, note: str,
-                        submission_key: Any) -> FinanceAction:
+def subscription_resume(
+    *, actor: Any, customer_id: Any, note: str, submission_key: Any
+) -> FinanceAction:
     """Withdraw a pending cancellation (cancel at period end)."""
     customer = Customer.objects.get(pk=customer_id)
-    key, existing, note = _start(actor=actor, customer=customer, kind=ActionKind.RESUME,
-                                 submission_key=submission_key, note=note,
-                                 verb="resume_subscription",
-                                 allowed=permissions.can_resume_subscription(actor, customer))
+    key, existing, note = _start(
+        actor=actor,
+        customer=customer,
+        kind=ActionKind.RESUME,
+        submission_key=submission_key,
+        note=note,
+        verb="resume_subscription",
+        allowed=permissions.can_resume_subscription(actor, customer),
+    )
     if existing is not None:
         return existing
     sub = live_subscription(customer)
     if not sub.get("cancel_at_period_end"):
         raise ValidationError("This subscription has no pending cancellation to undo.")
     before = _state(sub)
-    return _open_and_send(key=key, kind=ActionKind.RESUME, customer=customer, actor=actor,
-                          sub=sub, note=note, params={"audit": {
-                              "subscription": sub["id"], "before": before,
-                              "after": {**before, "cancel_at_period_end": False}}})
-
+    return _open_and_send(
+        key=key,
+        kind=ActionKind.RESUME,
+        customer=customer,
+        actor=actor,
+        sub=sub,
+        note=note,
+        params={
+            "audit": {
+                "subscription": sub["id"],
+                "before": before,
+                "after": {**before, "cancel_at_period_end": False},
+            }
+        },
+    )

@@ -94,5 +94,7 @@ def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonRespon
     except DataError:
         logger.warning("webhook: event could not be stored (invalid JSON content)")
         return _error(400, "event content cannot be stored (e.g. NUL characters)")
-    logger.info("webhook: %s %s", payload.get("type"), "stored" if inserted else "duplicate delivery")
+    logger.info(
+        "webhook: %s %s", payload.get("type"), "stored" if inserted else "duplicate delivery"
+    )
     return JsonResponse({"received": True, "duplicate": not inserted}, status=200)

@@ -27,8 +27,11 @@ def endpoint_secrets(endpoint_uuid: uuid.UUID) -> list[str] | None:
         hit = _cache.get(endpoint_uuid)
     if hit and hit[0] > now:
         return hit[1]
-    secret = (WebhookEndpoint.objects.filter(djstripe_uuid=endpoint_uuid)
-              .values_list("secret", flat=True).first())
+    secret = (
+        WebhookEndpoint.objects.filter(djstripe_uuid=endpoint_uuid)
+        .values_list("secret", flat=True)
+        .first()
+    )
     secrets = None
     if secret is not None:
         secrets = [s for s in (secret, settings.STRIPE_WEBHOOK_PREVIOUS_SECRET) if s]

@@ -47,7 +47,9 @@ def install(site: admin.AdminSite = admin.site) -> int:
     for model, model_admin in list(site._registry.items()):
         if model._meta.app_label != "djstripe" or isinstance(model_admin, _ReadOnly):
             continue
-        read_only = type(f"ReadOnly{type(model_admin).__name__}", (_ReadOnly, type(model_admin)), {})
+        read_only = type(
+            f"ReadOnly{type(model_admin).__name__}", (_ReadOnly, type(model_admin)), {}
+        )
         site.unregister(model)
         site.register(model, read_only)
         count += 1

@@ -48,8 +48,12 @@ def _redis() -> dict[str, Any]:
         if newest is not None and timezone.is_naive(newest):
             newest = newest.replace(tzinfo=UTC)  # rq stores UTC
         age = (timezone.now() - newest).total_seconds() if newest else None
-        return {"ok": True, "queue_depth": depths, "workers": len(workers),
-                "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None}
+        return {
+            "ok": True,
+            "queue_depth": depths,
+            "workers": len(workers),
+            "worker_heartbeat_age_seconds": round(age, 1) if age is not None else None,
+        }
     except RedisError as exc:
         return {"ok": False, "error": exc.__class__.__name__}
 
@@ -57,7 +61,9 @@ def _redis() -> dict[str, Any]:
 def _last_stripe_event_age() -> float | None:
     from billing.models import StripeEvent
 
-    last = StripeEvent.objects.order_by("-received_at").values_list("received_at", flat=True).first()
+    last = (
+        StripeEvent.objects.order_by("-received_at").values_list("received_at", flat=True).first()
+    )
     return round((timezone.now() - last).total_seconds(), 1) if last else None
 
 
@@ -73,5 +79,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         worker_ok = age is not None and age <= settings.READYZ_WORKER_STALE_SECONDS
         checks["worker"] = {"ok": worker_ok}
         ready = worker_ok
-    return JsonResponse({"status": "ready" if ready else "not ready", **checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503
+    )

@@ -14,8 +14,26 @@ from decimal import Decimal
 # Stripe's zero-decimal and three-decimal currencies (lowercase, as Stripe sends them).
 # ISK, HUF and TWD have special rules in Stripe's docs (whole units only in some places),
 # but their API amounts still have two decimals.
-ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
-                          "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+ZERO_DECIMAL = frozenset(
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 
 

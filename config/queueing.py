@@ -65,7 +65,9 @@ def enqueue_now(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs
     return True
 
 
-def enqueue_on_commit(queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> None:
+def enqueue_on_commit(
+    queue: str, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
+) -> None:
     """Enqueue ``func(*args, **kwargs)`` on ``queue`` once the current transaction commits.
 
     Outside a transaction (autocommit) the job is sent immediately. Jobs take primitive

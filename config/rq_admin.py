@@ -49,9 +49,7 @@ class OwnerOnlyQueueAdmin(QueueAdmin):
 
         patterns = get_api_urlpatterns(name_prefix="django_rq_")
         patterns += get_admin_urlpatterns(name_prefix="django_rq_", view_wrapper=lambda v: v)
-        wrapped = [
-            type(p)(p.pattern, wrap(p.callback), p.default_args, p.name) for p in patterns
-        ]
+        wrapped = [type(p)(p.pattern, wrap(p.callback), p.default_args, p.name) for p in patterns]
         return wrapped + admin.ModelAdmin.get_urls(self)
 
 

@@ -168,8 +168,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -271,7 +273,8 @@ STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboar
 CRM_CONTACT_URL_TEMPLATE = env.str("CRM_CONTACT_URL_TEMPLATE", default="")
 HELPDESK_USER_URL_TEMPLATE = env.str(
     "HELPDESK_USER_URL_TEMPLATE",
-    default=f"{ZENDESK_BASE_URL.rstrip('/')}/agent/users/{{id}}" if ZENDESK_BASE_URL else "")
+    default=f"{ZENDESK_BASE_URL.rstrip('/')}/agent/users/{{id}}" if ZENDESK_BASE_URL else "",
+)
 # Log lines as JSON (one object per line) in production, readable text elsewhere.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 

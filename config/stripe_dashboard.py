@@ -10,8 +10,16 @@ from __future__ import annotations
 from django.conf import settings
 
 # Dashboard path of each kind of object, by the prefix of its id.
-_PATHS = {"cus_": "customers", "sub_": "subscriptions", "in_": "invoices", "ch_": "payments",
-          "pi_": "payments", "re_": "refunds", "dp_": "disputes", "evt_": "events"}
+_PATHS = {
+    "cus_": "customers",
+    "sub_": "subscriptions",
+    "in_": "invoices",
+    "ch_": "payments",
+    "pi_": "payments",
+    "re_": "refunds",
+    "dp_": "disputes",
+    "evt_": "events",
+}
 
 
 def stripe_dashboard_url(object_id: str, *, livemode: bool | None = None) -> str | None:
@@ -19,8 +27,7 @@ def stripe_dashboard_url(object_id: str, *, livemode: bool | None = None) -> str
 
     ``livemode`` is the object's own mode when known (an event says it); by default the
     mode of our Stripe key."""
-    path = next((p for prefix, p in _PATHS.items() if (object_id or "").startswith(prefix)),
-                None)
+    path = next((p for prefix, p in _PATHS.items() if (object_id or "").startswith(prefix)), None)
     if path is None:
         return None
     if livemode is None:

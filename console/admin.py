@@ -29,13 +29,28 @@ from customers.permissions import VIEW_BILLING
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = (
-        "email", "name", "status", "plan_name", "last_payment_status", "stripe_customer_id",
-        "match_state", "created_at",
+        "email",
+        "name",
+        "status",
+        "plan_name",
+        "last_payment_status",
+        "stripe_customer_id",
+        "match_state",
+        "created_at",
     )
-    list_filter = ("status", "last_payment_status", "match_state", "onboarding_state",
-                   "marketplace_role")
+    list_filter = (
+        "status",
+        "last_payment_status",
+        "match_state",
+        "onboarding_state",
+        "marketplace_role",
+    )
     search_fields = (
-        "email", "name", "=stripe_customer_id", "=crm_contact_id", "=helpdesk_user_id",
+        "email",
+        "name",
+        "=stripe_customer_id",
+        "=crm_contact_id",
+        "=helpdesk_user_id",
         "=product_user_id",
     )
     show_full_result_count = False
@@ -47,8 +62,14 @@ class CustomerAdmin(admin.ModelAdmin):
     identity_fields = ("email", "name", "marketplace_role")
     link_fields = ("stripe_customer_id", "crm_contact_id", "helpdesk_user_id", "product_user_id")
     billing_fields = Customer.BILLING_FIELDS
-    record_fields = ("id", "onboarding_state", "match_state", "review_reason", "created_at",
-                     "updated_at")
+    record_fields = (
+        "id",
+        "onboarding_state",
+        "match_state",
+        "review_reason",
+        "created_at",
+        "updated_at",
+    )
 
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None) -> list[Any]:
         fieldsets: list[Any] = [
@@ -57,15 +78,20 @@ class CustomerAdmin(admin.ModelAdmin):
         ]
         if obj is not None:
             if request.user.has_perm(VIEW_BILLING):
-                fieldsets.append(("Billing (from Stripe, read-only)", {"fields": self.billing_fields}))
+                fieldsets.append(
+                    ("Billing (from Stripe, read-only)", {"fields": self.billing_fields})
+                )
             fieldsets.append(("Record", {"fields": self.record_fields}))
         return fieldsets
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> tuple[str, ...]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Customer | None = None
+    ) -> tuple[str, ...]:
         return (*self.billing_fields, *self.record_fields)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Customer],
-                           search_term: str) -> tuple[QuerySet[Customer], bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         try:
@@ -97,8 +123,11 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 class ApiTokenForm(forms.ModelForm):
-    scopes = forms.ChoiceField(choices=list(API_SCOPES.items()), initial=API_SCOPE_STATE_READ,
-                               help_text="Read-only: the API has no write operations.")
+    scopes = forms.ChoiceField(
+        choices=list(API_SCOPES.items()),
+        initial=API_SCOPE_STATE_READ,
+        help_text="Read-only: the API has no write operations.",
+    )
 
     class Meta:
         model = ApiToken
@@ -110,16 +139,35 @@ class ApiTokenAdmin(admin.ModelAdmin):
     """Owners create tokens here (the clear token is shown once, on the page that follows
     creation, never stored or put in a message) and revoke them with the action."""
 
-    list_display = ("name", "prefix", "scopes", "created_at", "created_by", "use_count",
-                    "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "created_by",
+        "use_count",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "=prefix")
-    readonly_fields = ("name", "prefix", "scopes", "created_by", "created_at", "use_count",
-                       "last_used_at", "revoked_at", "revoked_by")
+    readonly_fields = (
+        "name",
+        "prefix",
+        "scopes",
+        "created_by",
+        "created_at",
+        "use_count",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    )
     actions = ["revoke_tokens"]
     form = ApiTokenForm
 
-    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiToken | None = None
+    ) -> tuple[str, ...]:
         return self.readonly_fields if obj is not None else ()
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
@@ -132,27 +180,39 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             return  # nothing is editable after creation
         token, raw = api_tokens.api_token_create(
-            actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"])
+            actor=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"]
+        )
         obj.pk = token.pk
         obj._state.adding = False
         request._new_api_token = raw  # type: ignore[attr-defined]
 
-    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None) -> Any:
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: Any = None
+    ) -> Any:
         raw = getattr(request, "_new_api_token", None)
         if raw is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {**self.admin_site.each_context(request), "title": "API token created",
-                   "token": obj, "raw": raw, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "token": obj,
+            "raw": raw,
+            "opts": self.model._meta,
+        }
         response = TemplateResponse(request, "admin/console/apitoken/created.html", context)
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke selected tokens (callers get 401 at once)",
-                  permissions=["change"])
+    @admin.action(
+        description="Revoke selected tokens (callers get 401 at once)", permissions=["change"]
+    )
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        count = sum(api_tokens.api_token_revoke(actor=request.user, token_pk=pk,
-                                                reason="revoked in the console")
-                    for pk in queryset.values_list("pk", flat=True))
+        count = sum(
+            api_tokens.api_token_revoke(
+                actor=request.user, token_pk=pk, reason="revoked in the console"
+            )
+            for pk in queryset.values_list("pk", flat=True)
+        )
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
 
 
@@ -161,15 +221,26 @@ class AlertAdmin(admin.ModelAdmin):
     list_display = ("raised_at", "title", "state", "delivered_at", "cleared_at")
     list_filter = ("state",)
     search_fields = ("title", "key")
-    readonly_fields = ("key", "title", "detail", "state", "raised_at", "cleared_at",
-                       "acknowledged_by", "delivered_at", "delivery_error")
+    readonly_fields = (
+        "key",
+        "title",
+        "detail",
+        "state",
+        "raised_at",
+        "cleared_at",
+        "acknowledged_by",
+        "delivered_at",
+        "delivery_error",
+    )
     actions = ["acknowledge"]
 
     @admin.action(description="Acknowledge selected alerts (audited)")
     def acknowledge(self, request: HttpRequest, queryset: Any) -> None:
         try:
-            count = sum(alert_acknowledge(actor=request.user, alert_pk=pk)
-                        for pk in queryset.values_list("pk", flat=True))
+            count = sum(
+                alert_acknowledge(actor=request.user, alert_pk=pk)
+                for pk in queryset.values_list("pk", flat=True)
+            )
         except PermissionDenied:
             self.message_user(request, "You may not acknowledge alerts.", messages.ERROR)
             return

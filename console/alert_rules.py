@@ -59,25 +59,41 @@ def rule_webhook_failures(result: Evaluation, now: datetime) -> None:
     minutes = settings.ALERT_WEBHOOK_FAILURES_MINUTES
     since = now - timedelta(minutes=minutes)
     stored = StripeEvent.objects.filter(
-        received_at__gte=since, status__in=[EventStatus.FAILED, EventStatus.UNUSABLE]).count()
+        received_at__gte=since, status__in=[EventStatus.FAILED, EventStatus.UNUSABLE]
+    ).count()
     rejected = webhook_rejection_count(since, now + timedelta(minutes=1))
     failures = stored + rejected
-    _apply(result, "webhook_failures", failures > settings.ALERT_WEBHOOK_FAILURES_MAX,
-           f"{failures} failed Stripe webhook deliveries in {minutes} minutes",
-           f"{rejected} rejected (bad signature or body: check STRIPE_WEBHOOK_SECRET and the "
-           f"endpoint in Stripe), {stored} stored but unusable or failing. "
-           f"Threshold: more than {settings.ALERT_WEBHOOK_FAILURES_MAX}.")
+    _apply(
+        result,
+        "webhook_failures",
+        failures > settings.ALERT_WEBHOOK_FAILURES_MAX,
+        f"{failures} failed Stripe webhook deliveries in {minutes} minutes",
+        f"{rejected} rejected (bad signature or body: check STRIPE_WEBHOOK_SECRET and the "
+        f"endpoint in Stripe), {stored} stored but unusable or failing. "
+        f"Threshold: more than {settings.ALERT_WEBHOOK_FAILURES_MAX}.",
+    )
 
 
 def rule_dead_handler_runs(result: Evaluation, now: datetime) -> None:
-    dead = {run.pk: run for run in HandlerRun.objects.filter(status=RunStatus.DEAD)
-            .select_related("event").order_by("-id")[:200]}
+    dead = {
+        run.pk: run
+        for run in HandlerRun.objects.filter(status=RunStatus.DEAD)
+        .select_related("event")
+        .order_by("-id")[:200]
+    }
     for run in dead.values():
-        _apply(result, f"handler_dead:{run.pk}", True,
-               f"Handler {run.handler} is dead for Stripe event {run.event.stripe_id}",
-               f"{run.attempts} attempts; last error: {run.last_error}")
-    for key in Alert.objects.filter(key__startswith="handler_dead:").exclude(
-            state=AlertState.RECOVERED).values_list("key", flat=True):
+        _apply(
+            result,
+            f"handler_dead:{run.pk}",
+            True,
+            f"Handler {run.handler} is dead for Stripe event {run.event.stripe_id}",
+            f"{run.attempts} attempts; last error: {run.last_error}",
+        )
+    for key in (
+        Alert.objects.filter(key__startswith="handler_dead:")
+        .exclude(state=AlertState.RECOVERED)
+        .values_list("key", flat=True)
+    ):
         pk = key.split(":", 1)[1]
         if not pk.isdigit() or int(pk) not in dead:
             if not HandlerRun.objects.filter(pk=pk, status=RunStatus.DEAD).exists():
@@ -86,55 +102,88 @@ def rule_dead_handler_runs(result: Evaluation, now: datetime) -> None:
 
 def rule_dead_outbox(result: Evaluation, now: datetime) -> None:
     count = OutboxMessage.objects.filter(state=OutboxState.DEAD).count()
-    _apply(result, "outbox_dead", count > 0, f"{count} downstream deliveries are dead",
-           "CRM, helpdesk, email or Slack deliveries gave up after their retries; retry them "
-           "from the outbox once the cause is fixed.")
+    _apply(
+        result,
+        "outbox_dead",
+        count > 0,
+        f"{count} downstream deliveries are dead",
+        "CRM, helpdesk, email or Slack deliveries gave up after their retries; retry them "
+        "from the outbox once the cause is fixed.",
+    )
 
 
 def rule_paused_channels(result: Evaluation, now: datetime) -> None:
-    paused = set(OutboxMessage.objects.filter(state=OutboxState.PAUSED)
-                 .values_list("channel", flat=True).distinct())
+    paused = set(
+        OutboxMessage.objects.filter(state=OutboxState.PAUSED)
+        .values_list("channel", flat=True)
+        .distinct()
+    )
     for channel in channels():
-        _apply(result, f"outbox_paused:{channel.name}", channel.name in paused,
-               f"{channel.label} deliveries are paused: the vendor refused our credentials",
-               f"The {channel.label} answered 401. Fix the token in the settings; paused "
-               "deliveries resume when retried.")
+        _apply(
+            result,
+            f"outbox_paused:{channel.name}",
+            channel.name in paused,
+            f"{channel.label} deliveries are paused: the vendor refused our credentials",
+            f"The {channel.label} answered 401. Fix the token in the settings; paused "
+            "deliveries resume when retried.",
+        )
 
 
 def rule_event_lag(result: Evaluation, now: datetime) -> None:
     minutes = settings.ALERT_EVENT_LAG_MINUTES
     _, p95 = lag_percentiles_exact(now - timedelta(minutes=minutes), now)
     limit = settings.ALERT_EVENT_LAG_P95_SECONDS
-    _apply(result, "event_lag", p95 is not None and p95 > limit,
-           f"Stripe events take {p95} s (p95) to reach the customer record",
-           f"Over the last {minutes} minutes; threshold {limit:g} s. Are the workers running "
-           "and keeping up with the webhooks queue?")
+    _apply(
+        result,
+        "event_lag",
+        p95 is not None and p95 > limit,
+        f"Stripe events take {p95} s (p95) to reach the customer record",
+        f"Over the last {minutes} minutes; threshold {limit:g} s. Are the workers running "
+        "and keeping up with the webhooks queue?",
+    )
 
 
 def rule_stripe_silent(result: Evaluation, now: datetime) -> None:
     hours = settings.ALERT_NO_EVENT_HOURS
     last = StripeEvent.objects.filter(stripe_id__isnull=False).aggregate(m=Max("received_at"))["m"]
     silent = (last is None or now - last > timedelta(hours=hours)) and Customer.objects.filter(
-        status__in=ACTIVE_SUBSCRIPTION_STATUSES).exists()
+        status__in=ACTIVE_SUBSCRIPTION_STATUSES
+    ).exists()
     since = f"since {timezone.localtime(last):%Y-%m-%d %H:%M}" if last else "ever"
-    _apply(result, "stripe_silent", silent,
-           f"No Stripe event for over {hours} hours while subscriptions are active",
-           f"Nothing received {since}. Check the webhook endpoint in Stripe's dashboard.")
+    _apply(
+        result,
+        "stripe_silent",
+        silent,
+        f"No Stripe event for over {hours} hours while subscriptions are active",
+        f"Nothing received {since}. Check the webhook endpoint in Stripe's dashboard.",
+    )
 
 
 def rule_reconcile_drift(result: Evaluation, now: datetime) -> None:
     run = ReconcileRun.objects.filter(finished_at__isnull=False).first()
     drift = run is not None and run.drift_total > 0
-    detail = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(
-        (run.drift_counts if run else {}).items()) if v)
-    _apply(result, "reconcile_drift", drift,
-           f"Reconcile found {run.drift_total if run else 0} differences with Stripe",
-           f"{detail}. Review them, then run manage.py reconcile --repair.")
+    detail = ", ".join(
+        f"{k.replace('_', ' ')}: {v}"
+        for k, v in sorted((run.drift_counts if run else {}).items())
+        if v
+    )
+    _apply(
+        result,
+        "reconcile_drift",
+        drift,
+        f"Reconcile found {run.drift_total if run else 0} differences with Stripe",
+        f"{detail}. Review them, then run manage.py reconcile --repair.",
+    )
 
 
 RULES: tuple[Callable[[Evaluation, datetime], None], ...] = (
-    rule_webhook_failures, rule_dead_handler_runs, rule_dead_outbox, rule_paused_channels,
-    rule_event_lag, rule_stripe_silent, rule_reconcile_drift,
+    rule_webhook_failures,
+    rule_dead_handler_runs,
+    rule_dead_outbox,
+    rule_paused_channels,
+    rule_event_lag,
+    rule_stripe_silent,
+    rule_reconcile_drift,
 )
 
 

@@ -43,8 +43,13 @@ def alert_raise(*, key: str, title: str, detail: str = "") -> Alert | None:
                 alert = Alert.objects.create(key=key[:200], title=title, detail=detail)
         except IntegrityError:
             return None
-        _send(alert, "alert", f"[Switchboard] {alert.title}", alert.detail or alert.title,
-              f":rotating_light: {alert.title}\n{alert.detail}")
+        _send(
+            alert,
+            "alert",
+            f"[Switchboard] {alert.title}",
+            alert.detail or alert.title,
+            f":rotating_light: {alert.title}\n{alert.detail}",
+        )
         Alert.objects.filter(pk=alert.pk).update(delivered_at=timezone.now())
     return alert
 
@@ -52,21 +57,30 @@ def alert_raise(*, key: str, title: str, detail: str = "") -> Alert | None:
 def alert_clear(*, key: str) -> int:
     """Mark the open alert for ``key`` recovered and tell the same people."""
     with transaction.atomic():
-        alerts = list(Alert.objects.select_for_update().filter(key=key)
-                      .exclude(state=AlertState.RECOVERED))
+        alerts = list(
+            Alert.objects.select_for_update().filter(key=key).exclude(state=AlertState.RECOVERED)
+        )
         now = timezone.now()
         for alert in alerts:
             Alert.objects.filter(pk=alert.pk).update(state=AlertState.RECOVERED, cleared_at=now)
-            _send(alert, "recovered", f"[Switchboard] Recovered: {alert.title}",
-                  f"The condition cleared at {timezone.localtime(now):%Y-%m-%d %H:%M %Z}."
-                  f"\n\n{alert.title}",
-                  f":white_check_mark: Recovered: {alert.title}")
+            _send(
+                alert,
+                "recovered",
+                f"[Switchboard] Recovered: {alert.title}",
+                f"The condition cleared at {timezone.localtime(now):%Y-%m-%d %H:%M %Z}."
+                f"\n\n{alert.title}",
+                f":white_check_mark: Recovered: {alert.title}",
+            )
     return len(alerts)
 
 
 def _recipients() -> list[str]:
-    owners = get_user_model().objects.filter(
-        is_active=True, groups__name=OWNER).exclude(email="").values_list("email", flat=True)
+    owners = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=OWNER)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
     return sorted(set(settings.ALERT_EMAILS) | set(owners))
 
 
@@ -75,12 +89,21 @@ def _send(alert: Alert, kind: str, subject: str, body: str, slack_text: str) -> 
     Alerts about the Slack channel itself are not posted to Slack (no loop)."""
     recipients = _recipients()
     if recipients:
-        outbox_write(channel=EMAIL, kind=f"{kind}_email", dedupe_key=f"alert:{kind}:email:{alert.pk}",
-                     cause=f"alert:{alert.pk}",
-                     payload=email_payload(to=recipients, subject=subject, body=body))
+        outbox_write(
+            channel=EMAIL,
+            kind=f"{kind}_email",
+            dedupe_key=f"alert:{kind}:email:{alert.pk}",
+            cause=f"alert:{alert.pk}",
+            payload=email_payload(to=recipients, subject=subject, body=body),
+        )
     if settings.SLACK_WEBHOOK_URL and not alert.key.startswith(f"sync:{SLACK}:"):
-        outbox_write(channel=SLACK, kind=kind, dedupe_key=f"slack:{kind}:{alert.pk}",
-                     cause=f"alert:{alert.pk}", payload={"text": slack_text})
+        outbox_write(
+            channel=SLACK,
+            kind=kind,
+            dedupe_key=f"slack:{kind}:{alert.pk}",
+            cause=f"alert:{alert.pk}",
+            payload={"text": slack_text},
+        )
 
 
 def can_view_alerts(user: Any) -> bool:
@@ -106,17 +129,26 @@ def alert_acknowledge(*, actor: Any, alert_pk: int) -> bool:
         alert.state = AlertState.ACKNOWLEDGED
         alert.acknowledged_by = actor
         alert.save(update_fields=["state", "acknowledged_by"])
-        audit_record(action=codes.ALERT_ACKNOWLEDGED, actor=actor, target=alert,
-                     data={"key": alert.key, "title": alert.title, "before": "open",
-                           "after": "acknowledged"})
+        audit_record(
+            action=codes.ALERT_ACKNOWLEDGED,
+            actor=actor,
+            target=alert,
+            data={
+                "key": alert.key,
+                "title": alert.title,
+                "before": "open",
+                "after": "acknowledged",
+            },
+        )
     return True
 
 
 # --- reports from the lower layers (config.problems) ----------------------------------------
 
 
-def on_problem_reported(sender: Any, *, key: str, title: str, detail: str = "",
-                        **kwargs: Any) -> bool:
+def on_problem_reported(
+    sender: Any, *, key: str, title: str, detail: str = "", **kwargs: Any
+) -> bool:
     return alert_raise(key=key, title=title, detail=detail) is not None
 
 

@@ -50,10 +50,15 @@ def api_token_create(*, actor: Any, name: str, scopes: str = "state:read") -> tu
     prefix = secrets.token_hex(4)
     raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        token = ApiToken.objects.create(name=name[:200], prefix=prefix, token_hash=_hash(raw),
-                                        scopes=scopes, created_by=actor)
-        audit_record(action=codes.API_TOKEN_CREATED, actor=actor, target=token,
-                     data={"name": token.name, "prefix": prefix, "scopes": scopes})
+        token = ApiToken.objects.create(
+            name=name[:200], prefix=prefix, token_hash=_hash(raw), scopes=scopes, created_by=actor
+        )
+        audit_record(
+            action=codes.API_TOKEN_CREATED,
+            actor=actor,
+            target=token,
+            data={"name": token.name, "prefix": prefix, "scopes": scopes},
+        )
     return token, raw
 
 
@@ -68,9 +73,17 @@ def api_token_revoke(*, actor: Any, token_pk: int, reason: str = "") -> bool:
         token.revoked_at = timezone.now()
         token.revoked_by = actor
         token.save(update_fields=["revoked_at", "revoked_by"])
-        audit_record(action=codes.API_TOKEN_REVOKED, actor=actor, target=token,
-                     data={"name": token.name, "prefix": token.prefix, "reason": reason,
-                           "uses": token.use_count})
+        audit_record(
+            action=codes.API_TOKEN_REVOKED,
+            actor=actor,
+            target=token,
+            data={
+                "name": token.name,
+                "prefix": token.prefix,
+                "reason": reason,
+                "uses": token.use_count,
+            },
+        )
     return True
 
 
@@ -81,8 +94,9 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
         return None
     token = ApiToken.objects.filter(token_hash=_hash(raw)).first()
     if token is not None:
-        ApiToken.objects.filter(pk=token.pk).update(use_count=F("use_count") + 1,
-                                                    last_used_at=timezone.now())
+        ApiToken.objects.filter(pk=token.pk).update(
+            use_count=F("use_count") + 1, last_used_at=timezone.now()
+        )
     return token
 
 

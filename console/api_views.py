@@ -33,22 +33,39 @@ def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse
 def customer_state(request: HttpRequest, ref: str) -> HttpResponse:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
-        return _error(401, "unauthenticated", "Send 'Authorization: Bearer <token>'.",
-                      WWW_Authenticate='Bearer realm="switchboard"')
+        return _error(
+            401,
+            "unauthenticated",
+            "Send 'Authorization: Bearer <token>'.",
+            WWW_Authenticate='Bearer realm="switchboard"',
+        )
     token = api_token_authenticate(raw.strip())
     if token is None or not token.is_active:
-        return _error(401, "invalid_token", "This token is unknown or has been revoked.",
-                      WWW_Authenticate='Bearer realm="switchboard", error="invalid_token"')
+        return _error(
+            401,
+            "invalid_token",
+            "This token is unknown or has been revoked.",
+            WWW_Authenticate='Bearer realm="switchboard", error="invalid_token"',
+        )
     if not token.has_scope(API_SCOPE_STATE_READ):
-        return _error(403, "insufficient_scope", f"This token lacks the {API_SCOPE_STATE_READ} scope.")
+        return _error(
+            403, "insufficient_scope", f"This token lacks the {API_SCOPE_STATE_READ} scope."
+        )
     retry_after = api_rate_limit(token)
     if retry_after is not None:
-        return _error(429, "rate_limited", f"Too many requests; retry in {retry_after} s.",
-                      Retry_After=str(retry_after))
+        return _error(
+            429,
+            "rate_limited",
+            f"Too many requests; retry in {retry_after} s.",
+            Retry_After=str(retry_after),
+        )
     customer = resolve_customer(ref)
     if customer is None:
-        return _error(404, "not_found", "No customer has this Stripe customer id, product user "
-                      "id or internal id.")
+        return _error(
+            404,
+            "not_found",
+            "No customer has this Stripe customer id, product user id or internal id.",
+        )
     response = JsonResponse(account_state(customer))
     response["Cache-Control"] = "no-store"
     return response

@@ -10,7 +10,9 @@ class ConsoleConfig(AppConfig):
         from config import problems
         from console import alerts
 
-        problems.problem_reported.connect(alerts.on_problem_reported,
-                                          dispatch_uid="console_problem_reported")
-        problems.problem_resolved.connect(alerts.on_problem_resolved,
-                                          dispatch_uid="console_problem_resolved")
+        problems.problem_reported.connect(
+            alerts.on_problem_reported, dispatch_uid="console_problem_reported"
+        )
+        problems.problem_resolved.connect(
+            alerts.on_problem_resolved, dispatch_uid="console_problem_resolved"
+        )

@@ -43,7 +43,11 @@ WINDOWS: dict[str, tuple[str, timedelta]] = {
 DEFAULT_WINDOW = "24h"
 RUN_STATES = [s.value for s in RunStatus]
 QUEUED_OUTBOX_STATES = [OutboxState.PENDING, OutboxState.FAILED, OutboxState.DELIVERING]
-ACTIVE_SUBSCRIPTION_STATUSES = [BillingStatus.ACTIVE, BillingStatus.TRIALING, BillingStatus.PAST_DUE]
+ACTIVE_SUBSCRIPTION_STATUSES = [
+    BillingStatus.ACTIVE,
+    BillingStatus.TRIALING,
+    BillingStatus.PAST_DUE,
+]
 
 
 @dataclass
@@ -90,14 +94,23 @@ def changelist_url(user: Any, model: type, **params: Any) -> str | None:
     """The admin changelist of ``model`` filtered by ``params``, if ``user`` may see it."""
     opts = model._meta
     if not admin.site.is_registered(model) or not user.has_perm(
-            f"{opts.app_label}.view_{opts.model_name}"):
+        f"{opts.app_label}.view_{opts.model_name}"
+    ):
         return None
     try:
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
     except NoReverseMatch:
         return None
-    query = {k: (v.isoformat() if isinstance(v, datetime) else
-                 ",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()}
+    query = {
+        k: (
+            v.isoformat()
+            if isinstance(v, datetime)
+            else ",".join(v)
+            if isinstance(v, (list, tuple))
+            else v
+        )
+        for k, v in params.items()
+    }
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -117,7 +130,8 @@ def lag_percentiles_exact(start: datetime, end: datetime) -> tuple[float | None,
     """Exact p50/p95 (seconds) of received -> customer state updated, for events received
     in [start, end) whose projection run succeeded."""
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY lag)
             FROM (SELECT extract(epoch FROM r.finished_at - e.received_at)::float8 AS lag
@@ -125,7 +139,9 @@ def lag_percentiles_exact(start: datetime, end: datetime) -> tuple[float | None,
                   WHERE r.handler = 'customer_projection' AND r.status = 'succeeded'
                     AND r.finished_at IS NOT NULL
                     AND e.received_at >= %s AND e.received_at < %s) lags
-        """, [start, end])
+        """,
+            [start, end],
+        )
         p50, p95 = cursor.fetchone()
     return (round(p50, 2) if p50 is not None else None, round(p95, 2) if p95 is not None else None)
 
@@ -133,13 +149,16 @@ def lag_percentiles_exact(start: datetime, end: datetime) -> tuple[float | None,
 def _short_series(start: datetime, end: datetime) -> list[tuple[str, int, int]]:
     """Deliveries and failures per 5 minutes, for the 1-hour chart."""
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT date_bin('5 minutes', received_at, %s) AS bucket,
                    coalesce(sum(delivery_count), 0),
                    count(*) FILTER (WHERE status IN ('failed', 'unusable'))
             FROM billing_stripeevent WHERE received_at >= %s AND received_at < %s
             GROUP BY 1 ORDER BY 1
-        """, [start, start, end])
+        """,
+            [start, start, end],
+        )
         return [(f"{timezone.localtime(b):%H:%M}", int(d), int(f)) for b, d, f in cursor.fetchall()]
 
 
@@ -149,8 +168,9 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
     now = now or timezone.now()
     start, end = window_bounds(window, now)
     finance = can_view_finance_details(user)
-    board = Dashboard(window=window, window_label=WINDOWS[window][0], start=start, end=end,
-                      finance=finance)
+    board = Dashboard(
+        window=window, window_label=WINDOWS[window][0], start=start, end=end, finance=finance
+    )
     total, hourly = window_stats(start, end)
     _webhooks(board, user, total, start, end)
     _lag(board, user, total, start, end)
@@ -161,14 +181,17 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
     # Alerts include reconcile drift and unconfirmed refunds: not for support agents.
     board.show_alerts = can_view_alerts(user)
     if board.show_alerts:
-        board.alerts = list(Alert.objects.exclude(state=AlertState.RECOVERED)
-                            .order_by("-raised_at")[:50])
+        board.alerts = list(
+            Alert.objects.exclude(state=AlertState.RECOVERED).order_by("-raised_at")[:50]
+        )
     if window == "1h":
         board.series = _short_series(start, end)
     else:
         fmt = "%H:00" if window == "24h" else "%a %H:00"
-        board.series = [(f"{timezone.localtime(h):{fmt}}", s.deliveries, s.failed + s.unusable)
-                        for h, s in hourly]
+        board.series = [
+            (f"{timezone.localtime(h):{fmt}}", s.deliveries, s.failed + s.unusable)
+            for h, s in hourly
+        ]
     return board
 
 
@@ -178,18 +201,33 @@ def _webhooks(board: Dashboard, user: Any, total: Stats, start: datetime, end: d
     failures = total.failed + total.unusable + rejected
     window = {"received_at__gte": start, "received_at__lt": end}
     board.webhooks = [
-        Metric("Webhook deliveries", attempts, changelist_url(user, StripeEvent, **window),
-               note="every delivery Stripe made, duplicates and rejected ones included"),
-        Metric("Events stored", total.events, changelist_url(
-            user, StripeEvent, stripe_id__isnull="False", **window)),
-        Metric("Duplicate deliveries", total.duplicates, changelist_url(
-            user, StripeEvent, delivery_count__gt=1, **window),
-            note="second and later deliveries of an event already stored"),
-        Metric("Failed deliveries", failures, changelist_url(
-            user, StripeEvent, status__in=[EventStatus.FAILED, EventStatus.UNUSABLE], **window),
+        Metric(
+            "Webhook deliveries",
+            attempts,
+            changelist_url(user, StripeEvent, **window),
+            note="every delivery Stripe made, duplicates and rejected ones included",
+        ),
+        Metric(
+            "Events stored",
+            total.events,
+            changelist_url(user, StripeEvent, stripe_id__isnull="False", **window),
+        ),
+        Metric(
+            "Duplicate deliveries",
+            total.duplicates,
+            changelist_url(user, StripeEvent, delivery_count__gt=1, **window),
+            note="second and later deliveries of an event already stored",
+        ),
+        Metric(
+            "Failed deliveries",
+            failures,
+            changelist_url(
+                user, StripeEvent, status__in=[EventStatus.FAILED, EventStatus.UNUSABLE], **window
+            ),
             warn=failures > 0,
             note=f"{rejected} rejected at the door (bad signature or body: no row kept), "
-                 f"{total.unusable} unusable, {total.failed} failed processing"),
+            f"{total.unusable} unusable, {total.failed} failed processing",
+        ),
         Metric("Failure rate", _pct(failures, attempts), warn=failures > 0),
     ]
 
@@ -204,49 +242,83 @@ def _lag(board: Dashboard, user: Any, total: Stats, start: datetime, end: dateti
     url = changelist_url(user, StripeEvent, received_at__gte=start, received_at__lt=end)
     board.lag = [
         Metric("Event lag p50", _seconds(p50), url, note=note),
-        Metric("Event lag p95", _seconds(p95), url, note=note,
-               warn=p95 is not None and p95 > settings.ALERT_EVENT_LAG_P95_SECONDS),
+        Metric(
+            "Event lag p95",
+            _seconds(p95),
+            url,
+            note=note,
+            warn=p95 is not None and p95 > settings.ALERT_EVENT_LAG_P95_SECONDS,
+        ),
     ]
 
 
 def _runs(board: Dashboard, user: Any, total: Stats, start: datetime, end: datetime) -> None:
     # Only the unfinished or broken states are counted live (a small set, indexed by
     # status); succeeded is the rollup's total minus those.
-    counts = dict(HandlerRun.objects.filter(
-        status__in=[s for s in RUN_STATES if s != RunStatus.SUCCEEDED],
-        created_at__gte=start, created_at__lt=end,
-    ).values_list("status").annotate(n=Count("id")))
+    counts = dict(
+        HandlerRun.objects.filter(
+            status__in=[s for s in RUN_STATES if s != RunStatus.SUCCEEDED],
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
     counts[RunStatus.SUCCEEDED] = max(total.handler_runs - sum(counts.values()), 0)
     board.run_counts = {s: counts.get(s, 0) for s in RUN_STATES}
     board.runs = [
-        Metric(RunStatus(s).label, board.run_counts[s], changelist_url(
-            user, HandlerRun, status=s, created_at__gte=start, created_at__lt=end),
-            warn=s == RunStatus.DEAD and board.run_counts[s] > 0)
+        Metric(
+            RunStatus(s).label,
+            board.run_counts[s],
+            changelist_url(user, HandlerRun, status=s, created_at__gte=start, created_at__lt=end),
+            warn=s == RunStatus.DEAD and board.run_counts[s] > 0,
+        )
         for s in RUN_STATES
     ]
-    board.dead_runs = list(HandlerRun.objects.filter(status=RunStatus.DEAD)
-                           .select_related("event").order_by("-finished_at", "-id")[:20])
+    board.dead_runs = list(
+        HandlerRun.objects.filter(status=RunStatus.DEAD)
+        .select_related("event")
+        .order_by("-finished_at", "-id")[:20]
+    )
 
 
 def _syncs(board: Dashboard, user: Any, total: Stats, start: datetime, end: datetime) -> None:
     for channel in (CRM, HELPDESK):
         states = total.sync_counts.get(channel, {})
         delivered = states.get(OutboxState.DELIVERED, 0)
-        settled = delivered + sum(states.get(s, 0) for s in (
-            OutboxState.FAILED, OutboxState.DEAD, OutboxState.PAUSED))
-        depth = OutboxMessage.objects.filter(channel=channel, state__in=QUEUED_OUTBOX_STATES).count()
+        settled = delivered + sum(
+            states.get(s, 0) for s in (OutboxState.FAILED, OutboxState.DEAD, OutboxState.PAUSED)
+        )
+        depth = OutboxMessage.objects.filter(
+            channel=channel, state__in=QUEUED_OUTBOX_STATES
+        ).count()
         window = {"channel": channel, "created_at__gte": start, "created_at__lt": end}
         board.syncs[channel_label(channel)] = [
-            Metric("Delivered", delivered, changelist_url(
-                user, OutboxMessage, state=OutboxState.DELIVERED, **window)),
-            Metric("Success rate", _pct(delivered, settled),
-                   note="delivered / (delivered + failed + dead + paused)"),
-            Metric("Dead or paused", states.get(OutboxState.DEAD, 0) + states.get(OutboxState.PAUSED, 0),
-                   changelist_url(user, OutboxMessage, state__in=[OutboxState.DEAD, OutboxState.PAUSED],
-                                  **window),
-                   warn=bool(states.get(OutboxState.DEAD) or states.get(OutboxState.PAUSED))),
-            Metric("Queue depth (now)", depth, changelist_url(
-                user, OutboxMessage, channel=channel, state__in=QUEUED_OUTBOX_STATES)),
+            Metric(
+                "Delivered",
+                delivered,
+                changelist_url(user, OutboxMessage, state=OutboxState.DELIVERED, **window),
+            ),
+            Metric(
+                "Success rate",
+                _pct(delivered, settled),
+                note="delivered / (delivered + failed + dead + paused)",
+            ),
+            Metric(
+                "Dead or paused",
+                states.get(OutboxState.DEAD, 0) + states.get(OutboxState.PAUSED, 0),
+                changelist_url(
+                    user, OutboxMessage, state__in=[OutboxState.DEAD, OutboxState.PAUSED], **window
+                ),
+                warn=bool(states.get(OutboxState.DEAD) or states.get(OutboxState.PAUSED)),
+            ),
+            Metric(
+                "Queue depth (now)",
+                depth,
+                changelist_url(
+                    user, OutboxMessage, channel=channel, state__in=QUEUED_OUTBOX_STATES
+                ),
+            ),
         ]
 
 
@@ -259,15 +331,26 @@ def _payments(board: Dashboard, user: Any, total: Stats, start: datetime, end: d
     window = {"received_at__gte": start, "received_at__lt": end}
     per_100 = f"{100 * tickets / total.payments:.1f}" if total.payments else "—"
     board.payments = [
-        Metric("Payments", total.payments, changelist_url(
-            user, StripeEvent, type__in=list(PAYMENT_TYPES), **window),
-            note="invoice paid and payment failed events"),
-        Metric("Failed payments", total.payments_failed, changelist_url(
-            user, StripeEvent, type="invoice.payment_failed", **window),
-            warn=total.payments_failed > 0),
-        Metric("Recoveries", total.recoveries, changelist_url(
-            user, StripeEvent, type__in=["invoice.paid", "invoice.payment_succeeded"], **window),
-            note="invoices paid after a failed attempt (the link lists all paid invoices)"),
+        Metric(
+            "Payments",
+            total.payments,
+            changelist_url(user, StripeEvent, type__in=list(PAYMENT_TYPES), **window),
+            note="invoice paid and payment failed events",
+        ),
+        Metric(
+            "Failed payments",
+            total.payments_failed,
+            changelist_url(user, StripeEvent, type="invoice.payment_failed", **window),
+            warn=total.payments_failed > 0,
+        ),
+        Metric(
+            "Recoveries",
+            total.recoveries,
+            changelist_url(
+                user, StripeEvent, type__in=["invoice.paid", "invoice.payment_succeeded"], **window
+            ),
+            note="invoices paid after a failed attempt (the link lists all paid invoices)",
+        ),
         Metric("Tickets opened", tickets, ticket_url),
         Metric("Tickets per 100 payments", per_100, ticket_url),
     ]
@@ -276,22 +359,38 @@ def _payments(board: Dashboard, user: Any, total: Stats, start: datetime, end: d
         url = None
         if user.has_perm(VIEW_RECONCILERUN):
             url = reverse("admin:billing_reconcilerun_change", args=[board.reconcile.pk])
-        board.drift = [Metric(category.replace("_", " "), count, url, warn=count > 0)
-                       for category, count in sorted(board.reconcile.drift_counts.items())]
+        board.drift = [
+            Metric(category.replace("_", " "), count, url, warn=count > 0)
+            for category, count in sorted(board.reconcile.drift_counts.items())
+        ]
 
 
 def _last_event(board: Dashboard, user: Any, now: datetime) -> None:
     last = StripeEvent.objects.filter(stripe_id__isnull=False).aggregate(m=Max("received_at"))["m"]
     stale_after = timedelta(hours=settings.ALERT_NO_EVENT_HOURS)
     if last is None:
-        board.last_event = Metric("Last event from Stripe", "never", changelist_url(user, StripeEvent),
-                                  warn=True, note="no Stripe event has been received yet")
+        board.last_event = Metric(
+            "Last event from Stripe",
+            "never",
+            changelist_url(user, StripeEvent),
+            warn=True,
+            note="no Stripe event has been received yet",
+        )
         return
     age = now - last
-    stale = age > stale_after and Customer.objects.filter(
-        status__in=ACTIVE_SUBSCRIPTION_STATUSES).exists()
+    stale = (
+        age > stale_after
+        and Customer.objects.filter(status__in=ACTIVE_SUBSCRIPTION_STATUSES).exists()
+    )
     board.last_event = Metric(
-        "Last event from Stripe", timezone.localtime(last), changelist_url(user, StripeEvent),
+        "Last event from Stripe",
+        timezone.localtime(last),
+        changelist_url(user, StripeEvent),
         warn=stale,
-        note=(f"stale: nothing for over {settings.ALERT_NO_EVENT_HOURS} h while subscriptions are "
-              "active; check the webhook endpoint in Stripe") if stale else "")
+        note=(
+            f"stale: nothing for over {settings.ALERT_NO_EVENT_HOURS} h while subscriptions are "
+            "active; check the webhook endpoint in Stripe"
+        )
+        if stale
+        else "",
+    )

@@ -34,8 +34,9 @@ def _ids(request: HttpRequest, name: str) -> list[int]:
     ids = [parse_id(v) for v in values]
     bad = [v for v, pk in zip(values, ids, strict=True) if pk is None]
     if bad:
-        raise UnknownItem(f"Unknown {name} {bad[0][:20]!r}: nothing was done. "
-                          "Reload the page and select again.")
+        raise UnknownItem(
+            f"Unknown {name} {bad[0][:20]!r}: nothing was done. Reload the page and select again."
+        )
     return [pk for pk in ids if pk is not None]
 
 
@@ -50,12 +51,16 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
         try:
             if action == "retry_runs":
                 count = services.handler_runs_replay(
-                    actor=request.user, run_pks=_ids(request, "run"),
-                    reason="retried from the operations dashboard")
+                    actor=request.user,
+                    run_pks=_ids(request, "run"),
+                    reason="retried from the operations dashboard",
+                )
                 messages.success(request, f"{count} dead run(s) queued again.")
             elif action == "acknowledge_alert":
-                count = sum(alert_acknowledge(actor=request.user, alert_pk=pk)
-                            for pk in _ids(request, "alert"))
+                count = sum(
+                    alert_acknowledge(actor=request.user, alert_pk=pk)
+                    for pk in _ids(request, "alert")
+                )
                 messages.success(request, f"{count} alert(s) acknowledged.")
             else:
                 messages.error(request, "Unknown action.")
@@ -73,9 +78,15 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
         "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
         "can_retry": request.user.has_perm(REPLAY_EVENTS),
         "can_acknowledge": can_acknowledge_alerts(request.user),
-        "deliveries_svg": mark_safe(charts.deliveries_chart(  # noqa: S308 - pygal escapes labels
-            board.series, title=f"Webhook deliveries and failures, {board.window_label}")),
-        "runs_svg": mark_safe(charts.runs_chart(  # noqa: S308
-            board.run_counts, title="Handler runs by status")),
+        "deliveries_svg": mark_safe(
+            charts.deliveries_chart(  # noqa: S308 - pygal escapes labels
+                board.series, title=f"Webhook deliveries and failures, {board.window_label}"
+            )
+        ),
+        "runs_svg": mark_safe(
+            charts.runs_chart(  # noqa: S308
+                board.run_counts, title="Handler runs by status"
+            )
+        ),
     }
     return render(request, "admin/console/dashboard.html", context)

@@ -24,16 +24,20 @@ class Alert(models.Model):
     state = models.CharField(max_length=12, choices=AlertState.choices, default=AlertState.OPEN)
     raised_at = models.DateTimeField(auto_now_add=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.PROTECT, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivery_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-raised_at"]
         constraints = [
-            models.UniqueConstraint(fields=["key"], condition=~models.Q(state="recovered"),
-                                    name="one_unrecovered_alert_per_key"),
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=~models.Q(state="recovered"),
+                name="one_unrecovered_alert_per_key",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -54,17 +58,36 @@ class ApiToken(models.Model):
     """
 
     name = models.CharField(max_length=200, help_text="Who uses it, e.g. 'support chatbot'")
-    prefix = models.CharField(max_length=16, unique=True, editable=False,
-                              help_text="The token's first characters, to recognise it")
+    prefix = models.CharField(
+        max_length=16,
+        unique=True,
+        editable=False,
+        help_text="The token's first characters, to recognise it",
+    )
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    scopes = models.CharField(max_length=200, default=API_SCOPE_STATE_READ,
-                              help_text="Space-separated; state:read is the only scope")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+", editable=False)
+    scopes = models.CharField(
+        max_length=200,
+        default=API_SCOPE_STATE_READ,
+        help_text="Space-separated; state:read is the only scope",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+", editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
     use_count = models.PositiveBigIntegerField(default=0, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -104,8 +127,10 @@ class EventHourlyStats(models.Model):
     recoveries = models.PositiveIntegerField(default=0)
     handler_runs = models.PositiveIntegerField(default=0, help_text="runs created this hour")
     lag_histogram = models.JSONField(default=list)
-    sync_counts = models.JSONField(default=dict, help_text="outbox rows created this hour: "
-                                   "channel -> state -> count (CRM and helpdesk)")
+    sync_counts = models.JSONField(
+        default=dict,
+        help_text="outbox rows created this hour: channel -> state -> count (CRM and helpdesk)",
+    )
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -83,23 +83,33 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
     now = now or timezone.now()
     reasons: list[str] = []
     if customer.status == BillingStatus.NEEDS_REVIEW:
-        reasons.append("the billing status is marked for review"
-                       + (f": {customer.review_reason}" if customer.review_reason else ""))
+        reasons.append(
+            "the billing status is marked for review"
+            + (f": {customer.review_reason}" if customer.review_reason else "")
+        )
     if customer.match_state == MatchState.CONFLICT:
-        reasons.append("the record conflicts with Stripe"
-                       + (f": {customer.review_reason}" if customer.review_reason else ""))
+        reasons.append(
+            "the record conflicts with Stripe"
+            + (f": {customer.review_reason}" if customer.review_reason else "")
+        )
     elif customer.match_state == MatchState.MATCHED_BY_EMAIL:
         reasons.append("the Stripe customer was matched by email only and is not verified")
     if customer.stripe_customer_id:
-        dead = list(HandlerRun.objects.filter(
-            status=RunStatus.DEAD, event__stripe_customer_id=customer.stripe_customer_id,
-        ).values_list("handler", flat=True)[:5])
+        dead = list(
+            HandlerRun.objects.filter(
+                status=RunStatus.DEAD,
+                event__stripe_customer_id=customer.stripe_customer_id,
+            ).values_list("handler", flat=True)[:5]
+        )
         if dead:
             reasons.append(f"processing of a Stripe event is dead ({', '.join(sorted(set(dead)))})")
-    broken = list(OutboxMessage.objects.filter(
-        customer=customer, channel__in=REVIEW_CHANNELS,
-        state__in=[OutboxState.DEAD, OutboxState.PAUSED],
-    ).values_list("channel", "state")[:5])
+    broken = list(
+        OutboxMessage.objects.filter(
+            customer=customer,
+            channel__in=REVIEW_CHANNELS,
+            state__in=[OutboxState.DEAD, OutboxState.PAUSED],
+        ).values_list("channel", "state")[:5]
+    )
     for channel, state in sorted(set(broken)):
         reasons.append(f"the {channel_label(channel)} sync is {state}")
     if reasons:
@@ -109,8 +119,10 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
         return STALE, ["Stripe has never confirmed this customer's state"]
     limit = timedelta(hours=settings.API_STATE_STALE_HOURS)
     if now - confirmed > limit:
-        return STALE, [f"last confirmed by Stripe {confirmed:%Y-%m-%d %H:%M %Z}, over "
-                       f"{settings.API_STATE_STALE_HOURS} hours ago"]
+        return STALE, [
+            f"last confirmed by Stripe {confirmed:%Y-%m-%d %H:%M %Z}, over "
+            f"{settings.API_STATE_STALE_HOURS} hours ago"
+        ]
     return CONFIRMED, []
 
 
@@ -140,7 +152,8 @@ def account_state(customer: Customer, *, now: datetime | None = None) -> dict[st
             "invoice_id": customer.latest_invoice_id or None,
         },
         "open_tickets": Ticket.objects.filter(
-            customer=customer, status__in=[TicketStatus.OPEN, TicketStatus.PENDING]).count(),
+            customer=customer, status__in=[TicketStatus.OPEN, TicketStatus.PENDING]
+        ).count(),
         "onboarding_state": customer.onboarding_state,
         "confirmed_at": _iso(customer.billing_confirmed_at),
         "confidence": level,
@@ -167,9 +180,11 @@ def billing_sentence(customer: Customer) -> str:
             return f"{kind}{plan_words}, canceled by the customer: it ends on {end:%Y-%m-%d}."
         return f"{kind}{plan_words}" + (f", renews on {end:%Y-%m-%d}." if end else ".")
     if status == BillingStatus.PAST_DUE:
-        return (f"Past due{plan_words}: the last payment failed"
-                + (f" on {_when(customer.last_payment_at)}" if customer.last_payment_at else "")
-                + "; Stripe is retrying it.")
+        return (
+            f"Past due{plan_words}: the last payment failed"
+            + (f" on {_when(customer.last_payment_at)}" if customer.last_payment_at else "")
+            + "; Stripe is retrying it."
+        )
     if status == BillingStatus.NONE:
         return "No subscription."
     return f"{customer.get_status_display()}{',' if plan_words else ''}{plan_words}."
@@ -181,43 +196,65 @@ def _link(template: str, value: str) -> str | None:
 
 def _pending_sync(customer: Customer, channel: str, what: str) -> str:
     """Why a linked id is missing, in words, from the newest outbox row of that channel."""
-    row = OutboxMessage.objects.filter(customer=customer, channel=channel).exclude(
-        state=OutboxState.SUPERSEDED).order_by("-created_at", "-id").first()
+    row = (
+        OutboxMessage.objects.filter(customer=customer, channel=channel)
+        .exclude(state=OutboxState.SUPERSEDED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
     if row is None:
         return f"No {what} yet: nothing has been sent to create one."
     attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
     if row.state in (OutboxState.PENDING, OutboxState.FAILED, OutboxState.DELIVERING):
         tail = f"; last error: {row.last_error[:120]}" if row.last_error else ""
-        return (f"No {what} yet: delivery pending since {_when(row.created_at)}, "
-                f"{attempts}{tail}.")
+        return f"No {what} yet: delivery pending since {_when(row.created_at)}, {attempts}{tail}."
     if row.state in (OutboxState.DEAD, OutboxState.PAUSED):
-        return (f"No {what}: the delivery is {row.state} after {attempts}"
-                f" ({row.last_error[:120] or 'no error recorded'}).")
+        return (
+            f"No {what}: the delivery is {row.state} after {attempts}"
+            f" ({row.last_error[:120] or 'no error recorded'})."
+        )
     connected = {"crm": settings.HUBSPOT_TOKEN, "helpdesk": settings.ZENDESK_TOKEN}.get(channel)
     if row.state == OutboxState.DELIVERED and not connected:
         setting = "HUBSPOT_TOKEN" if channel == "crm" else "ZENDESK_TOKEN"
-        return (f"No {what} id: no vendor is connected ({setting} is not set), so deliveries "
-                "are kept locally and have no vendor id.")
+        return (
+            f"No {what} id: no vendor is connected ({setting} is not set), so deliveries "
+            "are kept locally and have no vendor id."
+        )
     return f"No {what} id stored, though the last delivery was {row.get_state_display().lower()}."
 
 
 def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
     level, reasons = confidence(customer)
     links = [
-        {"label": "Stripe customer", "value": customer.stripe_customer_id,
-         "url": stripe_dashboard_url(customer.stripe_customer_id or ""),
-         "empty": "Not linked to a Stripe customer yet: it links itself when Stripe first "
-                  "sends an event for this customer."},
-        {"label": "CRM contact", "value": customer.crm_contact_id,
-         "url": _link(settings.CRM_CONTACT_URL_TEMPLATE, customer.crm_contact_id or ""),
-         "empty": _pending_sync(customer, CRM, "CRM contact")
-         if not customer.crm_contact_id else ""},
-        {"label": "Helpdesk user", "value": customer.helpdesk_user_id,
-         "url": _link(settings.HELPDESK_USER_URL_TEMPLATE, customer.helpdesk_user_id or ""),
-         "empty": _pending_sync(customer, HELPDESK, "helpdesk user")
-         if not customer.helpdesk_user_id else ""},
-        {"label": "Product user", "value": customer.product_user_id, "url": None,
-         "empty": "No product user id: the product has not told us its own id for this customer."},
+        {
+            "label": "Stripe customer",
+            "value": customer.stripe_customer_id,
+            "url": stripe_dashboard_url(customer.stripe_customer_id or ""),
+            "empty": "Not linked to a Stripe customer yet: it links itself when Stripe first "
+            "sends an event for this customer.",
+        },
+        {
+            "label": "CRM contact",
+            "value": customer.crm_contact_id,
+            "url": _link(settings.CRM_CONTACT_URL_TEMPLATE, customer.crm_contact_id or ""),
+            "empty": _pending_sync(customer, CRM, "CRM contact")
+            if not customer.crm_contact_id
+            else "",
+        },
+        {
+            "label": "Helpdesk user",
+            "value": customer.helpdesk_user_id,
+            "url": _link(settings.HELPDESK_USER_URL_TEMPLATE, customer.helpdesk_user_id or ""),
+            "empty": _pending_sync(customer, HELPDESK, "helpdesk user")
+            if not customer.helpdesk_user_id
+            else "",
+        },
+        {
+            "label": "Product user",
+            "value": customer.product_user_id,
+            "url": None,
+            "empty": "No product user id: the product has not told us its own id for this customer.",
+        },
     ]
     access = access_for(customer)
     return {
@@ -229,10 +266,12 @@ def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
             ACCESS_GRACE: "Keeps access for now (grace): payment or review pending.",
             ACCESS_REVOKED: "No access to paid features.",
         }[access],
-        "last_payment": (f"Last payment {customer.get_last_payment_status_display().lower()}"
-                         f" on {_when(customer.last_payment_at)}."
-                         if customer.last_payment_status != PaymentStatus.NONE else
-                         "No payment yet."),
+        "last_payment": (
+            f"Last payment {customer.get_last_payment_status_display().lower()}"
+            f" on {_when(customer.last_payment_at)}."
+            if customer.last_payment_status != PaymentStatus.NONE
+            else "No payment yet."
+        ),
         "onboarding": customer.get_onboarding_state_display(),
         "match": customer.get_match_state_display(),
         "match_review": customer.match_state in (MatchState.CONFLICT, MatchState.MATCHED_BY_EMAIL),
@@ -294,7 +333,8 @@ def _sources(customer: Customer, finance: bool) -> dict[str, QuerySet[Any]]:
         runs = HandlerRun.objects.filter(event__stripe_customer_id=customer.stripe_customer_id)
     tickets = Ticket.objects.filter(customer=customer)
     audit = AuditEntry.objects.filter(
-        target_type=ContentType.objects.get_for_model(Customer), target_id=str(customer.pk))
+        target_type=ContentType.objects.get_for_model(Customer), target_id=str(customer.pk)
+    )
     if not finance:
         no_finance_events = Q()
         for prefix in FINANCE_ONLY_EVENT_PREFIXES:
@@ -309,8 +349,9 @@ def _sources(customer: Customer, finance: bool) -> dict[str, QuerySet[Any]]:
         tickets = tickets.exclude(queue__slug__in=FINANCE_ONLY_QUEUES)
     return {
         "stripe": events.order_by("-received_at", "-id"),
-        "handler": runs.select_related("event").annotate(
-            at=Coalesce("finished_at", "started_at", "created_at")).order_by("-at", "-id"),
+        "handler": runs.select_related("event")
+        .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
+        .order_by("-at", "-id"),
         "sync": OutboxMessage.objects.filter(customer=customer).order_by("-created_at", "-id"),
         "ticket": tickets.select_related("queue").order_by("-created_at", "-id"),
         "staff": audit.order_by("-created_at", "-id"),
@@ -320,30 +361,57 @@ def _sources(customer: Customer, finance: bool) -> dict[str, QuerySet[Any]]:
 def _item(source: str, obj: Any, user: Any) -> TimelineItem:
     if source == "stripe":
         return TimelineItem(
-            obj.received_at, source, f"Stripe event {obj.type}",
+            obj.received_at,
+            source,
+            f"Stripe event {obj.type}",
             f"{obj.stripe_id} · {obj.delivery_count} deliver{'y' if obj.delivery_count == 1 else 'ies'}"
             + (f" · {obj.last_error[:120]}" if obj.last_error else ""),
-            obj.get_status_display(), _admin_url(user, obj), obj.status in ("failed", "unusable"))
+            obj.get_status_display(),
+            _admin_url(user, obj),
+            obj.status in ("failed", "unusable"),
+        )
     if source == "handler":
         return TimelineItem(
-            obj.at, source, f"{obj.handler} for {obj.event.type}",
-            (obj.note or obj.last_error)[:200] + (f" · {obj.attempts} attempts" if obj.attempts > 1 else ""),
-            obj.get_status_display(), _admin_url(user, obj), obj.status in ("failed", "dead"))
+            obj.at,
+            source,
+            f"{obj.handler} for {obj.event.type}",
+            (obj.note or obj.last_error)[:200]
+            + (f" · {obj.attempts} attempts" if obj.attempts > 1 else ""),
+            obj.get_status_display(),
+            _admin_url(user, obj),
+            obj.status in ("failed", "dead"),
+        )
     if source == "sync":
         detail = obj.outcome or obj.last_error or ""
         return TimelineItem(
-            obj.created_at, source, f"{obj.get_channel_display()}: {obj.kind.replace('_', ' ')}",
-            f"{detail[:200]} · {obj.attempts} attempt{'s' if obj.attempts != 1 else ''}".lstrip(" ·"),
-            obj.get_state_display(), _admin_url(user, obj), obj.state in ("dead", "paused", "failed"))
+            obj.created_at,
+            source,
+            f"{obj.get_channel_display()}: {obj.kind.replace('_', ' ')}",
+            f"{detail[:200]} · {obj.attempts} attempt{'s' if obj.attempts != 1 else ''}".lstrip(
+                " ·"
+            ),
+            obj.get_state_display(),
+            _admin_url(user, obj),
+            obj.state in ("dead", "paused", "failed"),
+        )
     if source == "ticket":
         return TimelineItem(
-            obj.created_at, source, f"Ticket #{obj.pk} in {obj.queue.name}: {obj.subject}",
+            obj.created_at,
+            source,
+            f"Ticket #{obj.pk} in {obj.queue.name}: {obj.subject}",
             f"priority {obj.get_priority_display().lower()}"
             + (f" · helpdesk #{obj.external_id}" if obj.external_id else ""),
-            obj.get_status_display(), _admin_url(user, obj))
+            obj.get_status_display(),
+            _admin_url(user, obj),
+        )
     return TimelineItem(
-        obj.created_at, source, f"{obj.actor_label or 'System'}: {obj.action}",
-        str((obj.data or {}).get("reason") or "")[:200], "", _admin_url(user, obj))
+        obj.created_at,
+        source,
+        f"{obj.actor_label or 'System'}: {obj.action}",
+        str((obj.data or {}).get("reason") or "")[:200],
+        "",
+        _admin_url(user, obj),
+    )
 
 
 _EMPTY = {
@@ -355,8 +423,9 @@ _EMPTY = {
 }
 
 
-def customer_timeline(customer: Customer, user: Any, *, page: int = 1,
-                      page_size: int = PAGE_SIZE) -> Timeline:
+def customer_timeline(
+    customer: Customer, user: Any, *, page: int = 1, page_size: int = PAGE_SIZE
+) -> Timeline:
     """Page ``page`` of everything about the customer, newest first.
 
     Each source is read already sorted and cut at ``page * page_size`` rows, then merged,
@@ -370,10 +439,17 @@ def customer_timeline(customer: Customer, user: Any, *, page: int = 1,
     pages = max(min((total + page_size - 1) // page_size, MAX_PAGE), 1)
     page = min(max(page, 1), pages)
     depth = page * page_size
-    items = [_item(name, obj, user) for name, qs in sources.items() if counts[name]
-             for obj in qs[:depth]]
+    items = [
+        _item(name, obj, user) for name, qs in sources.items() if counts[name] for obj in qs[:depth]
+    ]
     items.sort(key=lambda item: item.at, reverse=True)
     start = (page - 1) * page_size
     empty = [_EMPTY[name] for name, n in counts.items() if not n]
-    return Timeline(items=items[start:start + page_size], page=page, pages=pages, total=total,
-                    finance=finance, empty=empty)
+    return Timeline(
+        items=items[start : start + page_size],
+        page=page,
+        pages=pages,
+        total=total,
+        finance=finance,
+        empty=empty,
+    )

@@ -31,8 +31,21 @@ from delivery.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 # Upper bounds (seconds) of the event-lag histogram buckets; the last bucket is open.
-LAG_BOUNDS: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-                                 1800.0, 3600.0)
+LAG_BOUNDS: tuple[float, ...] = (
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+)
 PAYMENT_TYPES = ("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed")
 PAID_TYPES = ("invoice.paid", "invoice.payment_succeeded")
 HOUR = timedelta(hours=1)
@@ -150,8 +163,16 @@ def raw_stats_by_hour(start: datetime, end: datetime) -> dict[datetime, Stats]:
         cursor.execute(_EVENTS_SQL, [start, end])
         for hour, *counts in cursor.fetchall():
             stats = by_hour.setdefault(hour, Stats())
-            (stats.events, stats.deliveries, stats.duplicates, stats.failed, stats.unusable,
-             stats.payments, stats.payments_failed, stats.recoveries) = (int(c) for c in counts)
+            (
+                stats.events,
+                stats.deliveries,
+                stats.duplicates,
+                stats.failed,
+                stats.unusable,
+                stats.payments,
+                stats.payments_failed,
+                stats.recoveries,
+            ) = (int(c) for c in counts)
         cursor.execute(_LAG_SQL, [list(LAG_BOUNDS), start, end])
         for hour, bucket, count in cursor.fetchall():
             by_hour.setdefault(hour, Stats()).lag_histogram[bucket] += count
@@ -163,7 +184,9 @@ def raw_stats_by_hour(start: datetime, end: datetime) -> dict[datetime, Stats]:
     return by_hour
 
 
-def sync_counts_by_hour(start: datetime, end: datetime) -> dict[datetime, dict[str, dict[str, int]]]:
+def sync_counts_by_hour(
+    start: datetime, end: datetime
+) -> dict[datetime, dict[str, dict[str, int]]]:
     """Outbox rows of the CRM and helpdesk channels created in [start, end), per hour."""
     by_hour: dict[datetime, dict[str, dict[str, int]]] = {}
     with connection.cursor() as cursor:
@@ -219,13 +242,21 @@ def stats_rollup(*, now: datetime | None = None, start: datetime | None = None) 
     rows = []
     for hour in _hours(start, end):
         stats = by_hour.get(hour, Stats())
-        rows.append(EventHourlyStats(
-            hour=hour, refreshed_at=refreshed,
-            **{f.name: getattr(stats, f.name) for f in fields(Stats)}))
+        rows.append(
+            EventHourlyStats(
+                hour=hour,
+                refreshed_at=refreshed,
+                **{f.name: getattr(stats, f.name) for f in fields(Stats)},
+            )
+        )
     with transaction.atomic():
         EventHourlyStats.objects.bulk_create(
-            rows, batch_size=1000, update_conflicts=True, unique_fields=["hour"],
-            update_fields=[*(f.name for f in fields(Stats)), "refreshed_at"])
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["hour"],
+            update_fields=[*(f.name for f in fields(Stats)), "refreshed_at"],
+        )
         # the longer tail of outbox counts, for the hours before this range
         tail_start = max(end - SYNC_REFRESH_HOURS * HOUR, hour_floor(_first_activity() or end))
         if tail_start < start:
@@ -252,7 +283,8 @@ def window_stats(start: datetime, end: datetime) -> tuple[Stats, list[tuple[date
     raw_from = start
     if until is not None and until > start:
         for row in EventHourlyStats.objects.filter(
-                hour__gte=start, hour__lt=min(until, end)).values("hour", *STATS_FIELDS):
+            hour__gte=start, hour__lt=min(until, end)
+        ).values("hour", *STATS_FIELDS):
             hour = row.pop("hour")
             series[hour] = Stats(**row)
         raw_from = max(start, min(until, end))

@@ -20,5 +20,7 @@ class CrmSyncConfig(AppConfig):
         register_channel(sync.CHANNEL, sync.deliver_crm, label="CRM")
         subscribe(sync.SUBSCRIBER, sync.EVENT_TYPES, sync.crm_update)
         if not settings.HUBSPOT_TOKEN:
-            logger.info("CRM: no HUBSPOT_TOKEN set, using the local logging CRM "
-                        "(contacts are logged, not sent)")
+            logger.info(
+                "CRM: no HUBSPOT_TOKEN set, using the local logging CRM "
+                "(contacts are logged, not sent)"
+            )

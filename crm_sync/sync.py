@@ -32,10 +32,18 @@ CONTACT_NOTE = "contact_note"
 
 # The Stripe events after which the contact's state is sent again.
 EVENT_TYPES = (
-    "checkout.session.completed", "customer.created", "customer.updated", "customer.deleted",
-    "customer.subscription.created", "customer.subscription.updated",
-    "customer.subscription.deleted", "invoice.paid", "invoice.payment_succeeded",
-    "invoice.payment_failed", "charge.refunded", "charge.dispute.created",
+    "checkout.session.completed",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
     "charge.dispute.closed",
 )
 
@@ -53,28 +61,42 @@ def crm_update(event: BillingEvent) -> str:
         return "skipped: customer is marked for review (conflicting CRM contacts)"
     properties = contact_properties(customer)
     row, created = outbox_write(
-        channel=CHANNEL, kind=CONTACT_SYNC, customer=customer, cause=event.cause,
+        channel=CHANNEL,
+        kind=CONTACT_SYNC,
+        customer=customer,
+        cause=event.cause,
         dedupe_key=f"crm:contact:{customer.pk}:{event.event_id}",
         coalesce_key=contact_coalesce_key(customer),
-        payload={"properties": properties})
+        payload={"properties": properties},
+    )
     note = ""
     if event.type == "charge.dispute.created":
         obj = event.object
         amount = format_money(obj.get("amount") or 0, str(obj.get("currency") or ""))
-        outbox_write(channel=CHANNEL, kind=CONTACT_NOTE, customer=customer,
-                     cause=event.cause, dedupe_key=f"crm:note:dispute:{obj.get('id')}",
-                     payload={"body": f"Dispute {obj.get('id')} opened on charge "
-                                      f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
-                                      f"{amount}."})
+        outbox_write(
+            channel=CHANNEL,
+            kind=CONTACT_NOTE,
+            customer=customer,
+            cause=event.cause,
+            dedupe_key=f"crm:note:dispute:{obj.get('id')}",
+            payload={
+                "body": f"Dispute {obj.get('id')} opened on charge "
+                f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
+                f"{amount}."
+            },
+        )
         note = " + dispute note"
     state = "queued" if created else "already queued"
-    return (f"CRM update {state} (#{row.pk}): stage {properties.get('lifecyclestage', 'unchanged')}, "
-            f"tags [{properties['switchboard_tags']}]{note}")
+    return (
+        f"CRM update {state} (#{row.pk}): stage {properties.get('lifecyclestage', 'unchanged')}, "
+        f"tags [{properties['switchboard_tags']}]{note}"
+    )
 
 
 def _mark_conflict(customer_id: object, reason: str) -> None:
-    Customer.objects.filter(pk=customer_id).update(match_state=MatchState.CONFLICT,
-                                                   review_reason=reason[:300])
+    Customer.objects.filter(pk=customer_id).update(
+        match_state=MatchState.CONFLICT, review_reason=reason[:300]
+    )
 
 
 def _store_contact_id(customer: Customer, contact_id: str) -> None:
@@ -87,7 +109,9 @@ def _store_contact_id(customer: Customer, contact_id: str) -> None:
     except IntegrityError:
         reason = f"CRM contact {contact_id} is already linked to another customer"
         _mark_conflict(customer.pk, reason)
-        raise PermanentError(reason, user_message="the CRM contact belongs to another customer") from None
+        raise PermanentError(
+            reason, user_message="the CRM contact belongs to another customer"
+        ) from None
 
 
 def deliver_crm(message: OutboxMessage) -> Delivered:
@@ -96,16 +120,23 @@ def deliver_crm(message: OutboxMessage) -> Delivered:
     if message.kind == CONTACT_NOTE:
         if not customer.crm_contact_id and crm.name != "local log":
             raise RetryableError("the customer has no CRM contact yet; the note waits for it")
-        note_id = crm.note_add(contact_id=customer.crm_contact_id or "", body=message.payload["body"])
+        note_id = crm.note_add(
+            contact_id=customer.crm_contact_id or "", body=message.payload["body"]
+        )
         return Delivered(f"{crm.name}: note added", external_id=note_id)
     try:
-        result = crm.contact_upsert(contact_id=customer.crm_contact_id, stable_key=str(customer.pk),
-                                    email=customer.email, properties=message.payload["properties"])
+        result = crm.contact_upsert(
+            contact_id=customer.crm_contact_id,
+            stable_key=str(customer.pk),
+            email=customer.email,
+            properties=message.payload["properties"],
+        )
     except ContactConflict as exc:
         _mark_conflict(customer.pk, f"CRM: {exc.developer_message}; not merged, pick one")
         raise
     if result.contact_id and result.contact_id != customer.crm_contact_id:
         _store_contact_id(customer, result.contact_id)
     what = "created" if result.created else f"updated (matched by {result.matched_by})"
-    return Delivered(f"{crm.name}: contact {result.contact_id or '-'} {what}",
-                     external_id=result.contact_id)
+    return Delivered(
+        f"{crm.name}: contact {result.contact_id or '-'} {what}", external_id=result.contact_id
+    )

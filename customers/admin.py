@@ -35,12 +35,14 @@ class StaffUserAdmin(UserAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        services.staff_user_record_admin_save(actor=request.user, user=obj, created=not change,
-                                              changed=list(form.changed_data))
+        services.staff_user_record_admin_save(
+            actor=request.user, user=obj, created=not change, changed=list(form.changed_data)
+        )
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
-            services.staff_user_record_password_set(actor=request.user,
-                                                    user=self.get_object(request, id))
+            services.staff_user_record_password_set(
+                actor=request.user, user=self.get_object(request, id)
+            )
         return response

@@ -112,7 +112,9 @@ class Customer(models.Model):
         max_length=255, blank=True, help_text="Last Stripe event applied to this record."
     )
     last_event_created = models.DateTimeField(
-        null=True, blank=True, help_text="`created` time of that event: older events never overwrite."
+        null=True,
+        blank=True,
+        help_text="`created` time of that event: older events never overwrite.",
     )
     # Never-regress guards for the other field groups (see billing/projection.py).
     payment_event_created = models.DateTimeField(null=True, blank=True, editable=False)
@@ -156,9 +158,18 @@ class Customer(models.Model):
         return self.name or self.email or self.stripe_customer_id or str(self.pk)
 
     BILLING_FIELDS = (
-        "status", "plan_id", "plan_name", "subscription_id", "current_period_end",
-        "cancel_at_period_end", "latest_invoice_id", "last_payment_status", "last_payment_at",
-        "last_event_id", "last_event_created", "billing_confirmed_at",
+        "status",
+        "plan_id",
+        "plan_name",
+        "subscription_id",
+        "current_period_end",
+        "cancel_at_period_end",
+        "latest_invoice_id",
+        "last_payment_status",
+        "last_payment_at",
+        "last_event_id",
+        "last_event_created",
+        "billing_confirmed_at",
     )
 
     @property

@@ -25,8 +25,14 @@ ROLES = (OWNER, FINANCE_ADMIN, SUPPORT_AGENT)
 _STRIPE_MIRROR_VIEW = [
     f"djstripe.view_{model}"
     for model in (
-        "event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
-        "refund", "dispute",
+        "event",
+        "webhookeventtrigger",
+        "customer",
+        "subscription",
+        "invoice",
+        "charge",
+        "refund",
+        "dispute",
     )
 ]
 

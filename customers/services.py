@@ -24,8 +24,13 @@ from customers.permissions import ADD_CUSTOMER, ADD_USER, CHANGE_CUSTOMER, CHANG
 
 # Fields staff may edit by hand; everything else is owned by the pipeline.
 EDITABLE_FIELDS = (
-    "email", "name", "stripe_customer_id", "crm_contact_id", "helpdesk_user_id",
-    "product_user_id", "marketplace_role",
+    "email",
+    "name",
+    "stripe_customer_id",
+    "crm_contact_id",
+    "helpdesk_user_id",
+    "product_user_id",
+    "marketplace_role",
 )
 
 
@@ -53,8 +58,9 @@ def customer_create(*, actor: Any | None, email: str, name: str = "", **links: A
     return customer
 
 
-def customer_update(*, actor: Any | None, customer_id: Any, changes: dict[str, Any],
-                    reason: str = "") -> Customer:
+def customer_update(
+    *, actor: Any | None, customer_id: Any, changes: dict[str, Any], reason: str = ""
+) -> Customer:
     """Apply hand edits to the editable fields, validated, locked and audited."""
     if actor is not None and not actor.has_perm(CHANGE_CUSTOMER):
         raise PermissionDenied("You may not change customers.")
@@ -83,8 +89,9 @@ def customer_update(*, actor: Any | None, customer_id: Any, changes: dict[str, A
     return customer
 
 
-def staff_user_create(*, actor: Any | None, email: str, role: str,
-                      password: str | None = None) -> tuple[Any, str | None]:
+def staff_user_create(
+    *, actor: Any | None, email: str, role: str, password: str | None = None
+) -> tuple[Any, str | None]:
     """Create (or re-role) a staff login for ``email`` with one role.
 
     Returns the user and the generated password when none was given (``None`` when a
@@ -110,16 +117,26 @@ def staff_user_create(*, actor: Any | None, email: str, role: str,
             user.set_password(password)
         user.is_staff = True
         user.save()
-        before_roles = sorted(user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True))
+        before_roles = sorted(
+            user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True)
+        )
         user.groups.remove(*Group.objects.filter(name__in=roles.ROLES).exclude(name=role))
         user.groups.add(Group.objects.get(name=role))
         if created:
-            audit_record(action=codes.STAFF_USER_CREATED, actor=actor, target=user,
-                         data={"email": email, "role": role})
+            audit_record(
+                action=codes.STAFF_USER_CREATED,
+                actor=actor,
+                target=user,
+                data={"email": email, "role": role},
+            )
         else:
             if before_roles != [role]:
-                audit_record(action=codes.STAFF_ROLE_CHANGED, actor=actor, target=user,
-                             data={"before": before_roles, "after": [role]})
+                audit_record(
+                    action=codes.STAFF_ROLE_CHANGED,
+                    actor=actor,
+                    target=user,
+                    data={"before": before_roles, "after": [role]},
+                )
             if password:
                 audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})
     return user, generated
@@ -130,8 +147,9 @@ def staff_user_create(*, actor: Any | None, email: str, role: str,
 STAFF_ADMIN_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff")
 
 
-def staff_user_record_admin_save(*, actor: Any, user: Any, created: bool,
-                                 changed: list[str]) -> None:
+def staff_user_record_admin_save(
+    *, actor: Any, user: Any, created: bool, changed: list[str]
+) -> None:
     """Audit a staff login created or edited in Admin -> Users (the admin saved it).
 
     Roles, single permissions and superuser status cannot be edited there (see
@@ -141,12 +159,19 @@ def staff_user_record_admin_save(*, actor: Any, user: Any, created: bool,
         raise PermissionDenied("You may not manage staff users.")
     fields = sorted(f for f in changed if f in STAFF_ADMIN_FIELDS)
     if created:
-        audit_record(action=codes.STAFF_USER_CREATED, actor=actor, target=user,
-                     data={"email": user.email or user.username, "role": None})
+        audit_record(
+            action=codes.STAFF_USER_CREATED,
+            actor=actor,
+            target=user,
+            data={"email": user.email or user.username, "role": None},
+        )
     elif fields:
-        audit_record(action=codes.STAFF_USER_UPDATED, actor=actor, target=user,
-                     data={"changed": fields,
-                           "after": {f: getattr(user, f) for f in fields}})
+        audit_record(
+            action=codes.STAFF_USER_UPDATED,
+            actor=actor,
+            target=user,
+            data={"changed": fields, "after": {f: getattr(user, f) for f in fields}},
+        )
 
 
 def staff_user_record_password_set(*, actor: Any, user: Any) -> None:

@@ -20,8 +20,17 @@ from delivery.permissions import can_retry_outbox
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "channel", "kind", "state", "customer", "attempts", "next_attempt_at",
-                    "outcome", "created_at")
+    list_display = (
+        "id",
+        "channel",
+        "kind",
+        "state",
+        "customer",
+        "attempts",
+        "next_attempt_at",
+        "outcome",
+        "created_at",
+    )
     list_filter = ("state", "channel", "kind")
     search_fields = ("=dedupe_key", "=coalesce_key", "=external_id", "=customer__email")
     list_select_related = ("customer",)
@@ -32,8 +41,10 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def pretty_payload(self, obj: OutboxMessage) -> str:
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>",
-                           json.dumps(obj.payload, indent=2, sort_keys=True))
+        return format_html(
+            "<pre style='max-height:30em;overflow:auto'>{}</pre>",
+            json.dumps(obj.payload, indent=2, sort_keys=True),
+        )
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -44,15 +55,21 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry selected dead, paused or failed messages")
     def retry_messages(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
         try:
-            count = outbox.outbox_retry(actor=request.user,
-                                        message_pks=list(queryset.values_list("pk", flat=True)),
-                                        reason="retried from the console")
+            count = outbox.outbox_retry(
+                actor=request.user,
+                message_pks=list(queryset.values_list("pk", flat=True)),
+                reason="retried from the console",
+            )
         except PermissionDenied:
             self.message_user(request, "You may not retry outbox messages.", messages.ERROR)
             return
         if count:
-            self.message_user(request, f"{count} message(s) queued for delivery again.",
-                              messages.SUCCESS)
+            self.message_user(
+                request, f"{count} message(s) queued for delivery again.", messages.SUCCESS
+            )
         else:
-            self.message_user(request, "Nothing to retry: only dead, paused or failed messages "
-                              "can be retried.", messages.WARNING)
+            self.message_user(
+                request,
+                "Nothing to retry: only dead, paused or failed messages can be retried.",
+                messages.WARNING,
+            )

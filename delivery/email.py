@@ -21,8 +21,7 @@ from delivery.senders import EMAIL, Delivered
 def email_payload(*, to: str | list[str], subject: str, body: str) -> dict[str, Any]:
     """The payload of an ``email`` row (the one shape ``deliver_email`` reads)."""
     recipients = [to] if isinstance(to, str) else sorted(set(to))
-    return {"to": [address for address in recipients if address], "subject": subject,
-            "body": body}
+    return {"to": [address for address in recipients if address], "subject": subject, "body": body}
 
 
 def deliver_email(message: OutboxMessage) -> Delivered:
@@ -33,14 +32,20 @@ def deliver_email(message: OutboxMessage) -> Delivered:
     if not recipients:
         raise PermanentError("no recipient address", user_message="the email has no recipient")
     try:
-        send_mail(payload.get("subject", ""), payload.get("body", ""), settings.DEFAULT_FROM_EMAIL,
-                  recipients)
+        send_mail(
+            payload.get("subject", ""),
+            payload.get("body", ""),
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
     except smtplib.SMTPAuthenticationError as exc:
-        raise ConfigurationError(f"SMTP login refused: {exc.smtp_code}",
-                                 user_message="the mail server refused our login") from exc
+        raise ConfigurationError(
+            f"SMTP login refused: {exc.smtp_code}", user_message="the mail server refused our login"
+        ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
-        raise PermanentError("recipient refused by the mail server",
-                             user_message="the address was refused") from exc
+        raise PermanentError(
+            "recipient refused by the mail server", user_message="the address was refused"
+        ) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise RetryableError(f"mail server: {exc.__class__.__name__}: {exc}") from exc
     return Delivered(f"emailed {message.kind.removeprefix('email_')}")

@@ -26,8 +26,9 @@ class DeliveryError(Exception):
 
 
 class RetryableError(DeliveryError):
-    def __init__(self, developer_message: str, *, retry_after: float | None = None,
-                 user_message: str = "") -> None:
+    def __init__(
+        self, developer_message: str, *, retry_after: float | None = None, user_message: str = ""
+    ) -> None:
         super().__init__(developer_message, user_message=user_message)
         self.retry_after = retry_after
 

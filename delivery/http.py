@@ -76,8 +76,15 @@ def _host(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
-            payload: Any = None, ok_statuses: tuple[int, ...] = ()) -> Response:
+def request(
+    vendor: str,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    payload: Any = None,
+    ok_statuses: tuple[int, ...] = (),
+) -> Response:
     """One HTTP call. 2xx (and ``ok_statuses``) return a Response; everything else raises
     RetryableError, PermanentError or ConfigurationError. Rate-limited by vendor."""
     try:
@@ -85,8 +92,12 @@ def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
     except ratelimit.RateLimited as exc:
         raise RetryableError(str(exc), retry_after=exc.wait) from exc
     data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Accept": "application/json", "Content-Type": "application/json", **headers})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Accept": "application/json", "Content-Type": "application/json", **headers},
+    )
     # Only the host: a webhook URL (Slack's /services/T.../B.../<secret>) carries its
     # credential in the path, and these messages reach last_error, logs, alerts and mail.
     where = f"{vendor} {method} {_host(url)}"
@@ -104,17 +115,24 @@ def request(vendor: str, method: str, url: str, *, headers: dict[str, str],
             wait = retry_after_seconds(resp_headers.get("Retry-After"))
             if wait:
                 ratelimit.block_for(vendor, wait)
-            raise RetryableError(detail, retry_after=wait,
-                                 user_message=f"{vendor} is rate limiting us; retrying later") from exc
+            raise RetryableError(
+                detail,
+                retry_after=wait,
+                user_message=f"{vendor} is rate limiting us; retrying later",
+            ) from exc
         if status >= 500 or status == 408:
-            raise RetryableError(detail, retry_after=retry_after_seconds(
-                resp_headers.get("Retry-After"))) from exc
+            raise RetryableError(
+                detail, retry_after=retry_after_seconds(resp_headers.get("Retry-After"))
+            ) from exc
         if status in (401, 403):
             raise ConfigurationError(
-                detail, user_message=f"{vendor} refused our credentials ({status}): "
-                "check the token in the settings") from exc
-        raise PermanentError(detail, user_message=f"{vendor} refused the request: "
-                             f"{_summary(body)}") from exc
+                detail,
+                user_message=f"{vendor} refused our credentials ({status}): "
+                "check the token in the settings",
+            ) from exc
+        raise PermanentError(
+            detail, user_message=f"{vendor} refused the request: {_summary(body)}"
+        ) from exc
     except TimeoutError as exc:
         raise RetryableError(f"{where} timed out") from exc
     except urllib.error.URLError as exc:

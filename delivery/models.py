@@ -31,25 +31,44 @@ class OutboxState(models.TextChoices):
 
 
 class OutboxMessage(models.Model):
-    channel = models.CharField(max_length=20, help_text="A registered channel: crm, helpdesk, "
-                               "email, slack")
-    kind = models.CharField(max_length=60, help_text="e.g. contact_upsert, ticket_open, email_payment_failed")
+    channel = models.CharField(
+        max_length=20, help_text="A registered channel: crm, helpdesk, email, slack"
+    )
+    kind = models.CharField(
+        max_length=60, help_text="e.g. contact_upsert, ticket_open, email_payment_failed"
+    )
     dedupe_key = models.CharField(max_length=255, unique=True)
-    coalesce_key = models.CharField(max_length=255, blank=True, db_index=True,
-                                    help_text="Waiting rows with the same key are superseded by the newest")
-    customer = models.ForeignKey("customers.Customer", null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="outbox_messages")
-    cause = models.CharField(max_length=255, blank=True, db_index=True,
-                             help_text="What made this row, e.g. stripe_event:evt_123")
+    coalesce_key = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="Waiting rows with the same key are superseded by the newest",
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="outbox_messages",
+    )
+    cause = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="What made this row, e.g. stripe_event:evt_123",
+    )
     payload = models.JSONField(default=dict)
 
-    state = models.CharField(max_length=12, choices=OutboxState.choices, default=OutboxState.PENDING)
+    state = models.CharField(
+        max_length=12, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     outcome = models.CharField(max_length=300, blank=True, help_text="What the delivery did")
-    external_id = models.CharField(max_length=255, blank=True,
-                                   help_text="The vendor's id of what was created or updated")
+    external_id = models.CharField(
+        max_length=255, blank=True, help_text="The vendor's id of what was created or updated"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

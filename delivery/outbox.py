@@ -64,9 +64,16 @@ def dead_alert_key(message: OutboxMessage) -> str:
 # --- writing ----------------------------------------------------------------------------
 
 
-def outbox_write(*, channel: str, kind: str, dedupe_key: str, payload: dict[str, Any],
-                 customer: Any | None = None, cause: str = "",
-                 coalesce_key: str = "") -> tuple[OutboxMessage, bool]:
+def outbox_write(
+    *,
+    channel: str,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    customer: Any | None = None,
+    cause: str = "",
+    coalesce_key: str = "",
+) -> tuple[OutboxMessage, bool]:
     """Record one outbound change in the current transaction. Returns (row, created).
 
     Payloads are built by code from named fields (ids, amounts, statuses, names), never
@@ -83,20 +90,28 @@ def outbox_write(*, channel: str, kind: str, dedupe_key: str, payload: dict[str,
         try:
             with transaction.atomic():
                 message = OutboxMessage.objects.create(
-                    channel=channel, kind=kind, dedupe_key=dedupe_key[:255],
-                    coalesce_key=coalesce_key[:255], customer=customer,
-                    cause=cause[:255], payload=payload)
+                    channel=channel,
+                    kind=kind,
+                    dedupe_key=dedupe_key[:255],
+                    coalesce_key=coalesce_key[:255],
+                    customer=customer,
+                    cause=cause[:255],
+                    payload=payload,
+                )
         except IntegrityError:
             return OutboxMessage.objects.get(dedupe_key=dedupe_key[:255]), False
         if coalesce_key:
-            older = OutboxMessage.objects.filter(coalesce_key=message.coalesce_key,
-                                                 state__in=WAITING, pk__lt=message.pk)
+            older = OutboxMessage.objects.filter(
+                coalesce_key=message.coalesce_key, state__in=WAITING, pk__lt=message.pk
+            )
             # A newer state does not jump the queue of a vendor that is failing: it
             # inherits the retry time of the row it replaces (no retry storm).
             held_until = older.aggregate(until=Max("next_attempt_at"))["until"]
-            superseded = older.update(state=OutboxState.SUPERSEDED,
-                                      outcome=f"superseded by #{message.pk}",
-                                      updated_at=timezone.now())
+            superseded = older.update(
+                state=OutboxState.SUPERSEDED,
+                outcome=f"superseded by #{message.pk}",
+                updated_at=timezone.now(),
+            )
             if held_until and held_until > message.next_attempt_at:
                 message.next_attempt_at = held_until
                 message.save(update_fields=["next_attempt_at", "updated_at"])
@@ -116,16 +131,21 @@ def channel_paused(channel: str) -> bool:
 def _claim(message_pk: int) -> OutboxMessage | None:
     now = timezone.now()
     with transaction.atomic():
-        message = (OutboxMessage.objects.select_for_update(skip_locked=True)
-                   .filter(pk=message_pk).first())
-        if (message is None or message.state not in (OutboxState.PENDING, OutboxState.FAILED)
-                or message.next_attempt_at > now):
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True).filter(pk=message_pk).first()
+        )
+        if (
+            message is None
+            or message.state not in (OutboxState.PENDING, OutboxState.FAILED)
+            or message.next_attempt_at > now
+        ):
             return None
         if message.coalesce_key:
             # Claims of rows for one contact/ticket are serialised.
             advisory_xact_lock(f"outbox:{message.coalesce_key}")
             same_key = OutboxMessage.objects.filter(coalesce_key=message.coalesce_key).exclude(
-                pk=message.pk)
+                pk=message.pk
+            )
             if same_key.filter(state__in=WAITING, pk__gt=message.pk).exists():
                 message.state = OutboxState.SUPERSEDED
                 message.outcome = "superseded by a newer update"
@@ -150,8 +170,9 @@ def _claim(message_pk: int) -> OutboxMessage | None:
 
 
 def backoff(attempts: int) -> timedelta:
-    return retry.backoff(attempts, base=settings.SYNC_BACKOFF_BASE_SECONDS,
-                         cap=settings.SYNC_BACKOFF_MAX_SECONDS)
+    return retry.backoff(
+        attempts, base=settings.SYNC_BACKOFF_BASE_SECONDS, cap=settings.SYNC_BACKOFF_MAX_SECONDS
+    )
 
 
 def outbox_deliver(*, message_pk: int) -> str | None:
@@ -175,9 +196,13 @@ def outbox_deliver(*, message_pk: int) -> str | None:
             logger.exception("outbox %s: sender failed unexpectedly", message.pk)
             return _record_retry(message, f"{exc.__class__.__name__}: {exc}", None)
     OutboxMessage.objects.filter(pk=message.pk).update(
-        state=OutboxState.DELIVERED, delivered_at=timezone.now(), last_error="",
-        outcome=result.outcome[:300], external_id=result.external_id[:255],
-        updated_at=timezone.now())
+        state=OutboxState.DELIVERED,
+        delivered_at=timezone.now(),
+        last_error="",
+        outcome=result.outcome[:300],
+        external_id=result.external_id[:255],
+        updated_at=timezone.now(),
+    )
     problems.resolve(key=paused_alert_key(message.channel))
     if channel_paused(message.channel):
         # The vendor accepts us again (a console retry went through): release the rest.
@@ -190,20 +215,31 @@ def _record_retry(message: OutboxMessage, error: str, retry_after: float | None)
     now = timezone.now()
     horizon = timedelta(hours=settings.SYNC_RETRY_HORIZON_HOURS)
     if now - message.created_at >= horizon:
-        return _record_dead(message, f"gave up after {message.attempts} attempts over "
-                            f"{settings.SYNC_RETRY_HORIZON_HOURS} h; last error: {error}",
-                            "the vendor kept failing")
+        return _record_dead(
+            message,
+            f"gave up after {message.attempts} attempts over "
+            f"{settings.SYNC_RETRY_HORIZON_HOURS} h; last error: {error}",
+            "the vendor kept failing",
+        )
     if retry_after is not None:
         # The vendor's own word: not before Retry-After (a little jitter after it).
         delay = timedelta(seconds=retry_after * random.uniform(1.0, 1.1))
     else:
         delay = backoff(message.attempts)
     OutboxMessage.objects.filter(pk=message.pk).update(
-        state=OutboxState.FAILED, last_error=error[:2000], next_attempt_at=now + delay,
+        state=OutboxState.FAILED,
+        last_error=error[:2000],
+        next_attempt_at=now + delay,
         outcome=f"attempt {message.attempts} failed; retry in {delay.total_seconds():.0f}s",
-        updated_at=now)
-    logger.warning("outbox %s (%s) attempt %s failed: %s", message.pk, message.kind,
-                   message.attempts, error[:200])
+        updated_at=now,
+    )
+    logger.warning(
+        "outbox %s (%s) attempt %s failed: %s",
+        message.pk,
+        message.kind,
+        message.attempts,
+        error[:200],
+    )
     return OutboxState.FAILED
 
 
@@ -211,20 +247,28 @@ def _record_dead(message: OutboxMessage, error: str, user_message: str) -> str:
     label = channel_label(message.channel)
     with transaction.atomic():
         OutboxMessage.objects.filter(pk=message.pk).update(
-            state=OutboxState.DEAD, last_error=error[:2000],
-            outcome=f"dead: {user_message}"[:300], updated_at=timezone.now())
-        problems.report(key=dead_alert_key(message),
-                        title=f"{label} delivery failed for good: "
-                              f"{message.kind} ({message.dedupe_key})",
-                        detail=f"Outbox row #{message.pk}, {message.attempts} attempt(s). "
-                               f"{user_message}. Last error: {error}. Retry it from "
-                               "Admin -> Outbox messages once the cause is fixed.")
+            state=OutboxState.DEAD,
+            last_error=error[:2000],
+            outcome=f"dead: {user_message}"[:300],
+            updated_at=timezone.now(),
+        )
+        problems.report(
+            key=dead_alert_key(message),
+            title=f"{label} delivery failed for good: {message.kind} ({message.dedupe_key})",
+            detail=f"Outbox row #{message.pk}, {message.attempts} attempt(s). "
+            f"{user_message}. Last error: {error}. Retry it from "
+            "Admin -> Outbox messages once the cause is fixed.",
+        )
         # The channel's owner decides what else a dead row means (support opens a
         # review ticket for the customer), in this same transaction.
-        message_dead.send(sender=OutboxMessage, message_id=message.pk, channel=message.channel,
-                          kind=message.kind, customer_id=message.customer_id,
-                          reason=f"{label} update '{message.kind}' failed for good: "
-                                 f"{user_message}")
+        message_dead.send(
+            sender=OutboxMessage,
+            message_id=message.pk,
+            channel=message.channel,
+            kind=message.kind,
+            customer_id=message.customer_id,
+            reason=f"{label} update '{message.kind}' failed for good: {user_message}",
+        )
     logger.error("outbox %s (%s) is dead: %s", message.pk, message.kind, error[:200])
     return OutboxState.DEAD
 
@@ -233,17 +277,20 @@ def _record_paused(message: OutboxMessage, exc: ConfigurationError) -> str:
     now = timezone.now()
     with transaction.atomic():
         OutboxMessage.objects.filter(pk=message.pk).update(
-            state=OutboxState.PAUSED, last_error=exc.developer_message[:2000],
+            state=OutboxState.PAUSED,
+            last_error=exc.developer_message[:2000],
             outcome=f"paused: {exc.user_message}"[:300],
             next_attempt_at=now + timedelta(seconds=settings.SYNC_PAUSE_PROBE_SECONDS),
-            updated_at=now)
-        problems.report(key=paused_alert_key(message.channel),
-                        title=f"{channel_label(message.channel)} delivery paused: "
-                              f"{exc.user_message}",
-                        detail=f"{exc.developer_message}. Nothing is lost: rows wait as 'paused' "
-                               f"and are tried again every {settings.SYNC_PAUSE_PROBE_SECONDS}s, "
-                               "or retried from Admin -> Outbox messages once the setting is "
-                               "fixed.")
+            updated_at=now,
+        )
+        problems.report(
+            key=paused_alert_key(message.channel),
+            title=f"{channel_label(message.channel)} delivery paused: {exc.user_message}",
+            detail=f"{exc.developer_message}. Nothing is lost: rows wait as 'paused' "
+            f"and are tried again every {settings.SYNC_PAUSE_PROBE_SECONDS}s, "
+            "or retried from Admin -> Outbox messages once the setting is "
+            "fixed.",
+        )
     logger.error("outbox channel %s paused: %s", message.channel, exc.developer_message)
     return OutboxState.PAUSED
 
@@ -255,7 +302,8 @@ def _release_paused(channel: str, now: datetime) -> list[int]:
     rows = OutboxMessage.objects.filter(channel=channel, state=OutboxState.PAUSED)
     released = list(rows.order_by("pk").values_list("pk", flat=True))
     OutboxMessage.objects.filter(pk__in=released).update(
-        state=OutboxState.PENDING, next_attempt_at=now, updated_at=now)
+        state=OutboxState.PENDING, next_attempt_at=now, updated_at=now
+    )
     return released
 
 
@@ -271,16 +319,26 @@ def outbox_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts = {"outbox_stuck": 0, "outbox_due": 0, "outbox_released": 0}
     stuck_cutoff = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
     with transaction.atomic():
-        stuck = list(OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-            state=OutboxState.DELIVERING, updated_at__lte=stuck_cutoff).values_list("pk", flat=True))
+        stuck = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(state=OutboxState.DELIVERING, updated_at__lte=stuck_cutoff)
+            .values_list("pk", flat=True)
+        )
         OutboxMessage.objects.filter(pk__in=stuck).update(
-            state=OutboxState.FAILED, next_attempt_at=now,
-            last_error="worker lost: the delivery never finished", updated_at=now)
+            state=OutboxState.FAILED,
+            next_attempt_at=now,
+            last_error="worker lost: the delivery never finished",
+            updated_at=now,
+        )
         counts["outbox_stuck"] = len(stuck)
 
     released: list[int] = []
-    for channel, first_probe in (OutboxMessage.objects.filter(state=OutboxState.PAUSED).order_by()
-                                 .values_list("channel").annotate(first=Min("next_attempt_at"))):
+    for channel, first_probe in (
+        OutboxMessage.objects.filter(state=OutboxState.PAUSED)
+        .order_by()
+        .values_list("channel")
+        .annotate(first=Min("next_attempt_at"))
+    ):
         if first_probe <= now:
             released += _release_paused(channel, now)
     counts["outbox_released"] = len(released)
@@ -288,10 +346,13 @@ def outbox_sweep(*, now: datetime | None = None) -> dict[str, int]:
     # Pending rows have a job from their write unless it was lost: only those untouched
     # for SWEEP_EVENT_DELAY_SECONDS are enqueued again.
     pending_cutoff = now - timedelta(seconds=settings.SWEEP_EVENT_DELAY_SECONDS)
-    due = (OutboxMessage.objects.filter(state=OutboxState.FAILED, next_attempt_at__lte=now)
-           | OutboxMessage.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now,
-                                          updated_at__lte=pending_cutoff)
-           | OutboxMessage.objects.filter(pk__in=released))
+    due = (
+        OutboxMessage.objects.filter(state=OutboxState.FAILED, next_attempt_at__lte=now)
+        | OutboxMessage.objects.filter(
+            state=OutboxState.PENDING, next_attempt_at__lte=now, updated_at__lte=pending_cutoff
+        )
+        | OutboxMessage.objects.filter(pk__in=released)
+    )
     for pk in due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:1000]:
         counts["outbox_due"] += enqueue_now("sync", DELIVER_JOB, pk)
     return counts
@@ -313,8 +374,8 @@ def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int
     paused_channels: set[str] = set()
     with transaction.atomic():
         for message in OutboxMessage.objects.select_for_update().filter(
-                pk__in=message_pks, state__in=[OutboxState.DEAD, OutboxState.PAUSED,
-                                               OutboxState.FAILED]):
+            pk__in=message_pks, state__in=[OutboxState.DEAD, OutboxState.PAUSED, OutboxState.FAILED]
+        ):
             before = message.state
             message.state = OutboxState.PENDING
             message.next_attempt_at = now
@@ -322,10 +383,19 @@ def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int
             message.save(update_fields=["state", "next_attempt_at", "created_at", "updated_at"])
             if before == OutboxState.PAUSED:
                 paused_channels.add(message.channel)
-            audit_record(action=codes.SYNC_OUTBOX_RETRIED, actor=actor, target=message,
-                         data={"channel": message.channel, "kind": message.kind,
-                               "dedupe_key": message.dedupe_key, "before": before,
-                               "after": OutboxState.PENDING, "reason": reason})
+            audit_record(
+                action=codes.SYNC_OUTBOX_RETRIED,
+                actor=actor,
+                target=message,
+                data={
+                    "channel": message.channel,
+                    "kind": message.kind,
+                    "dedupe_key": message.dedupe_key,
+                    "before": before,
+                    "after": OutboxState.PENDING,
+                    "reason": reason,
+                },
+            )
             enqueue_on_commit("sync", DELIVER_JOB, message.pk)
             count += 1
         # The channel's other paused rows follow: the first delivery probes the vendor;

@@ -73,8 +73,9 @@ def acquire(vendor: str, *, max_wait: float | None = None) -> float:
     if max_wait is None:
         max_wait = settings.SYNC_RATE_MAX_WAIT_SECONDS
     connection = django_rq.get_connection("sync")
-    waited = connection.eval(_RESERVE, 1, _key(vendor), int(1_000_000 / rate),
-                             int(max_wait * 1_000_000))
+    waited = connection.eval(
+        _RESERVE, 1, _key(vendor), int(1_000_000 / rate), int(max_wait * 1_000_000)
+    )
     if waited < 0:
         raise RateLimited(vendor, -waited / 1_000_000)
     seconds = waited / 1_000_000

@@ -15,8 +15,14 @@ VENDOR = "slack"
 
 def deliver_slack(message: OutboxMessage) -> Delivered:
     if not settings.SLACK_WEBHOOK_URL:
-        raise ConfigurationError("SLACK_WEBHOOK_URL is not set",
-                                 user_message="no Slack webhook URL configured")
-    http.request(VENDOR, "POST", settings.SLACK_WEBHOOK_URL, headers={},
-                 payload={"text": message.payload.get("text", "")})
+        raise ConfigurationError(
+            "SLACK_WEBHOOK_URL is not set", user_message="no Slack webhook URL configured"
+        )
+    http.request(
+        VENDOR,
+        "POST",
+        settings.SLACK_WEBHOOK_URL,
+        headers={},
+        payload={"text": message.payload.get("text", "")},
+    )
     return Delivered("posted to Slack")

@@ -100,14 +100,30 @@ class LocalStripeClient:
         Registering the same id again replaces it."""
         self._config("POST", f"/_config/webhooks/{webhook_id}", {"url": url, "secret": secret})
 
-    def fail_next(self, method: str, path: str, *, status: int = 400,
-                  type: str = "invalid_request_error", code: str = "",
-                  message: str = "") -> None:
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 400,
+        type: str = "invalid_request_error",
+        code: str = "",
+        message: str = "",
+    ) -> None:
         """Make the next ``method`` request under ``path`` answer a Stripe error (a shim of
         ours, see ``_apply_finance_shims``): Stripe refusing, for real, over HTTP."""
-        self._config("POST", "/_config/switchboard/fail_next", {
-            "method": method, "path": path, "status": str(status), "type": type,
-            "code": code, "message": message})
+        self._config(
+            "POST",
+            "/_config/switchboard/fail_next",
+            {
+                "method": method,
+                "path": path,
+                "status": str(status),
+                "type": type,
+                "code": code,
+                "message": message,
+            },
+        )
 
     def flush(self) -> None:
         """``DELETE /_config/data``: forget every object (webhook registrations stay)."""
@@ -115,8 +131,9 @@ class LocalStripeClient:
 
     def newest_event_created(self, api_key: str) -> int | None:
         """The ``created`` second of the newest event localstripe holds (None if none)."""
-        request = urllib.request.Request(f"{self.url}/v1/events?limit=100000",
-                                         headers={"Authorization": f"Bearer {api_key}"})
+        request = urllib.request.Request(
+            f"{self.url}/v1/events?limit=100000", headers={"Authorization": f"Bearer {api_key}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             data = json.load(response).get("data") or []
         return max((int(e["created"]) for e in data), default=None)
@@ -158,21 +175,33 @@ class LocalStripe(LocalStripeClient):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devkit.localstripe",
-             "--port", str(self.port), "--from-scratch"],
-            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "devkit.localstripe",
+                "--port",
+                str(self.port),
+                "--from-scratch",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"localstripe exited with {self.process.returncode}:\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(
+                    f"localstripe exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             if self.answers(timeout=1):
                 return self
             time.sleep(0.05)  # polling a starting server (bounded), not waiting for work
         self.stop()
-        raise RuntimeError(f"localstripe did not answer on {self.url} within "
-                           f"{READY_TIMEOUT_SECONDS:.0f}s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"localstripe did not answer on {self.url} within "
+            f"{READY_TIMEOUT_SECONDS:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -230,14 +259,19 @@ def djstripe_account_ensure(api_key: str | None = None) -> Any:
         account, _ = Account.objects.get_or_create(id=data["id"])
         APIKey.objects.update_or_create(
             secret=api_key,
-            defaults={"type": key_type, "livemode": livemode,
-                      "djstripe_owner_account": account, "name": "localstripe"},
+            defaults={
+                "type": key_type,
+                "livemode": livemode,
+                "djstripe_owner_account": account,
+                "name": "localstripe",
+            },
         )
         if not account.stripe_data:
             import stripe
 
             account = Account.sync_from_stripe_data(
-                stripe.convert_to_stripe_object(data), api_key=api_key)
+                stripe.convert_to_stripe_object(data), api_key=api_key
+            )
     return account
 
 
@@ -269,8 +303,12 @@ def _apply_server_shims() -> None:
     # invoice items with ``expand=["discounts", "lines.data.discounts"]``, which
     # localstripe refuses ("Bad expand") when the key is absent. A property is exported
     # before expansion runs.
-    for cls in (resources.Invoice, resources.InvoiceLineItem, resources.InvoiceItem,
-                resources.Subscription):
+    for cls in (
+        resources.Invoice,
+        resources.InvoiceLineItem,
+        resources.InvoiceItem,
+        resources.Subscription,
+    ):
         cls.discounts = property(lambda self: [])
 
     # No Prices in localstripe. In Stripe a Plan *is* a Price (same id, both APIs) and
@@ -282,16 +320,30 @@ def _apply_server_shims() -> None:
             return None
         plan = resources.Plan._api_retrieve(plan) if isinstance(plan, str) else plan
         return {
-            "id": plan.id, "object": "price", "active": plan.active,
-            "billing_scheme": plan.billing_scheme, "created": plan.created,
-            "currency": plan.currency, "custom_unit_amount": None, "livemode": False,
-            "lookup_key": None, "metadata": dict(plan.metadata or {}),
-            "nickname": plan.nickname, "product": plan.product,
-            "recurring": {"interval": plan.interval, "interval_count": plan.interval_count,
-                          "usage_type": plan.usage_type, "meter": None,
-                          "trial_period_days": plan.trial_period_days},
-            "tax_behavior": "unspecified", "tiers_mode": plan.tiers_mode,
-            "transform_quantity": None, "type": "recurring", "unit_amount": plan.amount,
+            "id": plan.id,
+            "object": "price",
+            "active": plan.active,
+            "billing_scheme": plan.billing_scheme,
+            "created": plan.created,
+            "currency": plan.currency,
+            "custom_unit_amount": None,
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": dict(plan.metadata or {}),
+            "nickname": plan.nickname,
+            "product": plan.product,
+            "recurring": {
+                "interval": plan.interval,
+                "interval_count": plan.interval_count,
+                "usage_type": plan.usage_type,
+                "meter": None,
+                "trial_period_days": plan.trial_period_days,
+            },
+            "tax_behavior": "unspecified",
+            "tiers_mode": plan.tiers_mode,
+            "transform_quantity": None,
+            "type": "recurring",
+            "unit_amount": plan.amount,
             "unit_amount_decimal": None if plan.amount is None else str(plan.amount),
         }
 
@@ -309,8 +361,14 @@ def _apply_server_shims() -> None:
     # has none (and answers 404 in plain text, which the SDK reports as an API error).
     async def product_features(request: Any) -> Any:
         product = resources.Product._api_retrieve(request.match_info["id"])
-        return server.json_response({"object": "list", "data": [], "has_more": False,
-                                     "url": f"/v1/products/{product.id}/features"})
+        return server.json_response(
+            {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "url": f"/v1/products/{product.id}/features",
+            }
+        )
 
     server.app.router.add_get("/v1/prices/{id}", retrieve_price)
     server.app.router.add_get("/v1/products/{id}/features", product_features)
@@ -375,9 +433,15 @@ def _apply_finance_shims(resources: Any, server: Any) -> None:
             if request.method == fault["method"] and request.path.startswith(fault["path"]):
                 faults.remove(fault)
                 return web.json_response(
-                    {"error": {"type": fault["type"], "code": fault["code"],
-                               "message": fault["message"]}},
-                    status=int(fault["status"]))
+                    {
+                        "error": {
+                            "type": fault["type"],
+                            "code": fault["code"],
+                            "message": fault["message"],
+                        }
+                    },
+                    status=int(fault["status"]),
+                )
         return await handler(request)
 
     server.app.middlewares.append(injected_errors)
@@ -390,8 +454,12 @@ def _apply_finance_shims(resources: Any, server: Any) -> None:
         slot = (request.headers.get("Authorization", ""), request.path, key)
         if slot in replies:
             status, body, content_type = replies[slot]
-            return web.Response(status=status, body=body, content_type=content_type,
-                                headers={"Idempotent-Replayed": "true"})
+            return web.Response(
+                status=status,
+                body=body,
+                content_type=content_type,
+                headers={"Idempotent-Replayed": "true"},
+            )
         response = await handler(request)
         if isinstance(response, web.Response) and response.status < 400 and response.body:
             replies[slot] = (response.status, bytes(response.body), response.content_type)

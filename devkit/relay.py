@@ -72,8 +72,9 @@ class WebhookRelay:
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}/stripe-webhooks"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-relay",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="webhook-relay", daemon=True
+        )
 
     def start(self) -> WebhookRelay:
         self._thread.start()
@@ -95,17 +96,23 @@ class WebhookRelay:
         except ValueError:
             payload = {}
         with self._lock:
-            self.deliveries.append(Delivery(body=body, signature=signature,
-                                            received_at=time.monotonic(),
-                                            payload=payload if isinstance(payload, dict) else {}))
+            self.deliveries.append(
+                Delivery(
+                    body=body,
+                    signature=signature,
+                    received_at=time.monotonic(),
+                    payload=payload if isinstance(payload, dict) else {},
+                )
+            )
             self._lock.notify_all()
 
     def counts(self) -> Counter[str]:
         with self._lock:
             return Counter(d.type for d in self.deliveries)
 
-    def wait_for(self, expected: Mapping[str, int] | Iterable[str], *, timeout: float = 15.0,
-                 since: int = 0) -> list[Delivery]:
+    def wait_for(
+        self, expected: Mapping[str, int] | Iterable[str], *, timeout: float = 15.0, since: int = 0
+    ) -> list[Delivery]:
         """Block until at least ``expected[type]`` deliveries of each type have arrived
         (counting from delivery number ``since``), at most ``timeout`` seconds. Returns
         every delivery received so far from ``since``; raises TimeoutError naming what is
@@ -120,8 +127,10 @@ class WebhookRelay:
                     return list(self.deliveries[since:])
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"webhooks still missing after {timeout:.0f}s: {missing}; "
-                                       f"received: {dict(have)}")
+                    raise TimeoutError(
+                        f"webhooks still missing after {timeout:.0f}s: {missing}; "
+                        f"received: {dict(have)}"
+                    )
                 self._lock.wait(remaining)
 
     def pending(self) -> list[Delivery]:

@@ -12,7 +12,9 @@ import time
 from typing import Any
 
 
-def signature_header(body: bytes | str, secrets: str | list[str], timestamp: int | None = None) -> str:
+def signature_header(
+    body: bytes | str, secrets: str | list[str], timestamp: int | None = None
+) -> str:
     """A Stripe-Signature header; several secrets give several v1 entries (rotation)."""
     if isinstance(body, str):
         body = body.encode()
@@ -30,8 +32,9 @@ def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def signed(event: dict[str, Any], secrets: str | list[str],
-           timestamp: int | None = None) -> tuple[bytes, str]:
+def signed(
+    event: dict[str, Any], secrets: str | list[str], timestamp: int | None = None
+) -> tuple[bytes, str]:
     """The exact body and ``Stripe-Signature`` header Stripe would send for ``event``."""
     body = encode(event)
     return body, signature_header(body, secrets, timestamp)

@@ -52,10 +52,17 @@ def main() -> int:
     from devkit.fakes.zendesk import FakeZendesk
 
     zendesk = FakeZendesk(email=ZENDESK_EMAIL, token=ZENDESK_TOKEN).start()
-    os.environ.update({"ZENDESK_BASE_URL": zendesk.url, "ZENDESK_EMAIL": ZENDESK_EMAIL,
-                       "ZENDESK_TOKEN": ZENDESK_TOKEN, "HUBSPOT_TOKEN": "",
-                       "EMAIL_URL": "dummymail://", "LOG_LEVEL": "WARNING",
-                       "STRIPE_MIRROR_ENABLED": "false"})
+    os.environ.update(
+        {
+            "ZENDESK_BASE_URL": zendesk.url,
+            "ZENDESK_EMAIL": ZENDESK_EMAIL,
+            "ZENDESK_TOKEN": ZENDESK_TOKEN,
+            "HUBSPOT_TOKEN": "",
+            "EMAIL_URL": "dummymail://",
+            "LOG_LEVEL": "WARNING",
+            "STRIPE_MIRROR_ENABLED": "false",
+        }
+    )
 
     import django
 
@@ -79,11 +86,24 @@ def main() -> int:
     call_command("stripe_webhook_setup", "--base-url", "http://testserver", stdout=out)
     path = out.getvalue().strip().splitlines()[-1].removeprefix("http://testserver")
 
-    workers = [subprocess.Popen([sys.executable, "manage.py", "rqworker", *QUEUE_NAMES,
-                                 "--worker-class", "rq.worker.SimpleWorker"],
-                                cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-               for _ in range(args.workers)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "rqworker",
+                *QUEUE_NAMES,
+                "--worker-class",
+                "rq.worker.SimpleWorker",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(args.workers)
+    ]
     try:
         deadline = time.monotonic() + 60
         while len(Worker.all(connection=connection)) < args.workers:
@@ -98,19 +118,27 @@ def main() -> int:
         run = int(time.time())
         for n in range(args.count):
             customer_id = f"cus_bench{run}x{n:05d}"
-            invoice = events.invoice(customer_id, subscription_id=f"sub_bench{run}x{n:05d}",
-                                     status="open", invoice_id=f"in_bench{run}x{n:05d}")
-            body, header = signed(events.event("invoice.payment_failed", invoice),
-                                  settings.STRIPE_WEBHOOK_SECRET)
+            invoice = events.invoice(
+                customer_id,
+                subscription_id=f"sub_bench{run}x{n:05d}",
+                status="open",
+                invoice_id=f"in_bench{run}x{n:05d}",
+            )
+            body, header = signed(
+                events.event("invoice.payment_failed", invoice), settings.STRIPE_WEBHOOK_SECRET
+            )
             posted = time.time()
-            response = client.post(path, data=body, content_type="application/json",
-                                   HTTP_STRIPE_SIGNATURE=header)
+            response = client.post(
+                path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+            )
             if response.status_code != 200:
                 print(f"webhook answered {response.status_code}: {response.content[:200]!r}")
                 return 1
             sent[f"payment_failed:{invoice['id']}"] = posted
             next_at = started + (n + 1) / args.rate
-            time.sleep(max(0.0, next_at - time.monotonic()))  # pacing the load, not waiting for work
+            time.sleep(
+                max(0.0, next_at - time.monotonic())
+            )  # pacing the load, not waiting for work
 
         deadline = time.monotonic() + args.timeout
         latencies: dict[str, float] = {}
@@ -122,14 +150,20 @@ def main() -> int:
                         latencies[key] = zendesk.created_at[ticket_id] - sent[key]
             time.sleep(0.1)  # polling the fake helpdesk, bounded by --timeout
         values = list(latencies.values())
-        print(f"webhook -> ticket at helpdesk: {len(values)}/{len(sent)} tickets, "
-              f"{args.rate:g} webhooks/s, {args.workers} workers, "
-              f"Zendesk limit {settings.SYNC_RATE_LIMITS['zendesk']:g} req/s")
+        print(
+            f"webhook -> ticket at helpdesk: {len(values)}/{len(sent)} tickets, "
+            f"{args.rate:g} webhooks/s, {args.workers} workers, "
+            f"Zendesk limit {settings.SYNC_RATE_LIMITS['zendesk']:g} req/s"
+        )
         if not values:
             return 1
-        print(f"p50 {statistics.median(values):.3f} s   p95 {percentile(values, 95):.3f} s   "
-              f"max {max(values):.3f} s   min {min(values):.3f} s")
-        duplicates = len(zendesk.tickets) - len({t.get('external_id') for t in zendesk.tickets.values()})
+        print(
+            f"p50 {statistics.median(values):.3f} s   p95 {percentile(values, 95):.3f} s   "
+            f"max {max(values):.3f} s   min {min(values):.3f} s"
+        )
+        duplicates = len(zendesk.tickets) - len(
+            {t.get("external_id") for t in zendesk.tickets.values()}
+        )
         print(f"helpdesk requests {len(zendesk.requests)}, duplicate tickets {duplicates}")
         return 0 if len(values) == len(sent) else 1
     finally:

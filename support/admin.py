@@ -39,15 +39,33 @@ class SupportQueueAdmin(ReadOnlyAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdmin):
-    list_display = ("id", "subject", "queue", "priority", "status", "customer", "external_id",
-                    "created_at")
+    list_display = (
+        "id",
+        "subject",
+        "queue",
+        "priority",
+        "status",
+        "customer",
+        "external_id",
+        "created_at",
+    )
     list_filter = (VisibleQueueFilter, "status", "priority")
     search_fields = ("=situation_key", "=external_id", "=customer__email", "subject")
     list_select_related = ("queue", "customer")
     show_full_result_count = False
     actions = ["solve_tickets"]
-    fields = ("subject", "queue", "priority", "status", "customer", "situation_key", "body",
-              "external_id", "created_at", "solved_at")
+    fields = (
+        "subject",
+        "queue",
+        "priority",
+        "status",
+        "customer",
+        "situation_key",
+        "body",
+        "external_id",
+        "created_at",
+        "solved_at",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
@@ -58,10 +76,11 @@ class TicketAdmin(ReadOnlyAdmin):
     @admin.action(description="Mark selected tickets solved (updates the helpdesk)")
     def solve_tickets(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         try:
-            count = services.tickets_solve(actor=request.user,
-                                           ticket_pks=list(queryset.values_list("pk", flat=True)),
-                                           note=f"Solved by {request.user.get_username()} "
-                                                "in Switchboard.")
+            count = services.tickets_solve(
+                actor=request.user,
+                ticket_pks=list(queryset.values_list("pk", flat=True)),
+                note=f"Solved by {request.user.get_username()} in Switchboard.",
+            )
         except PermissionDenied:
             self.message_user(request, "You may not work tickets of that queue.", messages.ERROR)
             return

@@ -24,5 +24,7 @@ class SupportConfig(AppConfig):
         subscribe(emails.SUBSCRIBER, emails.EVENT_TYPES, emails.customer_notification)
         message_dead.connect(handlers.review_dead_delivery, dispatch_uid="support_review_dead")
         if not settings.ZENDESK_TOKEN:
-            logger.info("Helpdesk: no ZENDESK_TOKEN set, using the local helpdesk "
-                        "(tickets stay in the console)")
+            logger.info(
+                "Helpdesk: no ZENDESK_TOKEN set, using the local helpdesk "
+                "(tickets stay in the console)"
+            )

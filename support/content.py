@@ -20,8 +20,13 @@ def amount_of(obj: Mapping[str, Any]) -> str:
     return format_money(amount, str(obj.get("currency") or ""))
 
 
-def ticket_body(customer: Customer, *, obj: Mapping[str, Any] | None = None,
-                livemode: bool | None = None, summary: str = "") -> str:
+def ticket_body(
+    customer: Customer,
+    *,
+    obj: Mapping[str, Any] | None = None,
+    livemode: bool | None = None,
+    summary: str = "",
+) -> str:
     """The ticket's text. ``livemode`` None: links in the mode of our Stripe key."""
     obj = obj or {}
     # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
@@ -46,6 +51,7 @@ def ticket_body(customer: Customer, *, obj: Mapping[str, Any] | None = None,
     recent = recent_events(customer.stripe_customer_id or "", limit=5)
     if recent:
         lines += ["", "Last events:"]
-        lines += [f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.event_id})"
-                  for e in recent if e.created]
+        lines += [
+            f"- {e.created:%Y-%m-%d %H:%M:%S} {e.type} ({e.event_id})" for e in recent if e.created
+        ]
     return "\n".join(lines)

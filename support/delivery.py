@@ -33,24 +33,34 @@ def deliver_helpdesk(message: OutboxMessage) -> Delivered:
     helpdesk = get_helpdesk()
     if message.kind == TICKET_OPEN:
         if ticket.external_id:
-            return Delivered(f"{helpdesk.name}: ticket {ticket.external_id} already exists",
-                             external_id=ticket.external_id)
+            return Delivered(
+                f"{helpdesk.name}: ticket {ticket.external_id} already exists",
+                external_id=ticket.external_id,
+            )
         customer = ticket.customer
         # The requester is created (by our external id) once; later tickets reuse the id.
         requester = customer.helpdesk_user_id or ""
         if not requester:
-            requester = helpdesk.user_upsert(external_id=str(customer.pk), email=customer.email,
-                                             name=customer.name or customer.display_name)
+            requester = helpdesk.user_upsert(
+                external_id=str(customer.pk),
+                email=customer.email,
+                name=customer.name or customer.display_name,
+            )
             _store_requester(customer, requester)
         external_id = helpdesk.ticket_create(
-            external_id=ticket.situation_key, requester_id=requester, subject=ticket.subject,
-            body=ticket.body, priority=ticket.priority,
+            external_id=ticket.situation_key,
+            requester_id=requester,
+            subject=ticket.subject,
+            body=ticket.body,
+            priority=ticket.priority,
             tags=["switchboard", f"switchboard_queue_{ticket.queue.slug}"],
-            check_existing=message.attempts > 1)
+            check_existing=message.attempts > 1,
+        )
         if external_id:
             Ticket.objects.filter(pk=ticket.pk).update(external_id=external_id)
-        return Delivered(f"{helpdesk.name}: ticket {external_id or '(local)'} opened",
-                         external_id=external_id)
+        return Delivered(
+            f"{helpdesk.name}: ticket {external_id or '(local)'} opened", external_id=external_id
+        )
     external_id = ticket.external_id or helpdesk.ticket_find(external_id=ticket.situation_key)
     if not external_id:
         if helpdesk.keeps_tickets:

@@ -24,26 +24,39 @@ from support.content import amount_of
 
 SUBSCRIBER = "customer_notification"
 EVENT_TYPES = (
-    "customer.subscription.updated", "customer.subscription.deleted",
-    "customer.subscription.trial_will_end", "invoice.paid", "invoice.payment_succeeded",
-    "invoice.payment_failed", "invoice.payment_action_required",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
 )
 PAYMENT_FAILED = "email_payment_failed"
 PAYMENT_RECOVERED = "email_payment_recovered"
 TEMPLATES = {PAYMENT_FAILED: "emails/payment_failed", PAYMENT_RECOVERED: "emails/payment_recovered"}
 
 
-def _queue(kind: str, *, customer: Customer, event: BillingEvent,
-           invoice: Mapping[str, Any]) -> tuple[OutboxMessage, bool]:
-    context = {"name": customer.name or "there", "amount": amount_of(invoice),
-               "plan": customer.plan_name or "your subscription",
-               "invoice_url": invoice.get("hosted_invoice_url") or "",
-               "product": settings.EMAIL_PRODUCT_NAME}
+def _queue(
+    kind: str, *, customer: Customer, event: BillingEvent, invoice: Mapping[str, Any]
+) -> tuple[OutboxMessage, bool]:
+    context = {
+        "name": customer.name or "there",
+        "amount": amount_of(invoice),
+        "plan": customer.plan_name or "your subscription",
+        "invoice_url": invoice.get("hosted_invoice_url") or "",
+        "product": settings.EMAIL_PRODUCT_NAME,
+    }
     subject = render_to_string(f"{TEMPLATES[kind]}_subject.txt", context).strip()
     body = render_to_string(f"{TEMPLATES[kind]}.txt", context)
-    return outbox_write(channel=EMAIL, kind=kind, customer=customer, cause=event.cause,
-                        dedupe_key=f"email:{kind.removeprefix('email_')}:{invoice['id']}",
-                        payload=email_payload(to=customer.email, subject=subject, body=body))
+    return outbox_write(
+        channel=EMAIL,
+        kind=kind,
+        customer=customer,
+        cause=event.cause,
+        dedupe_key=f"email:{kind.removeprefix('email_')}:{invoice['id']}",
+        payload=email_payload(to=customer.email, subject=subject, body=body),
+    )
 
 
 def customer_notification(event: BillingEvent) -> str:
@@ -62,7 +75,8 @@ def customer_notification(event: BillingEvent) -> str:
         row, created = _queue(PAYMENT_FAILED, customer=customer, event=event, invoice=invoice)
     else:
         if not OutboxMessage.objects.filter(
-                dedupe_key=f"email:payment_failed:{invoice['id']}").exists():
+            dedupe_key=f"email:payment_failed:{invoice['id']}"
+        ).exists():
             return "nothing to do: no failure email was sent for this invoice"
         row, created = _queue(PAYMENT_RECOVERED, customer=customer, event=event, invoice=invoice)
     return f"{row.kind} {'queued' if created else 'already queued'} (#{row.pk})"

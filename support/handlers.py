@@ -14,9 +14,15 @@ from support.content import ticket_body
 SUBSCRIBER = "helpdesk_ticket"
 # The Stripe events after which the ticket rules are applied (and the review check made).
 EVENT_TYPES = (
-    "customer.deleted", "customer.subscription.updated", "customer.subscription.deleted",
-    "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed",
-    "payment_intent.payment_failed", "charge.refunded", "charge.dispute.created",
+    "customer.deleted",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
     "charge.dispute.closed",
 )
 # The channels whose dead rows a person must look at for the customer's sake.
@@ -33,33 +39,55 @@ def helpdesk_ticket(event: BillingEvent) -> str:
         key = rule.key(obj, customer) if rule.key else None
         if not key:
             continue
-        fields = {"customer": customer.display_name, "object_id": obj.get("id", ""),
-                  "charge": obj.get("charge", ""), "status": obj.get("status", ""),
-                  "plan": customer.plan_name or customer.plan_id or "no plan"}
+        fields = {
+            "customer": customer.display_name,
+            "object_id": obj.get("id", ""),
+            "charge": obj.get("charge", ""),
+            "status": obj.get("status", ""),
+            "plan": customer.plan_name or customer.plan_id or "no plan",
+        }
         if rule.action == rules.OPEN:
             ticket, created = services.ticket_open(
-                customer=customer, rule=rule, situation_key=key,
+                customer=customer,
+                rule=rule,
+                situation_key=key,
                 subject=rule.subject.format(**fields),
-                body=ticket_body(customer, obj=obj, livemode=event.livemode), cause=event.cause)
-            notes.append(f"{'opened' if created else 'already open'} ticket #{ticket.pk} "
-                         f"({rule.queue})")
+                body=ticket_body(customer, obj=obj, livemode=event.livemode),
+                cause=event.cause,
+            )
+            notes.append(
+                f"{'opened' if created else 'already open'} ticket #{ticket.pk} ({rule.queue})"
+            )
         else:
-            solved = services.ticket_solve(situation_key=key, note=rule.note.format(**fields),
-                                           cause=event.cause)
+            solved = services.ticket_solve(
+                situation_key=key, note=rule.note.format(**fields), cause=event.cause
+            )
             notes.append(f"solved ticket #{solved.pk}" if solved else f"no open ticket {key}")
     if customer.status == BillingStatus.NEEDS_REVIEW or customer.match_state == MatchState.CONFLICT:
         ticket, created = services.review_ticket_open(
-            customer_id=customer.pk, reason="state",
+            customer_id=customer.pk,
+            reason="state",
             summary=f"State needs a person: {customer.get_match_state_display()}; "
-                    f"{customer.review_reason or 'no reason recorded'}", cause=event.cause)
+            f"{customer.review_reason or 'no reason recorded'}",
+            cause=event.cause,
+        )
         notes.append(f"review ticket #{ticket.pk}")
     return "; ".join(notes) or f"nothing to do: no ticket rule applies to this {event.type}"
 
 
-def review_dead_delivery(sender: Any, *, message_id: int, channel: str, kind: str,
-                         customer_id: Any, reason: str, **kwargs: Any) -> None:
+def review_dead_delivery(
+    sender: Any,
+    *,
+    message_id: int,
+    channel: str,
+    kind: str,
+    customer_id: Any,
+    reason: str,
+    **kwargs: Any,
+) -> None:
     """``delivery.signals.message_dead`` receiver: one review ticket per dead CRM update
     or customer email (the customer's state elsewhere is now wrong or unsent)."""
     if customer_id and channel in REVIEW_CHANNELS:
-        services.review_ticket_open(customer_id=customer_id, reason=f"{channel}_dead:{message_id}",
-                                    summary=reason)
+        services.review_ticket_open(
+            customer_id=customer_id, reason=f"{channel}_dead:{message_id}", summary=reason
+        )

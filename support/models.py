@@ -40,14 +40,16 @@ class TicketStatus(models.TextChoices):
 
 
 class Ticket(models.Model):
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT,
-                                 related_name="tickets")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="tickets"
+    )
     queue = models.ForeignKey(SupportQueue, on_delete=models.PROTECT, related_name="tickets")
     situation_key = models.CharField(max_length=255, unique=True)
     subject = models.CharField(max_length=200)
     body = models.TextField(blank=True, help_text="Never card data or secrets")
-    priority = models.CharField(max_length=8, choices=TicketPriority.choices,
-                                default=TicketPriority.NORMAL)
+    priority = models.CharField(
+        max_length=8, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+    )
     status = models.CharField(max_length=8, choices=TicketStatus.choices, default=TicketStatus.OPEN)
     external_id = models.CharField(max_length=64, blank=True, help_text="The helpdesk's ticket id")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -56,8 +58,10 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["queue", "status", "-created_at"]),
-                   models.Index(fields=["customer", "-created_at"])]
+        indexes = [
+            models.Index(fields=["queue", "status", "-created_at"]),
+            models.Index(fields=["customer", "-created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"

@@ -29,10 +29,16 @@ _EVERY_ROLE = ("owner", "finance_admin", "support_agent")
 # created these rows and grants; support.services.queue_get re-creates a missing one.
 QUEUES = {
     BILLING: ("Billing", "Failed payments: one ticket per unpaid invoice", _EVERY_ROLE),
-    DISPUTES: ("Disputes", "Chargebacks: finance admins and owners only",
-               ("owner", "finance_admin")),
-    RETENTION: ("Retention", "Cancellations: a note for whoever talks to the customer next",
-                _EVERY_ROLE),
+    DISPUTES: (
+        "Disputes",
+        "Chargebacks: finance admins and owners only",
+        ("owner", "finance_admin"),
+    ),
+    RETENTION: (
+        "Retention",
+        "Cancellations: a note for whoever talks to the customer next",
+        _EVERY_ROLE,
+    ),
     HUMAN_REVIEW: ("Human review", "State unknown or conflicting after retries", _EVERY_ROLE),
 }
 
@@ -79,25 +85,65 @@ class TicketRule:
 
 
 TICKET_RULES: tuple[TicketRule, ...] = (
-    TicketRule("payment_failed", ("invoice.payment_failed",), OPEN, _invoice_key,
-               queue=BILLING, priority=Pr.HIGH,
-               subject="Payment failed: {customer} (invoice {object_id})"),
-    TicketRule("payment_failed", ("payment_intent.payment_failed",), OPEN, _payment_intent_key,
-               queue=BILLING, priority=Pr.HIGH,
-               subject="Payment failed: {customer} ({object_id})"),
-    TicketRule("payment_recovered", ("invoice.paid", "invoice.payment_succeeded"), SOLVE,
-               _invoice_key, note="Recovered: invoice {object_id} was paid. Nothing left to do."),
-    TicketRule("dispute_opened", ("charge.dispute.created",), OPEN, _dispute_key,
-               queue=DISPUTES, priority=Pr.URGENT,
-               subject="Dispute opened: {customer} (charge {charge})"),
-    TicketRule("dispute_closed", ("charge.dispute.closed",), SOLVE, _dispute_key,
-               note="Dispute {object_id} closed: {status}."),
-    TicketRule("subscription_canceled", ("customer.subscription.deleted",
-                                         "customer.subscription.updated", "customer.deleted"),
-               OPEN, _canceled_key, queue=RETENTION, priority=Pr.NORMAL,
-               subject="Canceled: {customer} ({plan})"),
-    TicketRule("needs_review", (), OPEN, None, queue=HUMAN_REVIEW, priority=Pr.HIGH,
-               subject="Needs review: {customer}"),
+    TicketRule(
+        "payment_failed",
+        ("invoice.payment_failed",),
+        OPEN,
+        _invoice_key,
+        queue=BILLING,
+        priority=Pr.HIGH,
+        subject="Payment failed: {customer} (invoice {object_id})",
+    ),
+    TicketRule(
+        "payment_failed",
+        ("payment_intent.payment_failed",),
+        OPEN,
+        _payment_intent_key,
+        queue=BILLING,
+        priority=Pr.HIGH,
+        subject="Payment failed: {customer} ({object_id})",
+    ),
+    TicketRule(
+        "payment_recovered",
+        ("invoice.paid", "invoice.payment_succeeded"),
+        SOLVE,
+        _invoice_key,
+        note="Recovered: invoice {object_id} was paid. Nothing left to do.",
+    ),
+    TicketRule(
+        "dispute_opened",
+        ("charge.dispute.created",),
+        OPEN,
+        _dispute_key,
+        queue=DISPUTES,
+        priority=Pr.URGENT,
+        subject="Dispute opened: {customer} (charge {charge})",
+    ),
+    TicketRule(
+        "dispute_closed",
+        ("charge.dispute.closed",),
+        SOLVE,
+        _dispute_key,
+        note="Dispute {object_id} closed: {status}.",
+    ),
+    TicketRule(
+        "subscription_canceled",
+        ("customer.subscription.deleted", "customer.subscription.updated", "customer.deleted"),
+        OPEN,
+        _canceled_key,
+        queue=RETENTION,
+        priority=Pr.NORMAL,
+        subject="Canceled: {customer} ({plan})",
+    ),
+    TicketRule(
+        "needs_review",
+        (),
+        OPEN,
+        None,
+        queue=HUMAN_REVIEW,
+        priority=Pr.HIGH,
+        subject="Needs review: {customer}",
+    ),
 )
 
 NEEDS_REVIEW = next(rule for rule in TICKET_RULES if rule.situation == "needs_review")

@@ -36,38 +36,61 @@ def queue_get(slug: str) -> SupportQueue:
     if queue is not None:
         return queue
     name, description, role_names = rules.QUEUES[slug]
-    queue, _ = SupportQueue.objects.get_or_create(slug=slug, defaults={
-        "name": name, "description": description})
+    queue, _ = SupportQueue.objects.get_or_create(
+        slug=slug, defaults={"name": name, "description": description}
+    )
     for group in Group.objects.filter(name__in=role_names):
         assign_perm(WORK_QUEUE, group, queue)
     return queue
 
 
-def ticket_open(*, customer: Customer, rule: rules.TicketRule, situation_key: str,
-                subject: str, body: str, cause: str = "") -> tuple[Ticket, bool]:
+def ticket_open(
+    *,
+    customer: Customer,
+    rule: rules.TicketRule,
+    situation_key: str,
+    subject: str,
+    body: str,
+    cause: str = "",
+) -> tuple[Ticket, bool]:
     """The ticket for ``situation_key``, opened (and queued for the helpdesk) the first
     time only. Returns (ticket, created)."""
     with transaction.atomic():
         queue = queue_get(rule.queue)
         ticket, created = Ticket.objects.get_or_create(
             situation_key=situation_key[:255],
-            defaults={"customer": customer, "queue": queue, "subject": subject[:200],
-                      "body": body, "priority": rule.priority})
+            defaults={
+                "customer": customer,
+                "queue": queue,
+                "subject": subject[:200],
+                "body": body,
+                "priority": rule.priority,
+            },
+        )
         if created:
-            outbox_write(channel=CHANNEL, kind=TICKET_OPEN, customer=customer,
-                         cause=cause,
-                         dedupe_key=f"helpdesk:{TICKET_OPEN}:{ticket.situation_key}",
-                         payload={"ticket_id": ticket.pk, "queue": queue.slug})
+            outbox_write(
+                channel=CHANNEL,
+                kind=TICKET_OPEN,
+                customer=customer,
+                cause=cause,
+                dedupe_key=f"helpdesk:{TICKET_OPEN}:{ticket.situation_key}",
+                payload={"ticket_id": ticket.pk, "queue": queue.slug},
+            )
     return ticket, created
 
 
-def ticket_solve(*, situation_key: str, note: str, actor: Any | None = None,
-                 cause: str = "") -> Ticket | None:
+def ticket_solve(
+    *, situation_key: str, note: str, actor: Any | None = None, cause: str = ""
+) -> Ticket | None:
     """Solve the ticket with a note (mirrored to the helpdesk). None when there is no such
     ticket or it is already solved. Staff need the object permission on its queue."""
     with transaction.atomic():
-        ticket = (Ticket.objects.select_for_update().select_related("queue")
-                  .filter(situation_key=situation_key).first())
+        ticket = (
+            Ticket.objects.select_for_update()
+            .select_related("queue")
+            .filter(situation_key=situation_key)
+            .first()
+        )
         if ticket is None or ticket.status == TicketStatus.SOLVED:
             return None
         if actor is not None and not can_work_ticket(actor, ticket):
@@ -76,14 +99,26 @@ def ticket_solve(*, situation_key: str, note: str, actor: Any | None = None,
         ticket.status = TicketStatus.SOLVED
         ticket.solved_at = timezone.now()
         ticket.save(update_fields=["status", "solved_at", "updated_at"])
-        outbox_write(channel=CHANNEL, kind=TICKET_SOLVE, customer=ticket.customer,
-                     cause=cause,
-                     dedupe_key=f"helpdesk:{TICKET_SOLVE}:{ticket.pk}",
-                     payload={"ticket_id": ticket.pk, "note": note[:2000]})
+        outbox_write(
+            channel=CHANNEL,
+            kind=TICKET_SOLVE,
+            customer=ticket.customer,
+            cause=cause,
+            dedupe_key=f"helpdesk:{TICKET_SOLVE}:{ticket.pk}",
+            payload={"ticket_id": ticket.pk, "note": note[:2000]},
+        )
         if actor is not None:
-            audit_record(action=codes.SUPPORT_TICKET_SOLVED, actor=actor, target=ticket,
-                         data={"queue": ticket.queue.slug, "before": before,
-                               "after": TicketStatus.SOLVED, "reason": note[:300]})
+            audit_record(
+                action=codes.SUPPORT_TICKET_SOLVED,
+                actor=actor,
+                target=ticket,
+                data={
+                    "queue": ticket.queue.slug,
+                    "before": before,
+                    "after": TicketStatus.SOLVED,
+                    "reason": note[:300],
+                },
+            )
     return ticket
 
 
@@ -93,13 +128,18 @@ def tickets_solve(*, actor: Any, ticket_pks: list[int], note: str) -> int:
     return sum(1 for key in keys if ticket_solve(situation_key=key, note=note, actor=actor))
 
 
-def review_ticket_open(*, customer_id: Any, reason: str, summary: str,
-                       cause: str = "") -> tuple[Ticket, bool]:
+def review_ticket_open(
+    *, customer_id: Any, reason: str, summary: str, cause: str = ""
+) -> tuple[Ticket, bool]:
     """A ticket in the human-review queue: the state is unknown or conflicting after
     retries. One per customer and reason."""
     customer = Customer.objects.get(pk=customer_id)
     rule = rules.NEEDS_REVIEW
-    return ticket_open(customer=customer, rule=rule,
-                       situation_key=f"review:{reason}:{customer.pk}",
-                       subject=rule.subject.format(customer=customer.display_name),
-                       body=ticket_body(customer, summary=summary), cause=cause)
+    return ticket_open(
+        customer=customer,
+        rule=rule,
+        situation_key=f"review:{reason}:{customer.pk}",
+        subject=rule.subject.format(customer=customer.display_name),
+        body=ticket_body(customer, summary=summary),
+        cause=cause,
+    )

@@ -26,7 +26,9 @@ def plan(plan_id: str, amount: int, name: str) -> Any:
     return objects.plan(plan_id, amount, name=name)
 
 
-def subscriber(webhook: Any, on_plan: Any, email: str = "ada@example.test") -> tuple[Customer, Any, str]:
+def subscriber(
+    webhook: Any, on_plan: Any, email: str = "ada@example.test"
+) -> tuple[Customer, Any, str]:
     """A localstripe customer paying ``on_plan`` (charged at once), projected onto our
     canonical record by delivering its creation events. Returns (customer, subscription,
     charge id of the first payment)."""
@@ -34,8 +36,7 @@ def subscriber(webhook: Any, on_plan: Any, email: str = "ada@example.test") -> t
     invoice = stripe.Invoice.retrieve(sub.latest_invoice)
     charge_id = stripe.PaymentIntent.retrieve(invoice.payment_intent).latest_charge.id
     earlier = int(time.time()) - 10  # the confirming events built later are newer
-    for event_type, obj in (("customer.created", customer),
-                            ("customer.subscription.created", sub)):
+    for event_type, obj in (("customer.created", customer), ("customer.subscription.created", sub)):
         assert webhook.post(events.event(event_type, snap(obj), created=earlier)).status_code == 200
     drain()
     return Customer.objects.get(stripe_customer_id=customer.id), sub, charge_id
@@ -55,9 +56,15 @@ def approval_running_elsewhere(request_id: int) -> Iterator[None]:
     """Another approver's approval of the refund request in flight: its claim, held on
     another database connection (the claim ends with that connection, as with a crash)."""
     settings_dict = connection.settings_dict
-    with psycopg.connect(dbname=settings_dict["NAME"], user=settings_dict["USER"],
-                         host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
-                         password=settings_dict["PASSWORD"] or None, autocommit=True) as other:
-        other.execute(f"SELECT pg_advisory_lock({locks.LOCK_ID})",
-                      [refunds._approval_lock_name(request_id)])
+    with psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"] or 5432,
+        password=settings_dict["PASSWORD"] or None,
+        autocommit=True,
+    ) as other:
+        other.execute(
+            f"SELECT pg_advisory_lock({locks.LOCK_ID})", [refunds._approval_lock_name(request_id)]
+        )
         yield

@@ -22,8 +22,10 @@ def test_djstripe_custom_action_route_is_gone_for_every_role(client, staff_by_ro
     # dj-stripe's own route cancels subscriptions in Stripe for any staff user, unaudited.
     client.force_login(staff_by_role[role])
     with pytest.raises(NoReverseMatch):
-        reverse("admin:djstripe_custom_action", kwargs={"action_name": "_cancel",
-                                                        "model_name": "subscription"})
+        reverse(
+            "admin:djstripe_custom_action",
+            kwargs={"action_name": "_cancel", "model_name": "subscription"},
+        )
     assert resolve(CANCEL_ROUTE).url_name != "djstripe_custom_action"
     # What is left is the stock change-page path, for an object that does not exist.
     response = client.post(CANCEL_ROUTE, {"_selected_action": ["1"]}, follow=True)
@@ -47,12 +49,21 @@ def test_djstripe_mirror_is_read_only_and_has_no_bulk_actions(client, finance_ad
 def test_owner_edits_a_staff_login_audited_and_cannot_grant_superuser_or_groups(client, owner):
     agent = StaffUserFactory(username="agent@example.test", role="support_agent")
     client.force_login(owner)
-    response = client.post(f"/admin/auth/user/{agent.pk}/change/", {
-        "username": agent.username, "email": agent.email, "first_name": "Grace",
-        "last_name": "", "is_active": "on", "is_staff": "on",
-        # forced by hand: read-only fields are ignored
-        "is_superuser": "on", "groups": [Group.objects.get(name="owner").pk], "_save": "Save",
-    })
+    response = client.post(
+        f"/admin/auth/user/{agent.pk}/change/",
+        {
+            "username": agent.username,
+            "email": agent.email,
+            "first_name": "Grace",
+            "last_name": "",
+            "is_active": "on",
+            "is_staff": "on",
+            # forced by hand: read-only fields are ignored
+            "is_superuser": "on",
+            "groups": [Group.objects.get(name="owner").pk],
+            "_save": "Save",
+        },
+    )
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.first_name == "Grace"
@@ -65,9 +76,14 @@ def test_owner_edits_a_staff_login_audited_and_cannot_grant_superuser_or_groups(
 def test_password_set_by_an_owner_is_audited(client, owner):
     agent = StaffUserFactory(username="agent2@example.test", role="support_agent")
     client.force_login(owner)
-    response = client.post(f"/admin/auth/user/{agent.pk}/password/", {
-        "password1": "a-long-new-passphrase-42", "password2": "a-long-new-passphrase-42",
-        "usable_password": "true"})
+    response = client.post(
+        f"/admin/auth/user/{agent.pk}/password/",
+        {
+            "password1": "a-long-new-passphrase-42",
+            "password2": "a-long-new-passphrase-42",
+            "usable_password": "true",
+        },
+    )
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.check_password("a-long-new-passphrase-42")

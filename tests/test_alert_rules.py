@@ -32,25 +32,35 @@ def dead_handler_run(now):
     def fix():
         HandlerRun.objects.filter(pk=run.pk).update(status="succeeded")
         return now
+
     return f"handler_dead:{run.pk}", fix
 
 
 def dead_outbox_row(now):
     row = outbox(customer=None, channel="helpdesk", state="dead")
-    return "outbox_dead", lambda: OutboxMessage.objects.filter(pk=row.pk).update(state="delivered") and now
+    return (
+        "outbox_dead",
+        lambda: OutboxMessage.objects.filter(pk=row.pk).update(state="delivered") and now,
+    )
 
 
 def paused_by_401(now):
     row = outbox(customer=None, channel="crm", state="paused", last_error="401 Unauthorized")
-    return "outbox_paused:crm", lambda: OutboxMessage.objects.filter(pk=row.pk).update(state="pending") and now
+    return (
+        "outbox_paused:crm",
+        lambda: OutboxMessage.objects.filter(pk=row.pk).update(state="pending") and now,
+    )
 
 
 def event_lag(now):
     run = handler_run(stripe_event(received_at=now - timedelta(minutes=5)), lag_seconds=120)
 
     def fix():
-        HandlerRun.objects.filter(pk=run.pk).update(finished_at=run.event.received_at + timedelta(seconds=1))
+        HandlerRun.objects.filter(pk=run.pk).update(
+            finished_at=run.event.received_at + timedelta(seconds=1)
+        )
         return now
+
     return "event_lag", fix
 
 
@@ -62,8 +72,15 @@ def stripe_silent(now):
 
 def reconcile_drift(now):
     ReconcileRun.objects.create(finished_at=now, drift_total=2, drift_counts={"status_mismatch": 2})
-    return "reconcile_drift", lambda: ReconcileRun.objects.create(
-        started_at=now + timedelta(seconds=1), finished_at=now, drift_total=0) and now
+    return (
+        "reconcile_drift",
+        lambda: (
+            ReconcileRun.objects.create(
+                started_at=now + timedelta(seconds=1), finished_at=now, drift_total=0
+            )
+            and now
+        ),
+    )
 
 
 def evaluate(capture, now):
@@ -73,8 +90,18 @@ def evaluate(capture, now):
     return result
 
 
-@pytest.mark.parametrize("condition", [webhook_failures, dead_handler_run, dead_outbox_row,
-                                       paused_by_401, event_lag, stripe_silent, reconcile_drift])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        webhook_failures,
+        dead_handler_run,
+        dead_outbox_row,
+        paused_by_401,
+        event_lag,
+        stripe_silent,
+        reconcile_drift,
+    ],
+)
 def test_rule_fires_once_holds_quietly_and_recovers(condition, django_capture_on_commit_callbacks):
     now = timezone.now()
     key, fix = condition(now)

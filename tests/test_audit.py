@@ -36,11 +36,15 @@ def test_masking_of_secret_keys_and_card_numbers():
 
 
 def test_webhook_urls_with_the_secret_in_the_path_are_masked():
-    slack = "POST https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/q8WzR3xLmN0pK7vY2sTb9c failed"
+    slack = (
+        "POST https://hooks.slack.com/services/T0A1B2C3D/B0E4F5G6H/q8WzR3xLmN0pK7vY2sTb9c failed"
+    )
     assert mask_text(slack) == "POST https://hooks.slack.com/*** failed"
     # The same /services/T.../B.../<secret> shape behind a proxy or a local fake.
-    assert mask_text("http://127.0.0.1:8080/services/T000/B000/XXXX answered 500") \
+    assert (
+        mask_text("http://127.0.0.1:8080/services/T000/B000/XXXX answered 500")
         == "http://127.0.0.1:8080/services/*** answered 500"
+    )
     # Ordinary paths are left alone.
     assert mask_text("GET /api/services/list answered 500") == "GET /api/services/list answered 500"
 
@@ -49,9 +53,14 @@ def test_webhook_urls_with_the_secret_in_the_path_are_masked():
 def test_audit_record_masks_before_storing_and_knows_its_target(owner):
     customer = CustomerFactory()
     entry = audit_record(
-        action=codes.CUSTOMER_UPDATED, actor=owner, target=customer,
-        data={"before": {"email": "a@x.test"}, "after": {"email": "b@x.test"},
-              "webhook_secret": "whsec_abc"},
+        action=codes.CUSTOMER_UPDATED,
+        actor=owner,
+        target=customer,
+        data={
+            "before": {"email": "a@x.test"},
+            "after": {"email": "b@x.test"},
+            "webhook_secret": "whsec_abc",
+        },
         request_id="req-12345678",
     )
     stored = AuditEntry.objects.get(pk=entry.pk)
@@ -88,8 +97,9 @@ def test_update_and_delete_are_rejected_by_the_database():
 
 @pytest.mark.django_db
 def test_admin_offers_no_add_change_or_delete_even_to_superusers(client):
-    superuser = get_user_model().objects.create_superuser("root@example.test", "root@example.test",
-                                                          "a-long-superuser-password")
+    superuser = get_user_model().objects.create_superuser(
+        "root@example.test", "root@example.test", "a-long-superuser-password"
+    )
     entry = audit_record(action=codes.CUSTOMER_CREATED, data={"reason": "test"})
     client.force_login(superuser)
 
@@ -105,5 +115,8 @@ def test_admin_offers_no_add_change_or_delete_even_to_superusers(client):
     assert b"/delete/" not in detail.content
     post = client.post(f"/admin/audit/auditentry/{entry.pk}/change/", {"action": "x"})
     assert post.status_code == 403
-    assert client.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     assert AuditEntry.objects.filter(pk=entry.pk, action=codes.CUSTOMER_CREATED).exists()

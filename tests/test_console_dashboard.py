@@ -26,20 +26,39 @@ def scenario():
     envelope, dead runs, syncs, tickets, a reconcile with drift, an event from last week."""
     now = timezone.now()
     c = CustomerFactory(stripe_customer_id="cus_Dash1", status="active")
-    times = [now - timedelta(hours=2, minutes=10), now - timedelta(minutes=70),
-             now - timedelta(minutes=5)]
+    times = [
+        now - timedelta(hours=2, minutes=10),
+        now - timedelta(minutes=70),
+        now - timedelta(minutes=5),
+    ]
     for i, at in enumerate(times):
         paid = stripe_event(customer=c, type="invoice.paid", received_at=at, delivery_count=1 + i)
         handler_run(paid, lag_seconds=0.3)
         handler_run(paid, handler="crm_update", status="dead" if i < 2 else "succeeded")
-    failed = stripe_event(customer=c, type="invoice.payment_failed", object_id="in_recover",
-                          received_at=now - timedelta(minutes=50))
+    failed = stripe_event(
+        customer=c,
+        type="invoice.payment_failed",
+        object_id="in_recover",
+        received_at=now - timedelta(minutes=50),
+    )
     handler_run(failed, lag_seconds=3)
-    stripe_event(customer=c, type="invoice.paid", object_id="in_recover",
-                 received_at=now - timedelta(minutes=20), delivery_count=2)
-    stripe_event(customer=c, type="customer.updated", status="failed", last_error="boom",
-                 received_at=now - timedelta(minutes=30))
-    stripe_event(type="", status="unusable", stripe_id=None, received_at=now - timedelta(minutes=15))
+    stripe_event(
+        customer=c,
+        type="invoice.paid",
+        object_id="in_recover",
+        received_at=now - timedelta(minutes=20),
+        delivery_count=2,
+    )
+    stripe_event(
+        customer=c,
+        type="customer.updated",
+        status="failed",
+        last_error="boom",
+        received_at=now - timedelta(minutes=30),
+    )
+    stripe_event(
+        type="", status="unusable", stripe_id=None, received_at=now - timedelta(minutes=15)
+    )
     stripe_event(customer=c, type="invoice.paid", received_at=now - timedelta(days=6))
     webhook_rejection_record(now=now - timedelta(minutes=3))
     webhook_rejection_record(now=now - timedelta(minutes=3))
@@ -49,8 +68,9 @@ def scenario():
     outbox(customer=c, channel="crm", state="pending", created_at=minute_ago)
     outbox(customer=c, channel="helpdesk", state="delivered", created_at=minute_ago)
     ticket(customer=c, created_at=minute_ago)
-    ReconcileRun.objects.create(finished_at=now, drift_total=3,
-                                drift_counts={"status_mismatch": 2, "plan_mismatch": 1})
+    ReconcileRun.objects.create(
+        finished_at=now, drift_total=3, drift_counts={"status_mismatch": 2, "plan_mismatch": 1}
+    )
     return now
 
 
@@ -63,8 +83,9 @@ def independent(now, start):
         "duplicates": sum(d - 1 for d in stored.values_list("delivery_count", flat=True)),
         "failed": events.filter(status__in=["failed", "unusable"]).count(),
         "unusable": events.filter(status="unusable").count(),
-        "dead": HandlerRun.objects.filter(status="dead", created_at__gte=start,
-                                          created_at__lt=now).count(),
+        "dead": HandlerRun.objects.filter(
+            status="dead", created_at__gte=start, created_at__lt=now
+        ).count(),
         "payments": events.filter(type__in=["invoice.paid", "invoice.payment_failed"]).count(),
         "payments_failed": events.filter(type="invoice.payment_failed").count(),
     }
@@ -85,7 +106,8 @@ def test_numbers_equal_independent_counts(scenario, owner, window):
     assert metric(board.webhooks, "Events stored").value == expected["stored"]
     assert metric(board.webhooks, "Duplicate deliveries").value == expected["duplicates"]
     assert metric(board.webhooks, "Webhook deliveries").value == (
-        expected["deliveries"] + expected["unusable"] + rejected)
+        expected["deliveries"] + expected["unusable"] + rejected
+    )
     assert metric(board.webhooks, "Failed deliveries").value == expected["failed"] + rejected
     assert board.run_counts["dead"] == expected["dead"]
     assert metric(board.payments, "Payments").value == expected["payments"]
@@ -102,7 +124,9 @@ def test_rollup_and_raw_reads_agree(scenario, owner):
     assert not EventHourlyStats.objects.exists()
     assert stats_rollup(now=scenario) > 0
     rolled = dashboard(user=owner, window="7d", now=scenario)
-    assert [(m.label, m.value) for m in rolled.webhooks] == [(m.label, m.value) for m in live.webhooks]
+    assert [(m.label, m.value) for m in rolled.webhooks] == [
+        (m.label, m.value) for m in live.webhooks
+    ]
     assert rolled.run_counts == live.run_counts
     # running it again changes nothing (recomputed, not added)
     stats_rollup(now=scenario)
@@ -146,19 +170,24 @@ def test_finance_admin_retries_a_dead_run_from_the_page(client, scenario, financ
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == "pending"
-    assert AuditEntry.objects.filter(action="billing.handler.replayed", actor=finance_admin).count() == 1
+    assert (
+        AuditEntry.objects.filter(action="billing.handler.replayed", actor=finance_admin).count()
+        == 1
+    )
 
 
 @pytest.mark.parametrize("bad", ["²", "9" * 5000, "abc"])
 def test_a_posted_id_that_is_not_an_id_gets_a_clear_message(client, scenario, finance_admin, bad):
     client.force_login(finance_admin)
     run = HandlerRun.objects.filter(status="dead").first()
-    response = client.post(reverse("console_dashboard"),
-                           {"action": "retry_runs", "run": [run.pk, bad]}, follow=True)
+    response = client.post(
+        reverse("console_dashboard"), {"action": "retry_runs", "run": [run.pk, bad]}, follow=True
+    )
     assert response.status_code == 200
     assert "Unknown run" in response.content.decode()
     run.refresh_from_db()
     assert run.status == "dead"  # nothing was done
+
 
 def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, support_agent):
     alert = Alert.objects.create(key="outbox_dead", title="2 downstream deliveries are dead")
@@ -175,7 +204,9 @@ def test_alert_is_listed_and_acknowledged_with_an_audit_entry(client, owner, sup
     assert AuditEntry.objects.filter(action="alerts.alert.acknowledged", actor=owner).count() == 1
 
 
-def test_alerts_are_listed_only_for_viewers_who_may_see_alerts(client, finance_admin, support_agent):
+def test_alerts_are_listed_only_for_viewers_who_may_see_alerts(
+    client, finance_admin, support_agent
+):
     Alert.objects.create(key="refund:12", title="Refund #12 for 40.00 EUR not confirmed by Stripe")
     client.force_login(support_agent)
     response = client.get(reverse("console_dashboard"))
@@ -186,6 +217,7 @@ def test_alerts_are_listed_only_for_viewers_who_may_see_alerts(client, finance_a
     client.force_login(finance_admin)
     page = client.get(reverse("console_dashboard")).content.decode()
     assert "Refund #12 for 40.00 EUR not confirmed by Stripe" in page
+
 
 def test_dashboard_needs_a_staff_login(client):
     response = client.get(reverse("console_dashboard"))

@@ -39,10 +39,12 @@ def test_full_journey_logs_carry_ids_and_no_card_secret_or_body(webhook, setting
     sub = events.subscription(cus["id"], status="active")
     invoice = events.invoice(cus["id"], subscription_id=sub["id"], status="open")
     invoice["description"] = BODY_MARKER
-    journey = [events.event("customer.created", cus),
-               events.event("customer.subscription.created", sub),
-               events.event("invoice.payment_failed", invoice),
-               events.event("invoice.paid", {**invoice, "status": "paid"})]
+    journey = [
+        events.event("customer.created", cus),
+        events.event("customer.subscription.created", sub),
+        events.event("invoice.payment_failed", invoice),
+        events.event("invoice.paid", {**invoice, "status": "paid"}),
+    ]
     for event in journey:
         assert webhook.post(event).status_code == 200
     assert webhook.post(journey[0]).status_code == 200  # a duplicate delivery
@@ -50,19 +52,33 @@ def test_full_journey_logs_carry_ids_and_no_card_secret_or_body(webhook, setting
     drain()
     # a careless line elsewhere is masked all the same
     logging.getLogger("billing.careless").warning(
-        "charging %s with %s", "4242 4242 4242 4242", settings.STRIPE_SECRET_KEY)
+        "charging %s with %s", "4242 4242 4242 4242", settings.STRIPE_SECRET_KEY
+    )
 
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
     text = json_logs.getvalue()
-    pipeline = [line for line in lines if line["logger"].startswith("billing.")
-                and "rejected" not in line["message"] and line["logger"] != "billing.careless"]
+    pipeline = [
+        line
+        for line in lines
+        if line["logger"].startswith("billing.")
+        and "rejected" not in line["message"]
+        and line["logger"] != "billing.careless"
+    ]
     ids = {e["id"] for e in journey}
     assert len(pipeline) >= 2 * len(journey)
     assert all(line["stripe_event_id"] in ids for line in pipeline), pipeline
     assert all(line["request_id"] not in ("", "-") for line in pipeline)
     assert {line["stripe_event_id"] for line in pipeline} == ids
-    for forbidden in (CARD, "4242 4242 4242 4242", BODY_MARKER, settings.STRIPE_WEBHOOK_SECRET,
-                      settings.STRIPE_SECRET_KEY, "whsec_wrong", '"data": {', "ada@example.test"):
+    for forbidden in (
+        CARD,
+        "4242 4242 4242 4242",
+        BODY_MARKER,
+        settings.STRIPE_WEBHOOK_SECRET,
+        settings.STRIPE_SECRET_KEY,
+        "whsec_wrong",
+        '"data": {',
+        "ada@example.test",
+    ):
         assert forbidden not in text, forbidden
     careless = next(line for line in lines if line["logger"] == "billing.careless")
     assert careless["message"] == "charging ****4242 with ***"

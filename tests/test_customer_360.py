@@ -20,19 +20,40 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_customers():
     now = timezone.now()
-    mine = CustomerFactory(stripe_customer_id="cus_Mine", status="past_due", plan_name="Pro",
-                           last_payment_status="failed", last_payment_at=now,
-                           billing_confirmed_at=now, crm_contact_id=None)
+    mine = CustomerFactory(
+        stripe_customer_id="cus_Mine",
+        status="past_due",
+        plan_name="Pro",
+        last_payment_status="failed",
+        last_payment_at=now,
+        billing_confirmed_at=now,
+        crm_contact_id=None,
+    )
     theirs = CustomerFactory(stripe_customer_id="cus_Theirs")
-    failed = stripe_event(customer=mine, type="invoice.payment_failed",
-                          received_at=now - timedelta(minutes=30))
+    failed = stripe_event(
+        customer=mine, type="invoice.payment_failed", received_at=now - timedelta(minutes=30)
+    )
     handler_run(failed, handler="helpdesk_ticket", note="ticket opened in billing")
-    refund = stripe_event(customer=mine, type="charge.refunded", received_at=now - timedelta(minutes=20))
+    refund = stripe_event(
+        customer=mine, type="charge.refunded", received_at=now - timedelta(minutes=20)
+    )
     handler_run(refund, handler="crm_update", note="refund synced")
-    outbox(customer=mine, channel="crm", state="failed", attempts=2, last_error="HTTP 503",
-           created_at=now - timedelta(minutes=25))
-    outbox(customer=mine, channel="email", kind="email_payment_failed", state="delivered",
-           outcome="sent to customer", created_at=now - timedelta(minutes=24))
+    outbox(
+        customer=mine,
+        channel="crm",
+        state="failed",
+        attempts=2,
+        last_error="HTTP 503",
+        created_at=now - timedelta(minutes=25),
+    )
+    outbox(
+        customer=mine,
+        channel="email",
+        kind="email_payment_failed",
+        state="delivered",
+        outcome="sent to customer",
+        created_at=now - timedelta(minutes=24),
+    )
     ticket(customer=mine, subject="Payment failed for Pro")
     ticket(customer=mine, queue="disputes", subject="Dispute opened")
     audit_record(action=codes.CUSTOMER_UPDATED, target=mine, data={"reason": "fixed the name"})
@@ -53,13 +74,22 @@ def page_of(client, user, customer, **params):
     return response.content.decode()
 
 
-def test_timeline_shows_everything_of_one_customer_and_nothing_of_another(client, owner, two_customers):
+def test_timeline_shows_everything_of_one_customer_and_nothing_of_another(
+    client, owner, two_customers
+):
     mine, _ = two_customers
     page = page_of(client, owner, mine)
-    for expected in ("Stripe event invoice.payment_failed", "helpdesk_ticket for invoice.payment_failed",
-                     "CRM: contact upsert", "Email: email payment failed",
-                     "Payment failed for Pro", "customers.customer.updated",
-                     "Stripe event charge.refunded", "billing.refund.issued", "Dispute opened"):
+    for expected in (
+        "Stripe event invoice.payment_failed",
+        "helpdesk_ticket for invoice.payment_failed",
+        "CRM: contact upsert",
+        "Email: email payment failed",
+        "Payment failed for Pro",
+        "customers.customer.updated",
+        "Stripe event charge.refunded",
+        "billing.refund.issued",
+        "Dispute opened",
+    ):
         assert expected in page, expected
     assert "THEIRS" not in page
     timeline = customer_timeline(mine, owner)
@@ -87,8 +117,12 @@ def test_header_states_billing_access_links_and_pending_crm_in_words(client, own
 
 
 def test_header_flags_a_conflict_for_review(client, owner):
-    c = CustomerFactory(stripe_customer_id="cus_C", match_state="conflict",
-                        review_reason="Stripe has no customer cus_C", billing_confirmed_at=timezone.now())
+    c = CustomerFactory(
+        stripe_customer_id="cus_C",
+        match_state="conflict",
+        review_reason="Stripe has no customer cus_C",
+        billing_confirmed_at=timezone.now(),
+    )
     page = page_of(client, owner, c)
     assert 'id="needs-review"' in page and "Stripe has no customer cus_C" in page
 
@@ -100,8 +134,12 @@ def test_timeline_is_paginated_and_explains_an_empty_history(client, owner):
     busy = CustomerFactory(stripe_customer_id="cus_Busy")
     now = timezone.now()
     for i in range(30):
-        stripe_event(customer=busy, type="customer.updated", received_at=now - timedelta(minutes=i),
-                     object_id=f"marker-{i}")
+        stripe_event(
+            customer=busy,
+            type="customer.updated",
+            received_at=now - timedelta(minutes=i),
+            object_id=f"marker-{i}",
+        )
     first = customer_timeline(busy, owner, page=1)
     second = customer_timeline(busy, owner, page=2)
     assert (first.pages, len(first.items), len(second.items)) == (2, 25, 5)

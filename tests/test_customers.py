@@ -18,8 +18,12 @@ DUPLICATE_MESSAGES = {
     "helpdesk_user_id": "Another customer is already linked to this helpdesk user id.",
     "product_user_id": "Another customer is already linked to this product user id.",
 }
-VALUES = {"stripe_customer_id": "cus_A1", "crm_contact_id": "501", "helpdesk_user_id": "9001",
-          "product_user_id": "user-7"}
+VALUES = {
+    "stripe_customer_id": "cus_A1",
+    "crm_contact_id": "501",
+    "helpdesk_user_id": "9001",
+    "product_user_id": "user-7",
+}
 
 
 @pytest.mark.django_db
@@ -54,10 +58,15 @@ def test_same_email_is_allowed_because_email_is_not_the_join_key():
 def test_admin_add_form_shows_the_duplicate_message(client, owner):
     CustomerFactory(stripe_customer_id="cus_TAKEN")
     client.force_login(owner)
-    response = client.post("/admin/customers/customer/add/", {
-        "email": "new@example.test", "name": "New", "marketplace_role": "none",
-        "stripe_customer_id": "cus_TAKEN",
-    })
+    response = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "email": "new@example.test",
+            "name": "New",
+            "marketplace_role": "none",
+            "stripe_customer_id": "cus_TAKEN",
+        },
+    )
     assert response.status_code == 200
     assert DUPLICATE_MESSAGES["stripe_customer_id"].encode() in response.content
     assert Customer.objects.filter(stripe_customer_id="cus_TAKEN").count() == 1
@@ -67,14 +76,23 @@ def test_admin_add_form_shows_the_duplicate_message(client, owner):
 def test_owner_edit_in_admin_goes_through_the_audited_service(client, owner):
     customer = CustomerFactory(email="old@example.test", status="active")
     client.force_login(owner)
-    response = client.post(f"/admin/customers/customer/{customer.pk}/change/", {
-        "email": "new@example.test", "name": customer.name, "marketplace_role": "seller",
-        "crm_contact_id": "77", "status": "canceled",  # billing field: ignored
-    })
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/change/",
+        {
+            "email": "new@example.test",
+            "name": customer.name,
+            "marketplace_role": "seller",
+            "crm_contact_id": "77",
+            "status": "canceled",  # billing field: ignored
+        },
+    )
     assert response.status_code == 302
     customer.refresh_from_db()
     assert (customer.email, customer.marketplace_role, customer.crm_contact_id) == (
-        "new@example.test", "seller", "77")
+        "new@example.test",
+        "seller",
+        "77",
+    )
     assert customer.status == "active"
     entry = AuditEntry.objects.get(action=codes.CUSTOMER_UPDATED, target_id=str(customer.pk))
     assert entry.actor == owner
@@ -85,15 +103,24 @@ def test_owner_edit_in_admin_goes_through_the_audited_service(client, owner):
 @pytest.mark.django_db
 def test_admin_add_creates_one_audited_customer(client, owner):
     client.force_login(owner)
-    response = client.post("/admin/customers/customer/add/", {
-        "email": "added@example.test", "name": "Added", "marketplace_role": "buyer",
-        "product_user_id": "u-1",
-    })
+    response = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "email": "added@example.test",
+            "name": "Added",
+            "marketplace_role": "buyer",
+            "product_user_id": "u-1",
+        },
+    )
     assert response.status_code == 302
     customer = Customer.objects.get(email="added@example.test")
     assert customer.product_user_id == "u-1"
-    assert AuditEntry.objects.filter(action=codes.CUSTOMER_CREATED, target_id=str(customer.pk),
-                                     actor=owner).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action=codes.CUSTOMER_CREATED, target_id=str(customer.pk), actor=owner
+        ).count()
+        == 1
+    )
 
 
 @pytest.mark.django_db
@@ -108,12 +135,18 @@ def test_services_refuse_billing_fields_and_wrong_roles(finance_admin, owner):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("term_field", ["email", "stripe_customer_id", "crm_contact_id",
-                                        "helpdesk_user_id", "product_user_id", "id"])
+@pytest.mark.parametrize(
+    "term_field",
+    ["email", "stripe_customer_id", "crm_contact_id", "helpdesk_user_id", "product_user_id", "id"],
+)
 def test_admin_search_by_email_or_any_linked_id(client, support_agent, term_field):
-    wanted = CustomerFactory(email="findme@example.test", stripe_customer_id="cus_FIND",
-                             crm_contact_id="c-find", helpdesk_user_id="h-find",
-                             product_user_id="p-find")
+    wanted = CustomerFactory(
+        email="findme@example.test",
+        stripe_customer_id="cus_FIND",
+        crm_contact_id="c-find",
+        helpdesk_user_id="h-find",
+        product_user_id="p-find",
+    )
     other = CustomerFactory(email="other@example.test", stripe_customer_id="cus_OTHER")
     client.force_login(support_agent)
     response = client.get("/admin/customers/customer/", {"q": str(getattr(wanted, term_field))})

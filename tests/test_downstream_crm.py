@@ -56,7 +56,8 @@ def test_two_matching_contacts_mark_the_customer_for_review_not_merged(webhook, 
 
 
 def test_without_tokens_the_local_implementations_are_used_and_said_at_start_up(
-        webhook, settings, caplog):
+    webhook, settings, caplog
+):
     settings.HUBSPOT_TOKEN = settings.ZENDESK_TOKEN = ""
     with caplog.at_level(logging.INFO):
         apps.get_app_config("crm_sync").ready()
@@ -71,13 +72,15 @@ def test_without_tokens_the_local_implementations_are_used_and_said_at_start_up(
     ticket = Ticket.objects.get()
     assert ticket.queue.slug == "billing" and ticket.external_id == ""
     assert not OutboxMessage.objects.exclude(
-        state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]).exists()
+        state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]
+    ).exists()
     assert world.customer().crm_contact_id is None
     assert len([m for m in mail.outbox if m.to == ["lin@example.test"]]) == 1
 
 
 def test_zendesk_token_without_base_url_pauses_the_helpdesk_with_one_alert(
-        settings, django_capture_on_commit_callbacks):
+    settings, django_capture_on_commit_callbacks
+):
     from support.rules import TICKET_RULES
     from support.services import ticket_open
 
@@ -85,8 +88,13 @@ def test_zendesk_token_without_base_url_pauses_the_helpdesk_with_one_alert(
     rule = next(r for r in TICKET_RULES if r.queue == "billing")
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(3):
-            ticket_open(customer=CustomerFactory(), rule=rule, situation_key=f"payment_failed:in_{n}",
-                        subject="Payment failed", body="-")
+            ticket_open(
+                customer=CustomerFactory(),
+                rule=rule,
+                situation_key=f"payment_failed:in_{n}",
+                subject="Payment failed",
+                body="-",
+            )
     run_all()
     assert OutboxMessage.objects.filter(state=OutboxState.PAUSED).count() == 3
     paused = [m for m in mail.outbox if "paused" in m.subject]

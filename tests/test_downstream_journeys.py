@@ -43,14 +43,24 @@ class World:
         return event
 
     def sub(self, status: str) -> dict:
-        return events.subscription(self.cus["id"], status=status, sub_id=self.sub_id,
-                                   plan_id="plan_pro", amount=2000, nickname="Pro")
+        return events.subscription(
+            self.cus["id"],
+            status=status,
+            sub_id=self.sub_id,
+            plan_id="plan_pro",
+            amount=2000,
+            nickname="Pro",
+        )
 
     def subscribe(self) -> None:
         self.send("customer.created", self.cus)
         self.send("customer.subscription.created", self.sub("active"))
-        self.send("invoice.paid", events.invoice(self.cus["id"], subscription_id=self.sub_id,
-                                                 billing_reason="subscription_create"))
+        self.send(
+            "invoice.paid",
+            events.invoice(
+                self.cus["id"], subscription_id=self.sub_id, billing_reason="subscription_create"
+            ),
+        )
 
     def failing_invoice(self) -> dict:
         invoice = events.invoice(self.cus["id"], subscription_id=self.sub_id, status="open")
@@ -89,7 +99,8 @@ def test_paid_customer_is_one_crm_contact_with_stage_customer(world, hubspot, ze
     # Nothing for support or the customer's inbox in a journey without trouble.
     assert not Ticket.objects.exists() and not zendesk.tickets and not customer_emails()
     assert not OutboxMessage.objects.exclude(
-        state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]).exists()
+        state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]
+    ).exists()
 
 
 def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
@@ -102,25 +113,42 @@ def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
     # Stripe retries the same invoice: a new event, the same situation; its payment
     # intent failing is the same situation too.
     world.send("invoice.payment_failed", {**invoice, "attempt_count": 3})
-    world.send("payment_intent.payment_failed", {
-        **events.example("payment_intent"), "id": events.new_id("pi"),
-        "customer": world.cus["id"], "status": "requires_payment_method"})
+    world.send(
+        "payment_intent.payment_failed",
+        {
+            **events.example("payment_intent"),
+            "id": events.new_id("pi"),
+            "customer": world.cus["id"],
+            "status": "requires_payment_method",
+        },
+    )
     run_all()
 
     ticket = Ticket.objects.get()
     assert (ticket.queue.slug, ticket.situation_key, ticket.priority) == (
-        "billing", f"payment_failed:{invoice['id']}", TicketPriority.HIGH)
+        "billing",
+        f"payment_failed:{invoice['id']}",
+        TicketPriority.HIGH,
+    )
     customer = world.customer()
-    for fact in (str(customer.pk), "Pro", "Failed", "20.00 USD",
-                 f"https://dashboard.stripe.com/test/invoices/{invoice['id']}",
-                 f"https://dashboard.stripe.com/test/customers/{world.cus['id']}",
-                 "invoice.payment_failed"):
+    for fact in (
+        str(customer.pk),
+        "Pro",
+        "Failed",
+        "20.00 USD",
+        f"https://dashboard.stripe.com/test/invoices/{invoice['id']}",
+        f"https://dashboard.stripe.com/test/customers/{world.cus['id']}",
+        "invoice.payment_failed",
+    ):
         assert fact in ticket.body, fact
     assert "4242" not in ticket.body and "sk_" not in ticket.body
     assert len(zendesk.tickets) == 1
     remote = next(iter(zendesk.tickets.values()))
     assert (remote["external_id"], remote["priority"], str(remote["id"])) == (
-        ticket.situation_key, "high", ticket.external_id)
+        ticket.situation_key,
+        "high",
+        ticket.external_id,
+    )
     requester = zendesk.users[remote["requester_id"]]
     assert requester["external_id"] == str(customer.pk)
     assert customer.helpdesk_user_id == str(requester["id"])
@@ -146,7 +174,8 @@ def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
 
 
 def test_dispute_is_one_urgent_ticket_in_disputes_not_visible_to_a_plain_agent(
-        world, hubspot, zendesk, client, support_agent, finance_admin):
+    world, hubspot, zendesk, client, support_agent, finance_admin
+):
     world.subscribe()
     charge = events.charge(world.cus["id"])
     world.send("charge.succeeded", charge)
@@ -157,8 +186,10 @@ def test_dispute_is_one_urgent_ticket_in_disputes_not_visible_to_a_plain_agent(
     assert (ticket.queue.slug, ticket.priority) == ("disputes", TicketPriority.URGENT)
     assert [t["priority"] for t in zendesk.tickets.values()] == ["urgent"]
     assert the_contact(hubspot)["properties"]["switchboard_tags"] == "disputed"
-    assert [n["properties"]["hs_note_body"][:len(f"Dispute {dispute['id']}")]
-            for n in hubspot.notes.values()] == [f"Dispute {dispute['id']}"]
+    assert [
+        n["properties"]["hs_note_body"][: len(f"Dispute {dispute['id']}")]
+        for n in hubspot.notes.values()
+    ] == [f"Dispute {dispute['id']}"]
 
     assert not can_work_ticket(support_agent, ticket)
     assert "disputes" not in set(visible_queues(support_agent).values_list("slug", flat=True))
@@ -175,12 +206,18 @@ def test_dispute_is_one_urgent_ticket_in_disputes_not_visible_to_a_plain_agent(
 
 
 def test_replayed_events_make_no_second_contact_ticket_or_email(
-        world, hubspot, zendesk, django_capture_on_commit_callbacks):
+    world, hubspot, zendesk, django_capture_on_commit_callbacks
+):
     world.subscribe()
     world.send("invoice.payment_failed", world.failing_invoice())
     run_all()
-    before = (len(hubspot.contacts), len(zendesk.tickets), len(customer_emails()),
-              OutboxMessage.objects.count(), Ticket.objects.count())
+    before = (
+        len(hubspot.contacts),
+        len(zendesk.tickets),
+        len(customer_emails()),
+        OutboxMessage.objects.count(),
+        Ticket.objects.count(),
+    )
     assert before[:3] == (1, 1, 1)
 
     # Stripe delivers every event again ...
@@ -190,13 +227,24 @@ def test_replayed_events_make_no_second_contact_ticket_or_email(
     # its success (the handlers run again in full).
     HandlerRun.objects.update(status=RunStatus.FAILED)
     with django_capture_on_commit_callbacks(execute=True):
-        billing_services.events_replay(actor=None, event_pks=list(
-            StripeEvent.objects.values_list("pk", flat=True)), reason="test")
+        billing_services.events_replay(
+            actor=None,
+            event_pks=list(StripeEvent.objects.values_list("pk", flat=True)),
+            reason="test",
+        )
     run_all()
-    assert not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED).exclude(
-        handler="stripe_mirror").exists()
-    after = (len(hubspot.contacts), len(zendesk.tickets), len(customer_emails()),
-             OutboxMessage.objects.count(), Ticket.objects.count())
+    assert (
+        not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED)
+        .exclude(handler="stripe_mirror")
+        .exists()
+    )
+    after = (
+        len(hubspot.contacts),
+        len(zendesk.tickets),
+        len(customer_emails()),
+        OutboxMessage.objects.count(),
+        Ticket.objects.count(),
+    )
     assert after == before
 
 

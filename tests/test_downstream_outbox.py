@@ -45,10 +45,14 @@ def write(django_capture_on_commit_callbacks):
         for field, value in changes.items():
             setattr(customer, field, value)
         with django_capture_on_commit_callbacks(execute=True):
-            row, _ = outbox_write(channel="crm", kind=CONTACT_SYNC, customer=customer,
-                                  dedupe_key=f"crm:contact:{customer.pk}:test-{n}",
-                                  coalesce_key=contact_coalesce_key(customer),
-                                  payload={"properties": contact_properties(customer)})
+            row, _ = outbox_write(
+                channel="crm",
+                kind=CONTACT_SYNC,
+                customer=customer,
+                dedupe_key=f"crm:contact:{customer.pk}:test-{n}",
+                coalesce_key=contact_coalesce_key(customer),
+                payload={"properties": contact_properties(customer)},
+            )
         return row
 
     return _write
@@ -64,7 +68,8 @@ def rows(state: str | None = None):
 
 
 def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
-        hubspot, write, settings):
+    hubspot, write, settings
+):
     rate = 10.0
     settings.SYNC_RATE_LIMITS = {**settings.SYNC_RATE_LIMITS, "hubspot": rate}
     customers = active_customers(6)
@@ -74,8 +79,9 @@ def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
     run_all()
     until(lambda: rows(OutboxState.DELIVERED).count() == 6, bound=15)
 
-    assert sorted(c["properties"]["switchboard_customer_id"] for c in hubspot.contacts.values()) \
-        == sorted(str(c.pk) for c in customers)
+    assert sorted(
+        c["properties"]["switchboard_customer_id"] for c in hubspot.contacts.values()
+    ) == sorted(str(c.pk) for c in customers)
     throttled = hubspot.calls(status=429)
     assert len(throttled) == 2
     # Never faster than the limit: request starts at the vendor are >= 1/rate apart
@@ -90,7 +96,8 @@ def test_crm_answering_429_is_delivered_afterwards_never_faster_than_the_limit(
 
 
 def test_a_permanent_400_kills_that_row_with_an_alert_and_others_go_through(
-        hubspot, write, client, finance_admin, support_agent, django_capture_on_commit_callbacks):
+    hubspot, write, client, finance_admin, support_agent, django_capture_on_commit_callbacks
+):
     good = active_customers(2)
     bad = CustomerFactory(status="active", email="bounce@example.test")
     hubspot.reject_emails.add("bounce@example.test")
@@ -105,7 +112,9 @@ def test_a_permanent_400_kills_that_row_with_an_alert_and_others_go_through(
     assert alert.state == AlertState.OPEN and alert.delivered_at is not None
     assert any(alert.title in m.subject for m in mail.outbox)
     assert Ticket.objects.get(customer=bad).queue.slug == "human_review"
-    assert set(rows(OutboxState.DELIVERED).filter(channel="crm").values_list("customer", flat=True)) == {c.pk for c in good}
+    assert set(
+        rows(OutboxState.DELIVERED).filter(channel="crm").values_list("customer", flat=True)
+    ) == {c.pk for c in good}
     assert len(hubspot.contacts) == 2
 
     # Support agents cannot retry (or even see) outbox rows; finance admins can, audited.
@@ -115,11 +124,16 @@ def test_a_permanent_400_kills_that_row_with_an_alert_and_others_go_through(
     hubspot.reject_emails.clear()  # the address was fixed in the CRM's validation
     client.force_login(finance_admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(changelist, {"action": "retry_messages",
-                                            "_selected_action": [dead.pk]})
+        response = client.post(
+            changelist, {"action": "retry_messages", "_selected_action": [dead.pk]}
+        )
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="sync.outbox.retried")
-    assert (entry.actor, entry.target_id, entry.data["before"]) == (finance_admin, str(dead.pk), "dead")
+    assert (entry.actor, entry.target_id, entry.data["before"]) == (
+        finance_admin,
+        str(dead.pk),
+        "dead",
+    )
     run_all()
     dead.refresh_from_db()
     assert dead.state == OutboxState.DELIVERED and len(hubspot.contacts) == 3
@@ -147,7 +161,9 @@ def test_401_pauses_delivery_with_one_alert_not_a_retry_storm(hubspot, write, se
     hubspot.token = settings.HUBSPOT_TOKEN  # the token is fixed
     advance(settings.SYNC_PAUSE_PROBE_SECONDS + 1)
     sweep_and_run()
-    assert rows(OutboxState.DELIVERED).filter(channel="crm").count() == 20  # alert emails are rows too
+    assert (
+        rows(OutboxState.DELIVERED).filter(channel="crm").count() == 20
+    )  # alert emails are rows too
     assert len(hubspot.contacts) == 20
     assert Alert.objects.get(key="sync:crm:paused").state == AlertState.RECOVERED
     alerts = [m.subject for m in mail.outbox if "paused" in m.subject]
@@ -174,11 +190,14 @@ def test_fifty_updates_queued_while_the_crm_is_down_are_coalesced(hubspot, write
     assert rows(OutboxState.DELIVERED).count() == 1
     contact = next(iter(hubspot.contacts.values()))
     assert contact["properties"]["switchboard_plan"] == "plan 49"
-    assert len(hubspot.calls(method="PATCH")) + len(hubspot.calls("POST", CONTACTS, status=201)) == 1
+    assert (
+        len(hubspot.calls(method="PATCH")) + len(hubspot.calls("POST", CONTACTS, status=201)) == 1
+    )
 
 
-def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
-                                                     django_capture_on_commit_callbacks):
+def test_retries_cover_72_hours_then_dead_and_alerted(
+    hubspot, write, settings, django_capture_on_commit_callbacks
+):
     settings.SYNC_BACKOFF_MAX_SECONDS = 4 * 3600  # fewer steps to walk through 72 h
     customer = CustomerFactory(status="active")
     hubspot.fail(503, seconds=3600)
@@ -196,7 +215,9 @@ def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
         with django_capture_on_commit_callbacks(execute=True):
             outbox_deliver_job(row.pk)  # the job the sweeper enqueues once the row is due
     assert row.state == OutboxState.DEAD
-    assert elapsed >= timedelta(hours=django_settings.SYNC_RETRY_HORIZON_HOURS) - timedelta(minutes=1)
+    assert elapsed >= timedelta(hours=django_settings.SYNC_RETRY_HORIZON_HOURS) - timedelta(
+        minutes=1
+    )
     assert 15 <= row.attempts <= 60 and len(hubspot.requests) == row.attempts
     assert Alert.objects.filter(key=f"sync:crm:dead:{row.pk}").exists()
     run_all()
@@ -205,14 +226,20 @@ def test_retries_cover_72_hours_then_dead_and_alerted(hubspot, write, settings,
 
 @pytest.mark.parametrize("retry", ["backoff", "console"])
 def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
-        retry, zendesk, owner, django_capture_on_commit_callbacks):
+    retry, zendesk, owner, django_capture_on_commit_callbacks
+):
     customer = CustomerFactory(status="past_due")
     # Zendesk creates the ticket but the answer comes after our timeout.
     zendesk.hang(1.0, process=True, path="/api/v2/tickets.json", method="POST")
     rule = next(r for r in TICKET_RULES if r.queue == "billing")
     with django_capture_on_commit_callbacks(execute=True):
-        ticket, _ = ticket_open(customer=customer, rule=rule, situation_key="payment_failed:in_x",
-                                subject="Payment failed", body="Amount: 20.00 USD")
+        ticket, _ = ticket_open(
+            customer=customer,
+            rule=rule,
+            situation_key="payment_failed:in_x",
+            subject="Payment failed",
+            body="Amount: 20.00 USD",
+        )
     run_all()
     row = OutboxMessage.objects.get(channel="helpdesk")
     assert row.state == OutboxState.FAILED and "timed out" in row.last_error
@@ -229,8 +256,10 @@ def test_helpdesk_timeout_after_creating_never_opens_a_second_ticket(
     assert row.state == OutboxState.DELIVERED
     assert len(zendesk.tickets) == 1 and ticket.external_id == str(next(iter(zendesk.tickets)))
 
+
 def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
-        slack, django_capture_on_commit_callbacks):
+    slack, django_capture_on_commit_callbacks
+):
     slack.fail(500, times=1)
     with django_capture_on_commit_callbacks(execute=True):
         alert_raise(key="test:slack", title="Disk almost full", detail="93% used")
@@ -252,7 +281,8 @@ def test_slack_alerts_go_through_the_outbox_and_are_retried_after_a_500(
 
 
 def test_slack_webhook_path_never_reaches_last_error_logs_alerts_or_mail(
-        slack, django_capture_on_commit_callbacks, caplog):
+    slack, django_capture_on_commit_callbacks, caplog
+):
     secret_path = "/services/T000/B000/XXXX"  # the webhook's credential (fixture `slack`)
     slack.fail(500, seconds=3600)
     with caplog.at_level(logging.DEBUG):
@@ -269,9 +299,13 @@ def test_slack_webhook_path_never_reaches_last_error_logs_alerts_or_mail(
     assert "slack POST 127.0.0.1:" in row.last_error
     dead_alert = Alert.objects.get(key=f"sync:slack:dead:{row.pk}")
     assert row.last_error in dead_alert.detail
-    leaks = [row.last_error, row.outcome, caplog.text,
-             *Alert.objects.values_list("detail", flat=True),
-             *(f"{m.subject} {m.body}" for m in mail.outbox)]
+    leaks = [
+        row.last_error,
+        row.outcome,
+        caplog.text,
+        *Alert.objects.values_list("detail", flat=True),
+        *(f"{m.subject} {m.body}" for m in mail.outbox),
+    ]
     assert not [text for text in leaks if secret_path in text or "T000/B000" in text]
 
 
@@ -281,8 +315,10 @@ def test_scheduler_recovers_a_row_stuck_in_delivering(hubspot, write, settings):
     row = write(CustomerFactory(status="active"))
     # A worker claimed it and died before the vendor answered.
     OutboxMessage.objects.filter(pk=row.pk).update(
-        state=OutboxState.DELIVERING, attempts=1,
-        updated_at=timezone.now() - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1))
+        state=OutboxState.DELIVERING,
+        attempts=1,
+        updated_at=timezone.now() - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS + 1),
+    )
     django_rq_flush_sync()
     call_command("run_scheduler", "--once", stdout=__import__("io").StringIO())
     run_all()

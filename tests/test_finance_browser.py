@@ -16,8 +16,14 @@ from tests.finance_support import confirm, plan, subscriber
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -56,7 +62,8 @@ def _login(browser, live_server, username):
 
 
 def test_finance_admin_refunds_through_the_confirmation_page(
-        browser, live_server, stripe_api, webhook, finance_admin, support_agent, tmp_path):
+    browser, live_server, stripe_api, webhook, finance_admin, support_agent, tmp_path
+):
     from playwright.sync_api import expect
 
     customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
@@ -75,7 +82,8 @@ def test_finance_admin_refunds_through_the_confirmation_page(
     page.screenshot(path=str(tmp_path / "preview.png"))
     page.click("input[name=confirm]")
     expect(page.locator("#action-state")).to_have_text(
-        "Submitted to Stripe — waiting for confirmation")
+        "Submitted to Stripe — waiting for confirmation"
+    )
     assert [r.amount for r in stripe.Refund.list(charge=charge_id).data] == [1250]
 
     confirm(webhook, "charge.refunded", stripe.Charge.retrieve(charge_id))

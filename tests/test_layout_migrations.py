@@ -49,21 +49,37 @@ def test_old_layout_rows_survive_the_move(old_layout):
     old = old_layout
     now = timezone.now()
     customer = old.get_model("customers", "Customer").objects.create(
-        email="moved@example.test", stripe_customer_id="cus_moved1")
+        email="moved@example.test", stripe_customer_id="cus_moved1"
+    )
     event = old.get_model("billing", "StripeEvent").objects.create(
-        stripe_id="evt_moved1", type="invoice.payment_failed", created=now, payload={})
+        stripe_id="evt_moved1", type="invoice.payment_failed", created=now, payload={}
+    )
     old.get_model("billing", "HandlerRun").objects.create(
-        event=event, handler="crm_update", status="dead", attempts=8, last_error="HTTP 500")
+        event=event, handler="crm_update", status="dead", attempts=8, last_error="HTTP 500"
+    )
     outbox = old.get_model("crm_sync", "OutboxMessage")
-    outbox.objects.create(channel="crm", kind="contact_sync", dedupe_key="crm:contact:1",
-                          customer=customer, source_event=event, payload={"properties": {}})
-    outbox.objects.create(channel="slack", kind="alert", dedupe_key="slack:alert:1",
-                          payload={"text": "hi"}, state="dead")
+    outbox.objects.create(
+        channel="crm",
+        kind="contact_sync",
+        dedupe_key="crm:contact:1",
+        customer=customer,
+        source_event=event,
+        payload={"properties": {}},
+    )
+    outbox.objects.create(
+        channel="slack",
+        kind="alert",
+        dedupe_key="slack:alert:1",
+        payload={"text": "hi"},
+        state="dead",
+    )
     old.get_model("audit", "Alert").objects.create(key="outbox_dead", title="1 dead delivery")
     old.get_model("customers", "ApiToken").objects.create(
-        name="chatbot", prefix="sbk_abc", token_hash="0" * 64)
+        name="chatbot", prefix="sbk_abc", token_hash="0" * 64
+    )
     old.get_model("billing", "EventHourlyStats").objects.create(
-        hour=now.replace(minute=0, second=0, microsecond=0), events=7)
+        hour=now.replace(minute=0, second=0, microsecond=0), events=7
+    )
     content_types = old.get_model("contenttypes", "ContentType").objects
     alert_type = content_types.get_or_create(app_label="audit", model="alert")[0]
 

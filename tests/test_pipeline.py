@@ -47,25 +47,41 @@ def world(webhook):
 
 def test_subscription_journey_with_status_after_each_step(world):
     w = world
-    w.send("checkout.session.completed", {**events.example("checkout.session"),
-           "customer": w.cus["id"], "subscription": w.sub_id, "payment_status": "paid",
-           "customer_details": {"email": "lin@example.test"}})
+    w.send(
+        "checkout.session.completed",
+        {
+            **events.example("checkout.session"),
+            "customer": w.cus["id"],
+            "subscription": w.sub_id,
+            "payment_status": "paid",
+            "customer_details": {"email": "lin@example.test"},
+        },
+    )
     w.send("customer.created", w.cus)
     w.send("customer.subscription.created", w.sub("active", plan_id="plan_pro", amount=2000))
-    inv1 = events.invoice(w.cus["id"], subscription_id=w.sub_id, status="paid",
-                          billing_reason="subscription_create")
+    inv1 = events.invoice(
+        w.cus["id"], subscription_id=w.sub_id, status="paid", billing_reason="subscription_create"
+    )
     w.send("invoice.paid", inv1)
     drain()
     c = w.customer()
     assert (c.status, c.plan_id, c.last_payment_status, c.onboarding_state) == (
-        "active", "plan_pro", "succeeded", "active")
+        "active",
+        "plan_pro",
+        "succeeded",
+        "active",
+    )
     assert c.email == "lin@example.test" and c.current_period_end is not None
 
     inv2 = events.invoice(w.cus["id"], subscription_id=w.sub_id, status="open")
     w.send("invoice.payment_failed", inv2)
     drain()
     c = w.customer()
-    assert (c.status, c.last_payment_status, c.latest_invoice_id) == ("past_due", "failed", inv2["id"])
+    assert (c.status, c.last_payment_status, c.latest_invoice_id) == (
+        "past_due",
+        "failed",
+        inv2["id"],
+    )
     assert c.onboarding_state == "retrying"
 
     w.send("invoice.paid", {**inv2, "status": "paid", "paid": True})
@@ -80,7 +96,11 @@ def test_subscription_journey_with_status_after_each_step(world):
     drain()
     assert w.customer().status == "canceled"
     # every handler run of the journey finished
-    assert not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED).exclude(handler="stripe_mirror").exists()
+    assert (
+        not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED)
+        .exclude(handler="stripe_mirror")
+        .exists()
+    )
     assert StripeEvent.objects.filter(status=EventStatus.PROCESSED).count() == 8
 
 
@@ -94,9 +114,11 @@ def test_older_event_never_overwrites_newer_state(world):
     drain()
     c = w.customer()
     assert c.status == "canceled"
-    run = HandlerRun.objects.get(event__created__lt=c.last_event_created,
-                                 event__type="customer.subscription.updated",
-                                 handler="customer_projection")
+    run = HandlerRun.objects.get(
+        event__created__lt=c.last_event_created,
+        event__type="customer.subscription.updated",
+        handler="customer_projection",
+    )
     assert "older" in run.note
 
 
@@ -136,8 +158,15 @@ def test_dispute_finds_its_customer_through_the_charge_and_marks_disputed(world)
     w = world
     w.send("customer.subscription.created", w.sub("active"))
     charge = events.charge(w.cus["id"])
-    w.send("payment_intent.succeeded", {**events.example("payment_intent"), "customer": w.cus["id"],
-                                        "latest_charge": charge["id"], "status": "succeeded"})
+    w.send(
+        "payment_intent.succeeded",
+        {
+            **events.example("payment_intent"),
+            "customer": w.cus["id"],
+            "latest_charge": charge["id"],
+            "status": "succeeded",
+        },
+    )
     w.send("charge.refunded", {**charge, "amount_refunded": 500, "refunded": False})
     drain()
     assert w.customer().last_payment_status == "partially_refunded"

@@ -51,8 +51,9 @@ def later(seconds: int):
 
 
 def send_customer_event(webhook, email="kim@example.test"):
-    event = events.event("customer.subscription.created",
-                         events.subscription(events.new_id("cus"), status="active"))
+    event = events.event(
+        "customer.subscription.created", events.subscription(events.new_id("cus"), status="active")
+    )
     assert webhook.post(event).status_code == 200
     return event
 
@@ -135,7 +136,9 @@ def test_event_stored_without_a_job_is_picked_up_by_the_sweeper(webhook):
 @pytest.mark.django_db
 def test_redis_down_at_ingest_still_stores_and_acknowledges(webhook, settings):
     good = {name: dict(cfg) for name, cfg in settings.RQ_QUEUES.items()}
-    settings.RQ_QUEUES = {name: {**cfg, "URL": "redis://127.0.0.1:1/0"} for name, cfg in good.items()}
+    settings.RQ_QUEUES = {
+        name: {**cfg, "URL": "redis://127.0.0.1:1/0"} for name, cfg in good.items()
+    }
     event = events.event("customer.created", events.customer())
     response = webhook.post(event)
     assert response.status_code == 200
@@ -163,15 +166,23 @@ def test_worker_killed_mid_job_the_run_is_picked_up_again(webhook, settings):
     cursor.execute(f"SELECT pg_advisory_xact_lock({locks.LOCK_ID})", [stripe_customer])
 
     db_name = connection.settings_dict["NAME"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
-           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}",
+    }
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "webhooks", "--burst"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, "manage.py", "rqworker", "webhooks", "--burst"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
-        while not HandlerRun.objects.filter(handler="customer_projection",
-                                            status=RunStatus.STARTED).exists():
+        while not HandlerRun.objects.filter(
+            handler="customer_projection", status=RunStatus.STARTED
+        ).exists():
             assert time.monotonic() < deadline, "the worker never started the projection"
             assert worker.poll() is None, "the worker exited early"
             time.sleep(0.1)

@@ -37,12 +37,24 @@ def test_reconcile_finds_drift_behind_the_consoles_back_and_repair_fixes_it(stri
     for i, email in enumerate(("ann@example.test", "bob@example.test", "cy@example.test")):
         customer, subscription, _ = _subscriber(email, basic)
         subscribers[email] = (customer, subscription)
-        assert webhook.post(events.event("customer.created", _snap(customer), created=t + 3 * i)).status_code == 200
-        assert webhook.post(events.event("customer.subscription.created", _snap(subscription),
-                                         created=t + 3 * i + 1)).status_code == 200
+        assert (
+            webhook.post(
+                events.event("customer.created", _snap(customer), created=t + 3 * i)
+            ).status_code
+            == 200
+        )
+        assert (
+            webhook.post(
+                events.event(
+                    "customer.subscription.created", _snap(subscription), created=t + 3 * i + 1
+                )
+            ).status_code
+            == 200
+        )
     drain()
-    ann, bob, cy = (subscribers[e][0].id for e in ("ann@example.test", "bob@example.test",
-                                                     "cy@example.test"))
+    ann, bob, cy = (
+        subscribers[e][0].id for e in ("ann@example.test", "bob@example.test", "cy@example.test")
+    )
     clean, _ = _reconcile()
     assert clean.drift_total == 0, clean.details
 
@@ -50,14 +62,19 @@ def test_reconcile_finds_drift_behind_the_consoles_back_and_repair_fixes_it(stri
     # Stripe customer the console never heard of, a local record Stripe does not know.
     Customer.objects.filter(stripe_customer_id=ann).update(status="past_due")
     bob_sub = subscribers["bob@example.test"][1]
-    stripe.Subscription.modify(bob_sub.id, items=[{"id": bob_sub["items"].data[0].id,
-                                                   "plan": pro.id}])
+    stripe.Subscription.modify(
+        bob_sub.id, items=[{"id": bob_sub["items"].data[0].id, "plan": pro.id}]
+    )
     dana = stripe.Customer.create(email="dana@example.test", name="Dana")
     ghost = Customer.objects.create(email="ghost@example.test", stripe_customer_id="cus_ghost0000")
 
     run, report = _reconcile()
-    assert {("status_mismatch", ann), ("plan_mismatch", bob), ("missing_locally", dana.id),
-            ("unknown_locally", "cus_ghost0000")} <= _drift(run)
+    assert {
+        ("status_mismatch", ann),
+        ("plan_mismatch", bob),
+        ("missing_locally", dana.id),
+        ("unknown_locally", "cus_ghost0000"),
+    } <= _drift(run)
     assert not {c for c, sid in _drift(run) if sid == cy}
     assert run.drift_counts["status_mismatch"] == 1 and run.drift_counts["missing_locally"] == 1
     assert "status_mismatch" in report and "missing_locally" in report

@@ -19,23 +19,35 @@ SUPPORT = {
 }
 STRIPE_MIRROR = {
     f"djstripe.view_{m}"
-    for m in ("event", "webhookeventtrigger", "customer", "subscription", "invoice", "charge",
-              "refund", "dispute")  # not paymentintent: its admin shows client_secret
+    for m in (
+        "event",
+        "webhookeventtrigger",
+        "customer",
+        "subscription",
+        "invoice",
+        "charge",
+        "refund",
+        "dispute",
+    )  # not paymentintent: its admin shows client_secret
 }
-FINANCE = SUPPORT | STRIPE_MIRROR | {
-    "customers.issue_refund",
-    "customers.approve_refund",
-    "customers.change_plan",
-    "customers.cancel_subscription",
-    "customers.replay_events",
-    "audit.view_auditentry",
-    "console.view_alert",
-    "billing.view_stripeevent",
-    "billing.view_handlerrun",
-    "billing.view_reconcilerun",
-    "delivery.view_outboxmessage",
-    "delivery.retry_outboxmessage",
-}
+FINANCE = (
+    SUPPORT
+    | STRIPE_MIRROR
+    | {
+        "customers.issue_refund",
+        "customers.approve_refund",
+        "customers.change_plan",
+        "customers.cancel_subscription",
+        "customers.replay_events",
+        "audit.view_auditentry",
+        "console.view_alert",
+        "billing.view_stripeevent",
+        "billing.view_handlerrun",
+        "billing.view_reconcilerun",
+        "delivery.view_outboxmessage",
+        "delivery.retry_outboxmessage",
+    }
+)
 OWNER = FINANCE | {
     "customers.add_customer",
     "customers.change_customer",
@@ -77,7 +89,9 @@ def test_nobody_may_delete_customers_or_audit_entries():
     for role in ("owner", "finance_admin", "support_agent"):
         perms = group_permissions(role)
         assert "customers.delete_customer" not in perms
-        assert not any(p.startswith(("audit.add_", "audit.change_", "audit.delete_")) for p in perms)
+        assert not any(
+            p.startswith(("audit.add_", "audit.change_", "audit.delete_")) for p in perms
+        )
 
 
 def customer_change_url() -> str:
@@ -114,7 +128,9 @@ PAGES = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("page", list(PAGES))
-@pytest.mark.parametrize("index, role", list(enumerate(["owner", "finance_admin", "support_agent"])))
+@pytest.mark.parametrize(
+    "index, role", list(enumerate(["owner", "finance_admin", "support_agent"]))
+)
 def test_admin_page_access_by_role(client, staff_by_role, page, index, role):
     client.force_login(staff_by_role[role])
     url = customer_change_url() if page == "customer-change" else page
@@ -136,8 +152,10 @@ def test_support_agent_sees_billing_read_only_and_cannot_save(client, support_ag
     page = client.get(f"/admin/customers/customer/{customer.pk}/change/")
     assert b"Pro" in page.content
     assert b'name="_save"' not in page.content
-    response = client.post(f"/admin/customers/customer/{customer.pk}/change/",
-                           {"email": "changed@example.test", "name": "x"})
+    response = client.post(
+        f"/admin/customers/customer/{customer.pk}/change/",
+        {"email": "changed@example.test", "name": "x"},
+    )
     assert response.status_code == 403
     assert Customer.objects.get(pk=customer.pk).email == customer.email
 
@@ -145,13 +163,29 @@ def test_support_agent_sees_billing_read_only_and_cannot_save(client, support_ag
 @pytest.mark.django_db
 def test_payment_intent_event_page_never_shows_the_client_secret(client, finance_admin):
     secret = "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH"
-    intent = {"id": "pi_3MtwBwLkdIwHu7ix28a3tqPa", "object": "payment_intent", "amount": 2000,
-              "currency": "usd", "status": "requires_action", "client_secret": secret,
-              "next_action": {"type": "redirect_to_url", "redirect_to_url": {
-                  "url": f"https://hooks.stripe.test/3ds?payment_intent_client_secret={secret}"}}}
-    event = stripe_event(type="payment_intent.requires_action", object_id=intent["id"],
-                         payload={"id": "evt_pi", "type": "payment_intent.requires_action",
-                                  "data": {"object": intent}})
+    intent = {
+        "id": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "object": "payment_intent",
+        "amount": 2000,
+        "currency": "usd",
+        "status": "requires_action",
+        "client_secret": secret,
+        "next_action": {
+            "type": "redirect_to_url",
+            "redirect_to_url": {
+                "url": f"https://hooks.stripe.test/3ds?payment_intent_client_secret={secret}"
+            },
+        },
+    }
+    event = stripe_event(
+        type="payment_intent.requires_action",
+        object_id=intent["id"],
+        payload={
+            "id": "evt_pi",
+            "type": "payment_intent.requires_action",
+            "data": {"object": intent},
+        },
+    )
     client.force_login(finance_admin)
     response = client.get(f"/admin/billing/stripeevent/{event.pk}/change/")
     assert response.status_code == 200

@@ -30,7 +30,11 @@ def run_python(code: str, **env_overrides: str) -> subprocess.CompletedProcess[s
     )
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 
@@ -58,7 +62,9 @@ def test_production_names_only_the_missing_variables(missing):
 
 
 def test_production_security_settings_are_on():
-    code = SETUP + """
+    code = (
+        SETUP
+        + """
 import json
 from django.conf import settings as s
 print(json.dumps({
@@ -68,24 +74,42 @@ print(json.dumps({
   "stripe_base": s.STRIPE_API_BASE, "hubspot": s.HUBSPOT_BASE_URL,
 }))
 """
-    result = run_python(code, **PRODUCTION_ENV, STRIPE_API_BASE="http://127.0.0.1:1",
-                        HUBSPOT_BASE_URL="http://127.0.0.1:2")
+    )
+    result = run_python(
+        code,
+        **PRODUCTION_ENV,
+        STRIPE_API_BASE="http://127.0.0.1:1",
+        HUBSPOT_BASE_URL="http://127.0.0.1:2",
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values == {
-        "session_secure": True, "csrf_secure": True, "hsts": 31536000, "xfo": "DENY",
-        "ssl_redirect": True, "hosts": ["console.example.com"],
-        "origins": ["https://console.example.com"], "debug": False,
-        "stripe_base": "http://127.0.0.1:1", "hubspot": "http://127.0.0.1:2",
+        "session_secure": True,
+        "csrf_secure": True,
+        "hsts": 31536000,
+        "xfo": "DENY",
+        "ssl_redirect": True,
+        "hosts": ["console.example.com"],
+        "origins": ["https://console.example.com"],
+        "debug": False,
+        "stripe_base": "http://127.0.0.1:1",
+        "hubspot": "http://127.0.0.1:2",
     }
 
 
 def test_deploy_check_passes_in_production():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**{k: v for k, v in os.environ.items() if k not in REQUIRED},
-             "DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_ENV": "production",
-             "ENV_FILE": "/dev/null", **PRODUCTION_ENV},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in REQUIRED},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_ENV": "production",
+            "ENV_FILE": "/dev/null",
+            **PRODUCTION_ENV,
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr

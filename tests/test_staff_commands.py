@@ -21,8 +21,13 @@ def run(*args: str) -> str:
 
 @pytest.mark.django_db
 def test_create_staff_user_generates_a_password_that_logs_in(rf):
-    output = run("create_staff_user", "Finance@Example.test", "--role", "finance_admin",
-                 "--generate-password")
+    output = run(
+        "create_staff_user",
+        "Finance@Example.test",
+        "--role",
+        "finance_admin",
+        "--generate-password",
+    )
     password = re.search(r"Password \(shown once\): (\S+)", output).group(1)
     user = get_user_model().objects.get(username="Finance@example.test")
     assert user.is_staff and not user.is_superuser

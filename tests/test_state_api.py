@@ -31,11 +31,19 @@ def token(owner):
 def paid_customer():
     now = timezone.now()
     return CustomerFactory(
-        stripe_customer_id="cus_Paid1", product_user_id="user-42", status="active",
-        plan_id="price_pro", plan_name="Pro", current_period_end=now + timedelta(days=20),
-        last_payment_status="succeeded", last_payment_at=now - timedelta(days=10),
-        latest_invoice_id="in_1", billing_confirmed_at=now - timedelta(minutes=5),
-        match_state=MatchState.LINKED_BY_STRIPE_ID, onboarding_state="active")
+        stripe_customer_id="cus_Paid1",
+        product_user_id="user-42",
+        status="active",
+        plan_id="price_pro",
+        plan_name="Pro",
+        current_period_end=now + timedelta(days=20),
+        last_payment_status="succeeded",
+        last_payment_at=now - timedelta(days=10),
+        latest_invoice_id="in_1",
+        billing_confirmed_at=now - timedelta(minutes=5),
+        match_state=MatchState.LINKED_BY_STRIPE_ID,
+        onboarding_state="active",
+    )
 
 
 def get_state(client, ref, raw=None):
@@ -96,8 +104,9 @@ def test_only_owners_create_tokens_and_only_a_hash_is_stored(finance_admin, owne
 
 def test_owner_creates_a_token_in_the_admin_and_sees_it_once(client, owner):
     client.force_login(owner)
-    response = client.post(reverse("admin:console_apitoken_add"),
-                           {"name": "help widget", "scopes": "state:read"})
+    response = client.post(
+        reverse("admin:console_apitoken_add"), {"name": "help widget", "scopes": "state:read"}
+    )
     assert response.status_code == 200
     raw = response.context["raw"]
     assert raw.startswith("sbk_") and raw in response.content.decode()
@@ -120,9 +129,12 @@ def test_dead_crm_sync_or_conflicting_match_needs_review(client, token, paid_cus
     assert body["confidence"] == "needs_review"
     assert any("CRM sync is dead" in r for r in body["confidence_reasons"])
 
-    other = CustomerFactory(stripe_customer_id="cus_Conflict", match_state=MatchState.CONFLICT,
-                            review_reason="Stripe has no such customer",
-                            billing_confirmed_at=timezone.now())
+    other = CustomerFactory(
+        stripe_customer_id="cus_Conflict",
+        match_state=MatchState.CONFLICT,
+        review_reason="Stripe has no such customer",
+        billing_confirmed_at=timezone.now(),
+    )
     body = get_state(client, other.stripe_customer_id, token).json()
     assert body["confidence"] == "needs_review"
     assert "conflicts" in body["confidence_reasons"][0]
@@ -161,15 +173,24 @@ def test_ask_billing_answers_paid_failed_canceled_and_unknown(paid_customer):
     assert said.startswith("Yes, your payment went through") and "HANDOFF" not in said
 
     now = timezone.now()
-    CustomerFactory(stripe_customer_id="cus_Failed", status="past_due", plan_name="Pro",
-                    last_payment_status="failed", last_payment_at=now,
-                    billing_confirmed_at=now)
+    CustomerFactory(
+        stripe_customer_id="cus_Failed",
+        status="past_due",
+        plan_name="Pro",
+        last_payment_status="failed",
+        last_payment_at=now,
+        billing_confirmed_at=now,
+    )
     said = ask("cus_Failed", "did my payment go through?")
     assert said.startswith("No, your last payment") and "keep access" in said
     assert "HANDOFF" not in said
 
-    CustomerFactory(product_user_id="u-canceled", status="canceled",
-                    last_payment_status="succeeded", billing_confirmed_at=now)
+    CustomerFactory(
+        product_user_id="u-canceled",
+        status="canceled",
+        last_payment_status="succeeded",
+        billing_confirmed_at=now,
+    )
     said = ask("u-canceled")
     assert "has been canceled" in said and "HANDOFF" not in said
 
@@ -183,8 +204,12 @@ def test_ask_billing_hands_off_on_needs_review_and_stale(paid_customer):
     assert "HANDOFF: a person must take over (needs_review" in said
     assert "went through" not in said
 
-    CustomerFactory(stripe_customer_id="cus_Old", status="active", last_payment_status="succeeded",
-                    billing_confirmed_at=timezone.now() - timedelta(days=3))
+    CustomerFactory(
+        stripe_customer_id="cus_Old",
+        status="active",
+        last_payment_status="succeeded",
+        billing_confirmed_at=timezone.now() - timedelta(days=3),
+    )
     assert "HANDOFF: a person must take over (stale" in ask("cus_Old")
 
 

@@ -13,7 +13,9 @@ def test_links_follow_the_id_prefix_and_the_mode(settings):
     settings.STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
     settings.STRIPE_LIVE_MODE = False
     assert stripe_dashboard_url("cus_1") == "https://dashboard.stripe.com/test/customers/cus_1"
-    assert stripe_dashboard_url("in_1", livemode=True) == "https://dashboard.stripe.com/invoices/in_1"
+    assert (
+        stripe_dashboard_url("in_1", livemode=True) == "https://dashboard.stripe.com/invoices/in_1"
+    )
     assert stripe_dashboard_url("pi_1").endswith("/test/payments/pi_1")
     assert stripe_dashboard_url("evt_1").endswith("/test/events/evt_1")
     assert stripe_dashboard_url("price_1") is None

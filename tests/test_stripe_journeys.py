@@ -43,8 +43,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 # localstripe: attaches fine, every charge is declined (PaymentMethod._charging_is_declined).
 CARD_DECLINES_CHARGES = "4000000000000341"
 
-P, M, CRM, HELP, NOTIFY = ("customer_projection", "stripe_mirror", "crm_update",
-                           "helpdesk_ticket", "customer_notification")
+P, M, CRM, HELP, NOTIFY = (
+    "customer_projection",
+    "stripe_mirror",
+    "crm_update",
+    "helpdesk_ticket",
+    "customer_notification",
+)
 ALL_FIVE = {P, M, CRM, HELP, NOTIFY}
 # The handler runs each event type fans out into with the mirror on (README's status map).
 EXPECTED_RUNS: dict[str, set[str]] = {
@@ -80,8 +85,11 @@ def _clock_past(ts: int, *, bound: float = 3.0) -> int:
 
 def _last_applied(stripe_customer_id: str) -> int:
     customer = _canonical(stripe_customer_id)
-    stamps = [customer.last_event_created, customer.payment_event_created,
-              customer.profile_event_created]
+    stamps = [
+        customer.last_event_created,
+        customer.payment_event_created,
+        customer.profile_event_created,
+    ]
     return max(int(s.timestamp()) for s in stamps if s)
 
 
@@ -89,8 +97,10 @@ def _runs(event_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
     """event id -> (type, {handler: status}) for the stored events."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
     for event in StripeEvent.objects.filter(stripe_id__in=list(event_ids)):
-        out[event.stripe_id] = (event.type, dict(
-            HandlerRun.objects.filter(event=event).values_list("handler", "status")))
+        out[event.stripe_id] = (
+            event.type,
+            dict(HandlerRun.objects.filter(event=event).values_list("handler", "status")),
+        )
     return out
 
 
@@ -104,33 +114,68 @@ def _assert_step_runs(event_ids: Iterable[str], *, must_include: Iterable[str]) 
     for event_id, (event_type, by_handler) in runs.items():
         assert set(by_handler) == EXPECTED_RUNS.get(event_type, set()), (event_type, by_handler)
         failed = {h: s for h, s in by_handler.items() if s != RunStatus.SUCCEEDED}
-        assert not failed, (event_type, failed, list(HandlerRun.objects.filter(
-            event__stripe_id=event_id).exclude(status=RunStatus.SUCCEEDED)
-            .values_list("handler", "last_error")))
+        assert not failed, (
+            event_type,
+            failed,
+            list(
+                HandlerRun.objects.filter(event__stripe_id=event_id)
+                .exclude(status=RunStatus.SUCCEEDED)
+                .values_list("handler", "last_error")
+            ),
+        )
 
 
-def _subscription_event(event_type: str, customer: Any, subscription: Any, plan: Any, *,
-                        status: str, created: int, latest_invoice: str | None,
-                        previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def _subscription_event(
+    event_type: str,
+    customer: Any,
+    subscription: Any,
+    plan: Any,
+    *,
+    status: str,
+    created: int,
+    latest_invoice: str | None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A subscription event Stripe would send, from Stripe's example shape around the
     real customer, subscription, plan and product."""
     obj = events.subscription(
-        customer.id, status=status, sub_id=subscription.id, plan_id=plan.id,
-        amount=plan.amount, nickname=plan.nickname, product=plan.product,
+        customer.id,
+        status=status,
+        sub_id=subscription.id,
+        plan_id=plan.id,
+        amount=plan.amount,
+        nickname=plan.nickname,
+        product=plan.product,
         period_start=subscription.current_period_start,
-        period_end=subscription.current_period_end, latest_invoice=latest_invoice,
+        period_end=subscription.current_period_end,
+        latest_invoice=latest_invoice,
         cancel_at_period_end=bool(subscription.cancel_at_period_end),
-        item_id=subscription["items"].data[0].id)
+        item_id=subscription["items"].data[0].id,
+    )
     return events.event(event_type, obj, created=created, previous_attributes=previous)
 
 
-def _invoice_event(event_type: str, customer: Any, subscription: Any, invoice_id: str, *,
-                   status: str, created: int, amount: int,
-                   billing_reason: str = "subscription_cycle") -> dict[str, Any]:
-    obj = events.invoice(customer.id, subscription_id=subscription.id, status=status,
-                         invoice_id=invoice_id, amount=amount, billing_reason=billing_reason,
-                         period_start=subscription.current_period_start,
-                         period_end=subscription.current_period_end)
+def _invoice_event(
+    event_type: str,
+    customer: Any,
+    subscription: Any,
+    invoice_id: str,
+    *,
+    status: str,
+    created: int,
+    amount: int,
+    billing_reason: str = "subscription_cycle",
+) -> dict[str, Any]:
+    obj = events.invoice(
+        customer.id,
+        subscription_id=subscription.id,
+        status=status,
+        invoice_id=invoice_id,
+        amount=amount,
+        billing_reason=billing_reason,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+    )
     return events.event(event_type, obj, created=created)
 
 
@@ -142,54 +187,102 @@ def test_subscription_journey_active_past_due_active_canceled(localstripe_webhoo
     customer, subscription, _ = _subscriber("ada@example.test", plan)
 
     # Subscribed: localstripe invoices, charges and activates, and says so.
-    step = localstripe_webhooks.receive(["customer.created", "customer.subscription.created",
-                                         "invoice.payment_succeeded",
-                                         "payment_intent.succeeded"])
+    step = localstripe_webhooks.receive(
+        [
+            "customer.created",
+            "customer.subscription.created",
+            "invoice.payment_succeeded",
+            "payment_intent.succeeded",
+        ]
+    )
     drain()
     ada = _canonical(customer.id)
     assert (ada.status, ada.plan_id, ada.plan_name) == ("active", plan.id, "Pro")
     assert int(ada.current_period_end.timestamp()) == subscription.current_period_end
     assert ada.subscription_id == subscription.id
     assert (ada.email, ada.last_payment_status, ada.onboarding_state) == (
-        "ada@example.test", "succeeded", "active")
-    _assert_step_runs([d.id for d in step], must_include=[
-        "customer.created", "customer.subscription.created", "invoice.payment_succeeded"])
+        "ada@example.test",
+        "succeeded",
+        "active",
+    )
+    _assert_step_runs(
+        [d.id for d in step],
+        must_include=[
+            "customer.created",
+            "customer.subscription.created",
+            "invoice.payment_succeeded",
+        ],
+    )
 
     # The renewal fails. localstripe has no renewals: the renewal invoice is created in
     # localstripe (a real id), the failure and the subscription update are built.
     renewal = stripe.Invoice.create(customer=customer.id, subscription=subscription.id)
     t_failed = _clock_past(_last_applied(customer.id))
     failed = [
-        _invoice_event("invoice.payment_failed", customer, subscription, renewal.id,
-                       status="open", created=t_failed, amount=plan.amount),
-        _subscription_event("customer.subscription.updated", customer, subscription, plan,
-                            status="past_due", created=t_failed, latest_invoice=renewal.id,
-                            previous={"status": "active"}),
+        _invoice_event(
+            "invoice.payment_failed",
+            customer,
+            subscription,
+            renewal.id,
+            status="open",
+            created=t_failed,
+            amount=plan.amount,
+        ),
+        _subscription_event(
+            "customer.subscription.updated",
+            customer,
+            subscription,
+            plan,
+            status="past_due",
+            created=t_failed,
+            latest_invoice=renewal.id,
+            previous={"status": "active"},
+        ),
     ]
     for event in failed:
         assert webhook.post(event).status_code == 200
     drain()
     ada.refresh_from_db()
     assert (ada.status, ada.onboarding_state, ada.last_payment_status) == (
-        "past_due", "retrying", "failed")
+        "past_due",
+        "retrying",
+        "failed",
+    )
     assert ada.latest_invoice_id == renewal.id
     _assert_step_runs([e["id"] for e in failed], must_include=["invoice.payment_failed"])
 
     # Paid on retry: the invoice is paid and the subscription is active again.
     t_paid = _clock_past(t_failed)
     paid = [
-        _invoice_event("invoice.paid", customer, subscription, renewal.id, status="paid",
-                       created=t_paid, amount=plan.amount),
-        _subscription_event("customer.subscription.updated", customer, subscription, plan,
-                            status="active", created=t_paid, latest_invoice=renewal.id,
-                            previous={"status": "past_due"}),
+        _invoice_event(
+            "invoice.paid",
+            customer,
+            subscription,
+            renewal.id,
+            status="paid",
+            created=t_paid,
+            amount=plan.amount,
+        ),
+        _subscription_event(
+            "customer.subscription.updated",
+            customer,
+            subscription,
+            plan,
+            status="active",
+            created=t_paid,
+            latest_invoice=renewal.id,
+            previous={"status": "past_due"},
+        ),
     ]
     for event in reversed(paid):  # order does not matter within the second
         assert webhook.post(event).status_code == 200
     drain()
     ada.refresh_from_db()
     assert (ada.status, ada.onboarding_state, ada.last_payment_status) == (
-        "active", "active", "succeeded")
+        "active",
+        "active",
+        "succeeded",
+    )
     _assert_step_runs([e["id"] for e in paid], must_include=["invoice.paid"])
 
     # Canceled through the API: localstripe sends customer.subscription.deleted.
@@ -209,8 +302,9 @@ def test_subscription_journey_active_past_due_active_canceled(localstripe_webhoo
 
 def test_failing_card_leaves_the_subscription_incomplete(localstripe_webhooks, webhook):
     plan = _plan()
-    customer, subscription, pm = _subscriber("grace@example.test", plan,
-                                             card_number=CARD_DECLINES_CHARGES)
+    customer, subscription, pm = _subscriber(
+        "grace@example.test", plan, card_number=CARD_DECLINES_CHARGES
+    )
     assert subscription.status == "incomplete"  # localstripe: the first charge was declined
 
     step = localstripe_webhooks.receive(["customer.created", "customer.subscription.created"])
@@ -223,25 +317,42 @@ def test_failing_card_leaves_the_subscription_incomplete(localstripe_webhooks, w
     # Retrying the payment with the same card: localstripe declines it and sends
     # payment_intent.payment_failed.
     with pytest.raises(stripe.CardError):
-        stripe.PaymentIntent.create(amount=plan.amount, currency="usd", customer=customer.id,
-                                    payment_method=pm.id, confirm=True)
+        stripe.PaymentIntent.create(
+            amount=plan.amount,
+            currency="usd",
+            customer=customer.id,
+            payment_method=pm.id,
+            confirm=True,
+        )
     retry = localstripe_webhooks.receive(["payment_intent.payment_failed"])
     # Stripe also reports the first invoice's failure; localstripe does not.
     first_invoice = stripe.Invoice.retrieve(subscription.latest_invoice)
     assert first_invoice.status == "open"
     drain()
-    failed = _invoice_event("invoice.payment_failed", customer, subscription, first_invoice.id,
-                            status="open", amount=plan.amount, billing_reason="subscription_create",
-                            created=_clock_past(_last_applied(customer.id)))
+    failed = _invoice_event(
+        "invoice.payment_failed",
+        customer,
+        subscription,
+        first_invoice.id,
+        status="open",
+        amount=plan.amount,
+        billing_reason="subscription_create",
+        created=_clock_past(_last_applied(customer.id)),
+    )
     assert webhook.post(failed).status_code == 200
     drain()
 
     grace.refresh_from_db()
     assert (grace.status, grace.onboarding_state, grace.last_payment_status) == (
-        "incomplete", "pending_provisioning", "failed")
+        "incomplete",
+        "pending_provisioning",
+        "failed",
+    )
     assert grace.latest_invoice_id == first_invoice.id
-    _assert_step_runs([d.id for d in retry] + [failed["id"]],
-                      must_include=["payment_intent.payment_failed", "invoice.payment_failed"])
+    _assert_step_runs(
+        [d.id for d in retry] + [failed["id"]],
+        must_include=["payment_intent.payment_failed", "invoice.payment_failed"],
+    )
     # A failed payment raises a helpdesk run and a customer notification run, once each.
     assert HandlerRun.objects.filter(handler=HELP, status=RunStatus.SUCCEEDED).count() == 2
     assert HandlerRun.objects.filter(handler=NOTIFY, status=RunStatus.SUCCEEDED).count() == 1
@@ -255,73 +366,105 @@ def _journey(kind: str, n: int, plans: dict[str, Any]) -> list[tuple[str, dict[s
     (type, object state at that moment). Types localstripe does not send are
     synthesized around the real objects."""
     pm = _card()
-    customer = stripe.Customer.create(email=f"{kind}{n}@example.test", name=f"{kind} {n}",
-                                      payment_method=pm.id,
-                                      invoice_settings={"default_payment_method": pm.id})
+    customer = stripe.Customer.create(
+        email=f"{kind}{n}@example.test",
+        name=f"{kind} {n}",
+        payment_method=pm.id,
+        invoice_settings={"default_payment_method": pm.id},
+    )
     sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": plans["basic"].id}])
     first_invoice = stripe.Invoice.retrieve(sub.latest_invoice)
-    out = [("customer.created", _snap(customer)),
-           ("customer.subscription.created", _snap(sub)),
-           ("invoice.payment_succeeded", _snap(first_invoice)),
-           ("payment_intent.succeeded",
-            _snap(stripe.PaymentIntent.retrieve(first_invoice.payment_intent)))]
+    out = [
+        ("customer.created", _snap(customer)),
+        ("customer.subscription.created", _snap(sub)),
+        ("invoice.payment_succeeded", _snap(first_invoice)),
+        (
+            "payment_intent.succeeded",
+            _snap(stripe.PaymentIntent.retrieve(first_invoice.payment_intent)),
+        ),
+    ]
     item = sub["items"].data[0].id
 
     if kind == "past_due":
         bad = _card(CARD_DECLINES_CHARGES)
         stripe.PaymentMethod.attach(bad.id, customer=customer.id)
-        out.append(("customer.updated", _snap(stripe.Customer.modify(
-            customer.id, invoice_settings={"default_payment_method": bad.id}))))
+        out.append(
+            (
+                "customer.updated",
+                _snap(
+                    stripe.Customer.modify(
+                        customer.id, invoice_settings={"default_payment_method": bad.id}
+                    )
+                ),
+            )
+        )
         # A new interval invoices at once; the charge is declined: localstripe's own
         # past_due.
         sub = stripe.Subscription.modify(sub.id, items=[{"id": item, "plan": plans["yearly"].id}])
         assert sub.status == "past_due"
         invoice = stripe.Invoice.retrieve(sub.latest_invoice)
-        out += [("invoice.created", _snap(invoice)), ("invoice.finalized", _snap(invoice)),
-                ("payment_intent.payment_failed",
-                 _snap(stripe.PaymentIntent.retrieve(invoice.payment_intent))),
-                ("invoice.payment_failed", _snap(invoice)),
-                ("customer.subscription.updated", _snap(sub))]
+        out += [
+            ("invoice.created", _snap(invoice)),
+            ("invoice.finalized", _snap(invoice)),
+            (
+                "payment_intent.payment_failed",
+                _snap(stripe.PaymentIntent.retrieve(invoice.payment_intent)),
+            ),
+            ("invoice.payment_failed", _snap(invoice)),
+            ("customer.subscription.updated", _snap(sub)),
+        ]
         return out
 
-    out.append(("customer.updated", _snap(stripe.Customer.modify(customer.id,
-                                                                 name=f"{kind} {n} renamed"))))
+    out.append(
+        ("customer.updated", _snap(stripe.Customer.modify(customer.id, name=f"{kind} {n} renamed")))
+    )
     if kind == "recovered":
         renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
         sub = stripe.Subscription.retrieve(sub.id)
-        out += [("invoice.created", _snap(renewal)),
-                ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
-                ("customer.subscription.updated", _snap(sub, status="past_due")),
-                ("invoice.paid", _snap(renewal, status="paid", attempted=True)),
-                ("customer.subscription.updated", _snap(sub))]
+        out += [
+            ("invoice.created", _snap(renewal)),
+            ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
+            ("customer.subscription.updated", _snap(sub, status="past_due")),
+            ("invoice.paid", _snap(renewal, status="paid", attempted=True)),
+            ("customer.subscription.updated", _snap(sub)),
+        ]
     elif kind == "canceled":
         sub = stripe.Subscription.modify(sub.id, cancel_at_period_end=True)
         renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
-        out += [("customer.subscription.updated", _snap(sub)),
-                ("invoice.created", _snap(renewal)),
-                ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
-                ("customer.subscription.updated", _snap(sub, status="past_due",
-                                                        latest_invoice=renewal.id)),
-                ("customer.subscription.deleted", _snap(stripe.Subscription.cancel(sub.id)))]
+        out += [
+            ("customer.subscription.updated", _snap(sub)),
+            ("invoice.created", _snap(renewal)),
+            ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
+            (
+                "customer.subscription.updated",
+                _snap(sub, status="past_due", latest_invoice=renewal.id),
+            ),
+            ("customer.subscription.deleted", _snap(stripe.Subscription.cancel(sub.id))),
+        ]
     elif kind == "plan_change":
         sub = stripe.Subscription.modify(sub.id, items=[{"id": item, "plan": plans["pro"].id}])
         renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
         paid = stripe.Invoice.pay(renewal.id)  # a real payment in localstripe
-        out += [("customer.subscription.updated", _snap(sub)),
-                ("invoice.created", _snap(renewal)),
-                ("payment_intent.succeeded",
-                 _snap(stripe.PaymentIntent.retrieve(paid.payment_intent))),
-                ("invoice.payment_succeeded", _snap(paid)),
-                ("invoice.paid", _snap(paid))]
+        out += [
+            ("customer.subscription.updated", _snap(sub)),
+            ("invoice.created", _snap(renewal)),
+            ("payment_intent.succeeded", _snap(stripe.PaymentIntent.retrieve(paid.payment_intent))),
+            ("invoice.payment_succeeded", _snap(paid)),
+            ("invoice.paid", _snap(paid)),
+        ]
     elif kind == "cancel_at_period_end":
         renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
         sub = stripe.Subscription.retrieve(sub.id)
-        out += [("invoice.created", _snap(renewal)),
-                ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
-                ("customer.subscription.updated", _snap(sub, status="past_due")),
-                ("invoice.paid", _snap(renewal, status="paid", attempted=True)),
-                ("customer.subscription.updated",
-                 _snap(stripe.Subscription.modify(sub.id, cancel_at_period_end=True)))]
+        out += [
+            ("invoice.created", _snap(renewal)),
+            ("invoice.payment_failed", _snap(renewal, status="open", attempted=True)),
+            ("customer.subscription.updated", _snap(sub, status="past_due")),
+            ("invoice.paid", _snap(renewal, status="paid", attempted=True)),
+            (
+                "customer.subscription.updated",
+                _snap(stripe.Subscription.modify(sub.id, cancel_at_period_end=True)),
+            ),
+        ]
     return out
 
 
@@ -330,8 +473,11 @@ KINDS = ("recovered", "canceled", "plan_change", "cancel_at_period_end", "past_d
 
 def test_200_shuffled_events_with_duplicates_end_in_stripes_state(stripe_api, webhook, caplog):
     rng = random.Random(20261122)
-    plans = {"basic": _plan("plan_basic", 900, name="Basic"), "pro": _plan(),
-             "yearly": _plan("plan_pro_yearly", 20000, "year", "Pro yearly")}
+    plans = {
+        "basic": _plan("plan_basic", 900, name="Basic"),
+        "pro": _plan(),
+        "yearly": _plan("plan_pro_yearly", 20000, "year", "Pro yearly"),
+    }
     built: list[dict[str, Any]] = []
     customers: list[str] = []
     base = int(time.time()) - 3600
@@ -340,8 +486,10 @@ def test_200_shuffled_events_with_duplicates_end_in_stripes_state(stripe_api, we
         assert len(steps) == 10
         customers.append(steps[0][1]["id"])
         # Stripe's true order, one second apart (no same-second ambiguity to resolve).
-        built += [events.event(event_type, obj, created=base + i)
-                  for i, (event_type, obj) in enumerate(steps)]
+        built += [
+            events.event(event_type, obj, created=base + i)
+            for i, (event_type, obj) in enumerate(steps)
+        ]
     assert len(built) == 200
 
     deliveries = built + rng.sample(built, 40)  # 20% delivered twice
@@ -349,15 +497,18 @@ def test_200_shuffled_events_with_duplicates_end_in_stripes_state(stripe_api, we
     answers = Counter(webhook.post(event).status_code for event in deliveries)
     assert answers == {200: 240}
     calls, endpoints = _drain_counting(caplog)
-    print(f"\n200 shuffled events of 20 new customers: {calls} Stripe API calls "
-          f"({calls / 200:.2f} per event; each event has its own second, so the projection "
-          f"re-reads nothing: all are dj-stripe's fetches): {dict(endpoints)}")
+    print(
+        f"\n200 shuffled events of 20 new customers: {calls} Stripe API calls "
+        f"({calls / 200:.2f} per event; each event has its own second, so the projection "
+        f"re-reads nothing: all are dj-stripe's fetches): {dict(endpoints)}"
+    )
 
     assert StripeEvent.objects.count() == 200
     assert sum(StripeEvent.objects.values_list("delivery_count", flat=True)) == 240
     assert not HandlerRun.objects.filter(handler=P).exclude(status=RunStatus.SUCCEEDED).exists()
     assert HandlerRun.objects.filter(handler=P).count() == sum(
-        1 for e in built if e["type"] in EXPECTED_RUNS)
+        1 for e in built if e["type"] in EXPECTED_RUNS
+    )
     assert Customer.objects.count() == 20
 
     seen: Counter[str] = Counter()
@@ -366,11 +517,19 @@ def test_200_shuffled_events_with_duplicates_end_in_stripes_state(stripe_api, we
         truth = stripe.Subscription.list(customer=stripe_customer_id, status="all").data[0]
         ours = _canonical(stripe_customer_id)
         assert (ours.status, ours.cancel_at_period_end) == (
-            truth.status, truth.cancel_at_period_end), (ours.email, stripe_customer_id)
+            truth.status,
+            truth.cancel_at_period_end,
+        ), (ours.email, stripe_customer_id)
         seen[ours.status] += 1
         if (ours.plan_id, ours.subscription_id) != (truth["items"].data[0].plan.id, truth.id):
-            plan_drift.append((ours.email, ours.plan_id, truth["items"].data[0].plan.id,
-                               StripeEvent.objects.get(stripe_id=ours.last_event_id).type))
+            plan_drift.append(
+                (
+                    ours.email,
+                    ours.plan_id,
+                    truth["items"].data[0].plan.id,
+                    StripeEvent.objects.get(stripe_id=ours.last_event_id).type,
+                )
+            )
     assert seen == {"active": 12, "canceled": 4, "past_due": 4}
     assert plan_drift == []
 
@@ -394,13 +553,18 @@ def _drain_counting(caplog: pytest.LogCaptureFixture) -> tuple[int, Counter[str]
 
 
 def test_djstripe_mirror_against_localstripe_and_api_calls_per_event(
-        localstripe_webhooks, webhook, caplog):
+    localstripe_webhooks, webhook, caplog
+):
     plan = _plan()
     people = [_subscriber(f"user{i}@example.test", plan) for i in range(3)]
 
     # New customers: their first events (customer, subscription, first invoice, payment).
-    wanted = {"customer.created": 3, "customer.subscription.created": 3,
-              "invoice.payment_succeeded": 3, "payment_intent.succeeded": 3}
+    wanted = {
+        "customer.created": 3,
+        "customer.subscription.created": 3,
+        "invoice.payment_succeeded": 3,
+        "payment_intent.succeeded": 3,
+    }
     first = localstripe_webhooks.receive(wanted)
     calls_new, endpoints_new = _drain_counting(caplog)
     mapped_new = sum(1 for d in first if d.type in EXPECTED_RUNS)
@@ -412,16 +576,33 @@ def test_djstripe_mirror_against_localstripe_and_api_calls_per_event(
     endpoints_known: Counter[str] = Counter()
     renewals = {c.id: stripe.Invoice.create(customer=c.id, subscription=s.id) for c, s, _ in people}
     t = _clock_past(max(_last_applied(c.id) for c, _, _ in people))
-    for status, invoice_status, invoice_type in (("past_due", "open", "invoice.payment_failed"),
-                                                 ("active", "paid", "invoice.paid")):
+    for status, invoice_status, invoice_type in (
+        ("past_due", "open", "invoice.payment_failed"),
+        ("active", "paid", "invoice.paid"),
+    ):
         batch = []
         for customer, subscription, _ in people:
             renewal = renewals[customer.id].id
             batch += [
-                _invoice_event(invoice_type, customer, subscription, renewal,
-                               status=invoice_status, created=t, amount=plan.amount),
-                _subscription_event("customer.subscription.updated", customer, subscription,
-                                    plan, status=status, created=t, latest_invoice=renewal)]
+                _invoice_event(
+                    invoice_type,
+                    customer,
+                    subscription,
+                    renewal,
+                    status=invoice_status,
+                    created=t,
+                    amount=plan.amount,
+                ),
+                _subscription_event(
+                    "customer.subscription.updated",
+                    customer,
+                    subscription,
+                    plan,
+                    status=status,
+                    created=t,
+                    latest_invoice=renewal,
+                ),
+            ]
         for event in batch:
             assert webhook.post(event).status_code == 200
         calls, endpoints = _drain_counting(caplog)
@@ -436,8 +617,10 @@ def test_djstripe_mirror_against_localstripe_and_api_calls_per_event(
     calls_known += calls
     endpoints_known += endpoints
     known_ids += [d.id for d in deleted]
-    _assert_step_runs(known_ids, must_include=["invoice.payment_failed", "invoice.paid",
-                                               "customer.subscription.deleted"])
+    _assert_step_runs(
+        known_ids,
+        must_include=["invoice.payment_failed", "invoice.paid", "customer.subscription.deleted"],
+    )
     mapped_known = sum(1 for d in deleted if d.type in EXPECTED_RUNS) + 12
 
     # The mirror holds every object of the journey, linked as in Stripe.
@@ -458,10 +641,12 @@ def test_djstripe_mirror_against_localstripe_and_api_calls_per_event(
 
     per_new, per_known = calls_new / mapped_new, calls_known / mapped_known
     rereads = HandlerRun.objects.filter(handler=P, note__contains="re-read").count()
-    print(f"\nStripe API calls per event: new customers {per_new:.2f} ({calls_new} calls / "
-          f"{mapped_new} events, {rereads} of them the projection's same-second re-reads: "
-          f"{dict(endpoints_new)}); known customers {per_known:.2f} ({calls_known} calls / "
-          f"{mapped_known} events: {dict(endpoints_known)})")
+    print(
+        f"\nStripe API calls per event: new customers {per_new:.2f} ({calls_new} calls / "
+        f"{mapped_new} events, {rereads} of them the projection's same-second re-reads: "
+        f"{dict(endpoints_new)}); known customers {per_known:.2f} ({calls_known} calls / "
+        f"{mapped_known} events: {dict(endpoints_known)})"
+    )
     # Budgets: a new customer costs a few fetches of related objects once; a known
     # customer's events are mirrored from their snapshots.
     assert per_new <= 2.0
@@ -483,13 +668,17 @@ def test_plan_change_survives_a_newer_invoice_event(stripe_api, webhook):
     item = subscription["items"].data[0].id
     changed = stripe.Subscription.modify(subscription.id, items=[{"id": item, "plan": pro.id}])
     renewal = stripe.Invoice.pay(
-        stripe.Invoice.create(customer=customer.id, subscription=subscription.id).id)
+        stripe.Invoice.create(customer=customer.id, subscription=subscription.id).id
+    )
     t = int(time.time()) - 60
-    _deliver_reversed(webhook, [
-        events.event("customer.subscription.created", _snap(subscription), created=t),
-        events.event("customer.subscription.updated", _snap(changed), created=t + 1),
-        events.event("invoice.paid", _snap(renewal), created=t + 2),
-    ])
+    _deliver_reversed(
+        webhook,
+        [
+            events.event("customer.subscription.created", _snap(subscription), created=t),
+            events.event("customer.subscription.updated", _snap(changed), created=t + 1),
+            events.event("invoice.paid", _snap(renewal), created=t + 2),
+        ],
+    )
     olga = _canonical(customer.id)
     assert (olga.status, olga.plan_id, olga.subscription_id) == ("active", pro.id, subscription.id)
 
@@ -498,10 +687,13 @@ def test_mirror_keeps_the_newest_snapshot(stripe_api, webhook):
     customer, subscription, _ = _subscriber("lin@example.test", _plan())
     flagged = stripe.Subscription.modify(subscription.id, cancel_at_period_end=True)
     t = int(time.time()) - 60
-    _deliver_reversed(webhook, [
-        events.event("customer.subscription.created", _snap(subscription), created=t),
-        events.event("customer.subscription.updated", _snap(flagged), created=t + 1),
-    ])
+    _deliver_reversed(
+        webhook,
+        [
+            events.event("customer.subscription.created", _snap(subscription), created=t),
+            events.event("customer.subscription.updated", _snap(flagged), created=t + 1),
+        ],
+    )
     assert _canonical(customer.id).cancel_at_period_end is True  # the projection is right
     assert dj.Subscription.objects.get(id=subscription.id).cancel_at_period_end is True
 
@@ -527,12 +719,12 @@ def test_demo_seed_seeds_every_journey_once(stripe_api):
     by_journey = {c.email.split("@")[0]: c for c in Customer.objects.all()}
     states = {name: (c.status, c.last_payment_status) for name, c in by_journey.items()}
     assert states == {
-        "ada.lovelace": ("active", "succeeded"),              # active
-        "grace.hopper": ("trialing", "none"),                 # trialing
-        "alan.turing": ("active", "succeeded"),               # failed, then recovered
-        "katherine.johnson": ("canceled", "succeeded"),       # canceled
+        "ada.lovelace": ("active", "succeeded"),  # active
+        "grace.hopper": ("trialing", "none"),  # trialing
+        "alan.turing": ("active", "succeeded"),  # failed, then recovered
+        "katherine.johnson": ("canceled", "succeeded"),  # canceled
         "edsger.dijkstra": ("active", "partially_refunded"),  # partially refunded
-        "barbara.liskov": ("disputed", "disputed"),           # disputed
+        "barbara.liskov": ("disputed", "disputed"),  # disputed
     }
     assert not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED).exists()
 

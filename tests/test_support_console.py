@@ -18,29 +18,42 @@ pytestmark = pytest.mark.django_db
 
 def open_ticket(queue: str, key: str):
     rule = next(r for r in TICKET_RULES if r.queue == queue)
-    ticket, _ = ticket_open(customer=CustomerFactory(), rule=rule, situation_key=key,
-                            subject=f"{queue} ticket", body="-")
+    ticket, _ = ticket_open(
+        customer=CustomerFactory(),
+        rule=rule,
+        situation_key=key,
+        subject=f"{queue} ticket",
+        body="-",
+    )
     return ticket
 
 
 def test_agent_solves_a_billing_ticket_audited_and_mirrored(client, support_agent):
     ticket = open_ticket("billing", "payment_failed:in_console")
     client.force_login(support_agent)
-    response = client.post(reverse("admin:support_ticket_changelist"),
-                           {"action": "solve_tickets", "_selected_action": [ticket.pk]})
+    response = client.post(
+        reverse("admin:support_ticket_changelist"),
+        {"action": "solve_tickets", "_selected_action": [ticket.pk]},
+    )
     assert response.status_code == 302
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.SOLVED
     entry = AuditEntry.objects.get(action="support.ticket.solved")
-    assert (entry.actor, entry.target_id, entry.data["after"]) == (support_agent, str(ticket.pk), "solved")
+    assert (entry.actor, entry.target_id, entry.data["after"]) == (
+        support_agent,
+        str(ticket.pk),
+        "solved",
+    )
     assert OutboxMessage.objects.filter(channel="helpdesk", kind="ticket_solve").count() == 1
 
 
 def test_agent_cannot_solve_a_dispute_ticket_even_by_posting_its_id(client, support_agent):
     ticket = open_ticket("disputes", "dispute:dp_console")
     client.force_login(support_agent)
-    client.post(reverse("admin:support_ticket_changelist"),
-                {"action": "solve_tickets", "_selected_action": [ticket.pk]})
+    client.post(
+        reverse("admin:support_ticket_changelist"),
+        {"action": "solve_tickets", "_selected_action": [ticket.pk]},
+    )
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.OPEN
     assert not AuditEntry.objects.filter(action="support.ticket.solved").exists()

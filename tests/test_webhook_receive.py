@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 def a_customer_event():
-    return events.event("customer.created", events.customer(email="grace@example.test", name="Grace"))
+    return events.event(
+        "customer.created", events.customer(email="grace@example.test", name="Grace")
+    )
 
 
 def test_valid_event_is_stored_and_queued_not_processed(webhook):
@@ -81,7 +83,10 @@ def test_body_over_one_megabyte_is_413(webhook):
 
 
 def test_unknown_event_type_is_stored_and_acknowledged(webhook):
-    event = events.event("radar.early_fraud_warning.created", {"id": "issfr_1", "object": "radar.early_fraud_warning"})
+    event = events.event(
+        "radar.early_fraud_warning.created",
+        {"id": "issfr_1", "object": "radar.early_fraud_warning"},
+    )
     response = webhook.post(event)
     assert response.status_code == 200
     drain()
@@ -90,11 +95,14 @@ def test_unknown_event_type_is_stored_and_acknowledged(webhook):
     assert HandlerRun.objects.filter(event=row).count() == 0
 
 
-@pytest.mark.parametrize("broken", [
-    {"type": "customer.created", "data": {"object": None}},
-    {"id": "evt_nofields"},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"type": "customer.created", "data": {"object": None}},
+        {"id": "evt_nofields"},
+        [1, 2, 3],
+    ],
+)
 def test_signed_but_unusable_envelope_is_kept_never_500(webhook, broken):
     if isinstance(broken, dict) and "data" in broken:
         broken = {"id": "evt_nullobject", "created": int(time.time()), **broken}
@@ -107,9 +115,12 @@ def test_signed_but_unusable_envelope_is_kept_never_500(webhook, broken):
 
 
 def test_unknown_endpoint_is_404(webhook):
-    response = webhook.client.post("/stripe/webhook/00000000-0000-0000-0000-000000000000/",
-                                   data=encode(a_customer_event()), content_type="application/json",
-                                   HTTP_STRIPE_SIGNATURE="t=1,v1=x")
+    response = webhook.client.post(
+        "/stripe/webhook/00000000-0000-0000-0000-000000000000/",
+        data=encode(a_customer_event()),
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE="t=1,v1=x",
+    )
     assert response.status_code == 404
 
 
@@ -140,8 +151,9 @@ def test_concurrent_deliveries_of_one_event_make_one_effect(webhook):
     def deliver():
         client = Client()
         barrier.wait()
-        response = client.post(webhook.url, data=body, content_type="application/json",
-                               HTTP_STRIPE_SIGNATURE=header)
+        response = client.post(
+            webhook.url, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
         results.append(response.status_code)
         connection.close()
 

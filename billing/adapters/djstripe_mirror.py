@@ -48,16 +48,23 @@ def sync_object(obj: dict[str, Any], *, event_id: str = "", created: datetime | 
         cursor = None
         if object_id and created is not None:
             cursor, _ = MirrorCursor.objects.get_or_create(
-                object_id=object_id, defaults={"event_created": created, "event_id": event_id})
+                object_id=object_id, defaults={"event_created": created, "event_id": event_id}
+            )
             cursor = MirrorCursor.objects.select_for_update().get(pk=cursor.pk)
             if cursor.event_created > created:
-                return (f"dj-stripe mirror: {kind} {object_id} already holds a newer snapshot "
-                        f"({cursor.event_id}); skipped")
-            if (cursor.event_created == created and cursor.event_id not in ("", event_id)
-                    and stripe_client.can_retrieve(kind)):
+                return (
+                    f"dj-stripe mirror: {kind} {object_id} already holds a newer snapshot "
+                    f"({cursor.event_id}); skipped"
+                )
+            if (
+                cursor.event_created == created
+                and cursor.event_id not in ("", event_id)
+                and stripe_client.can_retrieve(kind)
+            ):
                 obj = stripe_client.retrieve(kind, object_id)
-        model.sync_from_stripe_data(stripe.convert_to_stripe_object(obj),
-                                    api_key=settings.STRIPE_SECRET_KEY)
+        model.sync_from_stripe_data(
+            stripe.convert_to_stripe_object(obj), api_key=settings.STRIPE_SECRET_KEY
+        )
         if cursor is not None:
             cursor.event_created, cursor.event_id = created, event_id
             cursor.save(update_fields=["event_created", "event_id"])

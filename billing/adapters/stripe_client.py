@@ -18,7 +18,9 @@ from django.conf import settings
 class StripeUnavailable(Exception):
     """Stripe could not be reached or answered with an error; safe to retry later."""
 
-    def __init__(self, developer_message: str, user_message: str = "Stripe could not be reached.") -> None:
+    def __init__(
+        self, developer_message: str, user_message: str = "Stripe could not be reached."
+    ) -> None:
         super().__init__(developer_message)
         self.user_message = user_message
 
@@ -111,8 +113,9 @@ class StripeActionError(Exception):
     again with the *same* idempotency key, never as a new action.
     """
 
-    def __init__(self, developer_message: str, user_message: str, *,
-                 outcome_unknown: bool = False) -> None:
+    def __init__(
+        self, developer_message: str, user_message: str, *, outcome_unknown: bool = False
+    ) -> None:
         super().__init__(developer_message)
         self.user_message = user_message
         self.outcome_unknown = outcome_unknown
@@ -122,18 +125,27 @@ def _translate(exc: stripe.StripeError, what: str) -> StripeActionError:
     said = (getattr(exc, "user_message", None) or str(exc) or "no details").strip()
     developer = f"{what}: {exc.__class__.__name__} http={exc.http_status} code={exc.code}: {said}"
     if isinstance(exc, stripe.APIConnectionError):
-        return StripeActionError(developer, (
-            "Stripe did not answer, so we do not know yet whether it acted. Nothing was "
-            "changed here. Send it again from this page: the same request key is reused, "
-            "so Stripe cannot do it twice."), outcome_unknown=True)
+        return StripeActionError(
+            developer,
+            (
+                "Stripe did not answer, so we do not know yet whether it acted. Nothing was "
+                "changed here. Send it again from this page: the same request key is reused, "
+                "so Stripe cannot do it twice."
+            ),
+            outcome_unknown=True,
+        )
     if isinstance(exc, stripe.RateLimitError):
         message = "Stripe is receiving too many requests right now. Nothing was changed; try again in a minute."
     elif isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
-        message = ("Stripe refused Switchboard's API key. Nothing was changed; an owner must "
-                   "check STRIPE_SECRET_KEY.")
+        message = (
+            "Stripe refused Switchboard's API key. Nothing was changed; an owner must "
+            "check STRIPE_SECRET_KEY."
+        )
     elif isinstance(exc, stripe.IdempotencyError):
-        message = ("Stripe saw this request before with different details. Nothing was "
-                   "changed; start the action again.")
+        message = (
+            "Stripe saw this request before with different details. Nothing was "
+            "changed; start the action again."
+        )
     elif isinstance(exc, stripe.CardError):
         message = f"The card network declined it: {said} Nothing was changed."
     elif isinstance(exc, stripe.InvalidRequestError):
@@ -143,12 +155,22 @@ def _translate(exc: stripe.StripeError, what: str) -> StripeActionError:
     return StripeActionError(developer, message)
 
 
-def refund_create(*, charge_id: str, amount: int, idempotency_key: str,
-                  reason: str | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+def refund_create(
+    *,
+    charge_id: str,
+    amount: int,
+    idempotency_key: str,
+    reason: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """POST /v1/refunds for ``amount`` of ``charge_id``. ``reason`` is Stripe's own
     (duplicate, fraudulent, requested_by_customer) or None; ours travels in metadata."""
-    params: dict[str, Any] = {"charge": charge_id, "amount": amount,
-                              "metadata": metadata or {}, "idempotency_key": idempotency_key}
+    params: dict[str, Any] = {
+        "charge": charge_id,
+        "amount": amount,
+        "metadata": metadata or {},
+        "idempotency_key": idempotency_key,
+    }
     if reason:
         params["reason"] = reason
     try:
@@ -157,12 +179,14 @@ def refund_create(*, charge_id: str, amount: int, idempotency_key: str,
         raise _translate(exc, f"refund {charge_id}") from exc
 
 
-def subscription_modify(subscription_id: str, *, idempotency_key: str,
-                        **params: Any) -> dict[str, Any]:
+def subscription_modify(
+    subscription_id: str, *, idempotency_key: str, **params: Any
+) -> dict[str, Any]:
     """POST /v1/subscriptions/<id> (plan change, cancel at period end, resume)."""
     try:
-        return stripe.Subscription.modify(subscription_id, idempotency_key=idempotency_key,
-                                          **params).to_dict()
+        return stripe.Subscription.modify(
+            subscription_id, idempotency_key=idempotency_key, **params
+        ).to_dict()
     except stripe.StripeError as exc:
         raise _translate(exc, f"modify {subscription_id}") from exc
 
@@ -170,8 +194,9 @@ def subscription_modify(subscription_id: str, *, idempotency_key: str,
 def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> dict[str, Any]:
     """DELETE /v1/subscriptions/<id>: cancel now."""
     try:
-        return stripe.Subscription.cancel(subscription_id,
-                                          idempotency_key=idempotency_key).to_dict()
+        return stripe.Subscription.cancel(
+            subscription_id, idempotency_key=idempotency_key
+        ).to_dict()
     except stripe.StripeError as exc:
         raise _translate(exc, f"cancel {subscription_id}") from exc
 

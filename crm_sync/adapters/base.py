@@ -21,21 +21,29 @@ class ContactConflict(PermanentError):
 
     def __init__(self, contact_ids: list[str]) -> None:
         self.contact_ids = contact_ids
-        super().__init__(f"{len(contact_ids)} CRM contacts match: {', '.join(contact_ids)}",
-                         user_message="several CRM contacts match this customer")
+        super().__init__(
+            f"{len(contact_ids)} CRM contacts match: {', '.join(contact_ids)}",
+            user_message="several CRM contacts match this customer",
+        )
 
 
 class CRMAdapter(Protocol):
     name: str
 
-    def contact_upsert(self, *, contact_id: str | None, stable_key: str, email: str,
-                       properties: dict[str, str]) -> UpsertResult:
+    def contact_upsert(
+        self, *, contact_id: str | None, stable_key: str, email: str, properties: dict[str, str]
+    ) -> UpsertResult:
         """Update the contact with ``contact_id``; without one (or when it is gone),
         find it by the stable key and the email, and create it only when none matches."""
 
-    def contact_set_lifecycle(self, *, contact_id: str, stage: str | None,
-                              tags: tuple[str, ...], properties: dict[str, str] | None = None
-                              ) -> None:
+    def contact_set_lifecycle(
+        self,
+        *,
+        contact_id: str,
+        stage: str | None,
+        tags: tuple[str, ...],
+        properties: dict[str, str] | None = None,
+    ) -> None:
         """Set the lifecycle stage (None: leave it), the tags and any other properties."""
 
     def note_add(self, *, contact_id: str, body: str) -> str:

@@ -87,17 +87,37 @@ class FakeVendor:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def fail(self, status: int, *, times: int | None = None, seconds: float | None = None,
-             retry_after: float | None = None, path: str = "", body: dict | None = None) -> Fault:
-        fault = Fault(status=status, times=times, retry_after=retry_after, path=path,
-                      until=time.monotonic() + seconds if seconds is not None else None,
-                      body=body or {})
+    def fail(
+        self,
+        status: int,
+        *,
+        times: int | None = None,
+        seconds: float | None = None,
+        retry_after: float | None = None,
+        path: str = "",
+        body: dict | None = None,
+    ) -> Fault:
+        fault = Fault(
+            status=status,
+            times=times,
+            retry_after=retry_after,
+            path=path,
+            until=time.monotonic() + seconds if seconds is not None else None,
+            body=body or {},
+        )
         with self.lock:
             self.faults.append(fault)
         return fault
 
-    def hang(self, delay: float, *, times: int = 1, process: bool = False, path: str = "",
-             method: str = "") -> Fault:
+    def hang(
+        self,
+        delay: float,
+        *,
+        times: int = 1,
+        process: bool = False,
+        path: str = "",
+        method: str = "",
+    ) -> Fault:
         fault = Fault(delay=delay, times=times, process=process, path=path, method=method)
         with self.lock:
             self.faults.append(fault)
@@ -107,11 +127,17 @@ class FakeVendor:
         with self.lock:
             self.faults.clear()
 
-    def calls(self, method: str | None = None, path: str = "", status: int | None = None
-              ) -> list[Recorded]:
+    def calls(
+        self, method: str | None = None, path: str = "", status: int | None = None
+    ) -> list[Recorded]:
         with self.lock:
-            return [r for r in self.requests if (method is None or r.method == method)
-                    and r.path.startswith(path) and (status is None or r.status == status)]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method)
+                and r.path.startswith(path)
+                and (status is None or r.status == status)
+            ]
 
     # --- serving -----------------------------------------------------------------------
 
@@ -121,16 +147,20 @@ class FakeVendor:
     def error_body(self, status: int) -> dict[str, Any]:
         return {"message": f"fake {self.name} error {status}"}
 
-    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any
-              ) -> tuple[int, Any, dict[str, str]]:
+    def route(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         raise NotImplementedError
 
     def _fault_for(self, method: str, path: str) -> Fault | None:
         now = time.monotonic()
         with self.lock:
             for fault in self.faults:
-                if (fault.active(now) and path.startswith(fault.path)
-                        and fault.method in ("", method)):
+                if (
+                    fault.active(now)
+                    and path.startswith(fault.path)
+                    and fault.method in ("", method)
+                ):
                     if fault.times is not None:
                         fault.times -= 1
                     return fault
@@ -161,7 +191,9 @@ class FakeVendor:
         else:
             status, payload, headers = self._answer(method, path, query, body, handler.headers)
         with self.lock:
-            self.requests.append(Recorded(time.monotonic(), time.time(), method, path, status, body))
+            self.requests.append(
+                Recorded(time.monotonic(), time.time(), method, path, status, body)
+            )
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             handler.send_response(status)
@@ -174,8 +206,9 @@ class FakeVendor:
         except OSError:
             pass  # the client gave up (timeout)
 
-    def _answer(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-                headers: Any) -> tuple[int, Any, dict[str, str]]:
+    def _answer(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         if not self.authorized(headers):
             return 401, self.error_body(401), {}
         with self.lock:

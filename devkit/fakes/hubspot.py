@@ -34,26 +34,47 @@ class FakeHubSpot(FakeVendor):
         return headers.get("Authorization") == f"Bearer {self.token}"
 
     def error_body(self, status: int) -> dict[str, Any]:
-        category = {401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 429: "RATE_LIMITS",
-                    404: "OBJECT_NOT_FOUND"}.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR")
-        body = {"status": "error", "message": f"fake HubSpot: {category.lower()}",
-                "correlationId": correlation_id(), "category": category}
+        category = {
+            401: "INVALID_AUTHENTICATION",
+            403: "MISSING_SCOPES",
+            429: "RATE_LIMITS",
+            404: "OBJECT_NOT_FOUND",
+        }.get(status, "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR")
+        body = {
+            "status": "error",
+            "message": f"fake HubSpot: {category.lower()}",
+            "correlationId": correlation_id(),
+            "category": category,
+        }
         if status == 429:
-            body.update({"errorType": "RATE_LIMIT", "policyName": "SECONDLY",
-                         "message": "You have reached your secondly limit."})
+            body.update(
+                {
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "SECONDLY",
+                    "message": "You have reached your secondly limit.",
+                }
+            )
         return body
 
     def _object(self, contact: dict[str, Any]) -> dict[str, Any]:
         return {**contact, "properties": dict(contact["properties"])}
 
     def by_key(self, key: str) -> list[dict[str, Any]]:
-        return [c for c in self.contacts.values()
-                if c["properties"].get("switchboard_customer_id") == key]
+        return [
+            c
+            for c in self.contacts.values()
+            if c["properties"].get("switchboard_customer_id") == key
+        ]
 
     def add_contact(self, properties: dict[str, str]) -> dict[str, Any]:
         contact_id = str(next(self._ids))
-        contact = {"id": contact_id, "properties": {**properties, "hs_object_id": contact_id},
-                   "createdAt": _now(), "updatedAt": _now(), "archived": False}
+        contact = {
+            "id": contact_id,
+            "properties": {**properties, "hs_object_id": contact_id},
+            "createdAt": _now(),
+            "updatedAt": _now(),
+            "archived": False,
+        }
         self.contacts[contact_id] = contact
         return contact
 
@@ -62,9 +83,11 @@ class FakeHubSpot(FakeVendor):
             return {**self.error_body(400), "message": "Invalid input JSON: properties"}
         email = properties.get("email", "")
         if email and ("@" not in email or email in self.reject_emails):
-            return {**self.error_body(400), "message": f"Property values were not valid: "
-                    f"email {email!r} is invalid", "errors": [{"message": "INVALID_EMAIL",
-                                                              "code": "INVALID_EMAIL"}]}
+            return {
+                **self.error_body(400),
+                "message": f"Property values were not valid: email {email!r} is invalid",
+                "errors": [{"message": "INVALID_EMAIL", "code": "INVALID_EMAIL"}],
+            }
         return None
 
     def route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any, dict]:
@@ -76,14 +99,30 @@ class FakeHubSpot(FakeVendor):
             email = properties.get("email")
             for contact in self.contacts.values():
                 if email and contact["properties"].get("email") == email:
-                    return 409, {**self.error_body(409), "category": "CONFLICT",
-                                 "message": f"Contact already exists. Existing ID: {contact['id']}"}, {}
+                    return (
+                        409,
+                        {
+                            **self.error_body(409),
+                            "category": "CONFLICT",
+                            "message": f"Contact already exists. Existing ID: {contact['id']}",
+                        },
+                        {},
+                    )
             return 201, self._object(self.add_contact(properties)), {}
         if method == "POST" and path == f"{CONTACTS}/search":
             groups = (body or {}).get("filterGroups") or []
-            found = [c for c in self.contacts.values() if any(
-                all(f.get("operator") == "EQ" and c["properties"].get(f["propertyName"]) == f.get("value")
-                    for f in group.get("filters", [])) for group in groups)]
+            found = [
+                c
+                for c in self.contacts.values()
+                if any(
+                    all(
+                        f.get("operator") == "EQ"
+                        and c["properties"].get(f["propertyName"]) == f.get("value")
+                        for f in group.get("filters", [])
+                    )
+                    for group in groups
+                )
+            ]
             return 200, {"total": len(found), "results": [self._object(c) for c in found]}, {}
         if path.startswith(f"{CONTACTS}/") and method == "PATCH":
             contact = self.contacts.get(path.rsplit("/", 1)[1])
@@ -99,6 +138,15 @@ class FakeHubSpot(FakeVendor):
         if method == "POST" and path == "/crm/v3/objects/notes":
             note_id = str(next(self._ids))
             self.notes[note_id] = {"id": note_id, **(body or {})}
-            return 201, {"id": note_id, "properties": (body or {}).get("properties", {}),
-                         "createdAt": _now(), "updatedAt": _now(), "archived": False}, {}
+            return (
+                201,
+                {
+                    "id": note_id,
+                    "properties": (body or {}).get("properties", {}),
+                    "createdAt": _now(),
+                    "updatedAt": _now(),
+                    "archived": False,
+                },
+                {},
+            )
         return 404, {**self.error_body(404), "message": f"no route {method} {path}"}, {}

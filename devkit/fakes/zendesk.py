@@ -20,7 +20,9 @@ def _now() -> str:
 class FakeZendesk(FakeVendor):
     name = "zendesk"
 
-    def __init__(self, email: str = "agent@example.test", token: str = "zendesk-test-token") -> None:
+    def __init__(
+        self, email: str = "agent@example.test", token: str = "zendesk-test-token"
+    ) -> None:
         super().__init__()
         self.credentials = base64.b64encode(f"{email}/token:{token}".encode()).decode()
         self.users: dict[int, dict[str, Any]] = {}
@@ -35,7 +37,10 @@ class FakeZendesk(FakeVendor):
         if status == 401:
             return {"error": "Couldn't authenticate you"}
         if status == 429:
-            return {"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}
+            return {
+                "error": "APIRateLimitExceeded",
+                "description": "Number of allowed API requests per minute exceeded",
+            }
         if status >= 500:
             return {"error": "InternalError", "description": "fake Zendesk failure"}
         return {"error": "RecordInvalid", "description": "Record validation errors"}
@@ -48,32 +53,69 @@ class FakeZendesk(FakeVendor):
         if method == "POST" and path == "/api/v2/users/create_or_update.json":
             data = (body or {}).get("user") or {}
             if not data.get("name"):
-                return 422, {**self.error_body(422), "details": {"name": [{"description": "Name: is too short"}]}}, headers
-            user = next((u for u in self.users.values() if data.get("external_id")
-                         and u.get("external_id") == data["external_id"]), None)
+                return (
+                    422,
+                    {
+                        **self.error_body(422),
+                        "details": {"name": [{"description": "Name: is too short"}]},
+                    },
+                    headers,
+                )
+            user = next(
+                (
+                    u
+                    for u in self.users.values()
+                    if data.get("external_id") and u.get("external_id") == data["external_id"]
+                ),
+                None,
+            )
             if user is None and data.get("email"):
-                user = next((u for u in self.users.values() if u.get("email") == data["email"]), None)
+                user = next(
+                    (u for u in self.users.values() if u.get("email") == data["email"]), None
+                )
             if user is not None:
                 user.update(data)
                 return 200, {"user": user}, headers
             user_id = next(self._ids)
-            user = {"id": user_id, "url": f"/api/v2/users/{user_id}.json", "created_at": _now(), **data}
+            user = {
+                "id": user_id,
+                "url": f"/api/v2/users/{user_id}.json",
+                "created_at": _now(),
+                **data,
+            }
             self.users[user_id] = user
             return 201, {"user": user}, headers
         if method == "GET" and path == "/api/v2/tickets.json":
             external_id = (query.get("external_id") or [None])[0]
             found = self.by_external_id(external_id) if external_id else list(self.tickets.values())
-            return 200, {"tickets": found, "count": len(found), "next_page": None,
-                         "previous_page": None}, headers
+            return (
+                200,
+                {"tickets": found, "count": len(found), "next_page": None, "previous_page": None},
+                headers,
+            )
         if method == "POST" and path == "/api/v2/tickets.json":
             data = (body or {}).get("ticket") or {}
             if not (data.get("comment") or {}).get("body"):
-                return 422, {**self.error_body(422), "details": {"base": [{"description": "comment required"}]}}, headers
+                return (
+                    422,
+                    {
+                        **self.error_body(422),
+                        "details": {"base": [{"description": "comment required"}]},
+                    },
+                    headers,
+                )
             ticket_id = next(self._ids)
             comment = data.pop("comment")
-            ticket = {"id": ticket_id, "url": f"/api/v2/tickets/{ticket_id}.json", "status": "new",
-                      "created_at": _now(), "updated_at": _now(), "comments": [comment],
-                      "description": comment["body"], **data}
+            ticket = {
+                "id": ticket_id,
+                "url": f"/api/v2/tickets/{ticket_id}.json",
+                "status": "new",
+                "created_at": _now(),
+                "updated_at": _now(),
+                "comments": [comment],
+                "description": comment["body"],
+                **data,
+            }
             self.tickets[ticket_id] = ticket
             self.created_at[ticket_id] = time.time()
             return 201, {"ticket": ticket}, headers

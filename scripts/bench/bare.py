@@ -32,8 +32,11 @@ def bare_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> HttpResponse
     body = request.body.decode("utf-8")
     try:
         stripe.WebhookSignature.verify_header(
-            body, request.headers.get("Stripe-Signature", ""),
-            settings.STRIPE_WEBHOOK_SECRET, settings.STRIPE_WEBHOOK_TOLERANCE)
+            body,
+            request.headers.get("Stripe-Signature", ""),
+            settings.STRIPE_WEBHOOK_SECRET,
+            settings.STRIPE_WEBHOOK_TOLERANCE,
+        )
     except stripe.SignatureVerificationError:
         return HttpResponseBadRequest("invalid signature")
     with connection.cursor() as cursor:

@@ -26,19 +26,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Item:
-    key: str    # the Stripe event id
-    path: str   # e.g. /stripe/webhook/<uuid>/
+    key: str  # the Stripe event id
+    path: str  # e.g. /stripe/webhook/<uuid>/
     body: bytes
 
 
 @dataclass
 class Result:
     key: str
-    intended: float      # perf_counter: when it was due (fixed rate) or picked (closed loop)
-    sent: float = 0.0    # perf_counter: request written
+    intended: float  # perf_counter: when it was due (fixed rate) or picked (closed loop)
+    sent: float = 0.0  # perf_counter: request written
     sent_wall: float = 0.0  # time.time() at the same instant (for end-to-end lag)
-    done: float = 0.0    # perf_counter: answer read completely
-    status: int = 0      # 0: no HTTP answer (see error)
+    done: float = 0.0  # perf_counter: answer read completely
+    status: int = 0  # 0: no HTTP answer (see error)
     error: str = ""
     retried: bool = False
 
@@ -65,8 +65,16 @@ class _Dropped(Exception):
 
 
 class Client:
-    def __init__(self, host: str, port: int, *, max_conns: int, sign: Callable[[bytes], str],
-                 timeout: float = 30.0, idle_reuse: float = 2.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_conns: int,
+        sign: Callable[[bytes], str],
+        timeout: float = 30.0,
+        idle_reuse: float = 2.0,
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the bench load generator only talks to 127.0.0.1")
         self.host, self.port, self.sign, self.timeout = host, port, sign, timeout
@@ -91,11 +99,13 @@ class Client:
 
     async def _exchange(self, conn: _Conn, item: Item, result: Result) -> bool:
         """Send one request, read its answer; returns whether the connection stays open."""
-        head = (f"POST {item.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                "Content-Type: application/json; charset=utf-8\r\n"
-                "User-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)\r\n"
-                f"Stripe-Signature: {self.sign(item.body)}\r\n"
-                f"Content-Length: {len(item.body)}\r\n\r\n").encode()
+        head = (
+            f"POST {item.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Content-Type: application/json; charset=utf-8\r\n"
+            "User-Agent: Stripe/1.0 (+https://stripe.com/docs/webhooks)\r\n"
+            f"Stripe-Signature: {self.sign(item.body)}\r\n"
+            f"Content-Length: {len(item.body)}\r\n\r\n"
+        ).encode()
         result.sent = time.perf_counter()
         result.sent_wall = time.time()
         try:
@@ -153,7 +163,14 @@ class Client:
                     result.retried = True
                     conn = await self._open()
                     keep = await asyncio.wait_for(self._exchange(conn, item, result), self.timeout)
-            except (TimeoutError, _Dropped, ConnectionError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            except (
+                TimeoutError,
+                _Dropped,
+                ConnectionError,
+                OSError,
+                asyncio.IncompleteReadError,
+                ValueError,
+            ) as exc:
                 result.status = 0
                 result.error = exc.__class__.__name__
                 result.done = time.perf_counter()
@@ -176,8 +193,8 @@ class Client:
 @dataclass
 class Run:
     results: list[Result]
-    elapsed: float        # first send due -> last answer
-    offered: int          # requests the schedule held (may exceed len(results) if cut)
+    elapsed: float  # first send due -> last answer
+    offered: int  # requests the schedule held (may exceed len(results) if cut)
     connections: int
 
     @property
@@ -189,8 +206,9 @@ class Run:
         return len(self.ok) / self.elapsed if self.elapsed > 0 else 0.0
 
 
-async def fixed_rate(client: Client, items: Sequence[Item], *, rate: float,
-                     max_seconds: float) -> Run:
+async def fixed_rate(
+    client: Client, items: Sequence[Item], *, rate: float, max_seconds: float
+) -> Run:
     """Open loop at ``rate`` requests/s; stops scheduling after ``max_seconds`` and waits
     at most ``client.timeout`` more for the answers in flight."""
     start = time.perf_counter() + 0.05
@@ -208,8 +226,9 @@ async def fixed_rate(client: Client, items: Sequence[Item], *, rate: float,
     return Run(results, end - start, len(items), client.connections_opened)
 
 
-async def closed_loop(client: Client, items: Iterable[Item], *, concurrency: int,
-                      max_seconds: float) -> Run:
+async def closed_loop(
+    client: Client, items: Iterable[Item], *, concurrency: int, max_seconds: float
+) -> Run:
     """``concurrency`` senders, back to back, until the items or ``max_seconds`` run out."""
     source = iter(items)
     results: list[Result] = []

@@ -54,10 +54,16 @@ class Procs:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         log = self.run_dir / f"{name}.log"
         with open(log, "ab") as out:
-            popen = subprocess.Popen(argv, cwd=self.cwd, env={**self.env, **(env or {})},
-                                     stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+            popen = subprocess.Popen(
+                argv,
+                cwd=self.cwd,
+                env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -103,5 +109,6 @@ def wait_http(url: str, proc: Proc, *, timeout: float = 30.0, expect: int = 200)
         except OSError as exc:
             last = str(exc)
         time.sleep(0.1)  # polling a starting server, bounded by ``timeout``
-    raise RuntimeError(f"{proc.name} did not answer {url} within {timeout:.0f}s ({last}):\n"
-                       f"{proc.tail()}")
+    raise RuntimeError(
+        f"{proc.name} did not answer {url} within {timeout:.0f}s ({last}):\n{proc.tail()}"
+    )

@@ -20,8 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 _ID = re.compile(r"^[a-z]+_[A-Za-z0-9_]*[A-Z0-9][A-Za-z0-9_]*$")  # has a digit or capital
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-               "trailer", "upgrade", "content-length"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+}
 
 counts: Counter[str] = Counter()
 counts_lock = threading.Lock()
@@ -77,8 +85,11 @@ class Handler(BaseHTTPRequestHandler):
                 conn.close()
                 self._conn = None
                 if attempt == 2:
-                    self._answer(502, b'{"error": "localstripe unreachable"}',
-                                 [("Content-Type", "application/json")])
+                    self._answer(
+                        502,
+                        b'{"error": "localstripe unreachable"}',
+                        [("Content-Type", "application/json")],
+                    )
                     return
         self._answer(response.status, data, response.getheaders())
 

@@ -18,7 +18,8 @@ from config.settings import *  # noqa: E402,F401,F403
 from config.settings import DATABASES, RQ_QUEUES, env  # noqa: E402
 
 BENCH_DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switchboard_bench")
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/switchboard_bench"
+)
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 _db = env.db_url_config(BENCH_DATABASE_URL)

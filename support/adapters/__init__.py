@@ -19,8 +19,11 @@ def get_helpdesk() -> HelpdeskAdapter:
     if settings.ZENDESK_TOKEN:
         from support.adapters.zendesk import ZendeskHelpdesk
 
-        return ZendeskHelpdesk(base_url=settings.ZENDESK_BASE_URL, email=settings.ZENDESK_EMAIL,
-                               token=settings.ZENDESK_TOKEN)
+        return ZendeskHelpdesk(
+            base_url=settings.ZENDESK_BASE_URL,
+            email=settings.ZENDESK_EMAIL,
+            token=settings.ZENDESK_TOKEN,
+        )
     from support.adapters.local import LocalHelpdesk
 
     return LocalHelpdesk()

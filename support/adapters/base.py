@@ -15,8 +15,17 @@ class HelpdeskAdapter(Protocol):
     def ticket_find(self, *, external_id: str) -> str:
         """The helpdesk id of the ticket with our external id, or ""."""
 
-    def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
-                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+    def ticket_create(
+        self,
+        *,
+        external_id: str,
+        requester_id: str,
+        subject: str,
+        body: str,
+        priority: str,
+        tags: list[str],
+        check_existing: bool = True,
+    ) -> str:
         """Create the ticket unless one with ``external_id`` exists (looked up when
         ``check_existing``: a retry); returns its id."""
 

@@ -17,8 +17,17 @@ class LocalHelpdesk:
     def ticket_find(self, *, external_id: str) -> str:
         return ""
 
-    def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
-                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+    def ticket_create(
+        self,
+        *,
+        external_id: str,
+        requester_id: str,
+        subject: str,
+        body: str,
+        priority: str,
+        tags: list[str],
+        check_existing: bool = True,
+    ) -> str:
         logger.info("helpdesk (local): ticket %s kept in the console: %s", external_id, subject)
         return ""
 

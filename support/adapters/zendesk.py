@@ -26,23 +26,31 @@ class ZendeskHelpdesk:
     keeps_tickets = True
 
     def __init__(self, *, base_url: str, email: str, token: str) -> None:
-        missing = [name for name, value in (("ZENDESK_BASE_URL", base_url),
-                                            ("ZENDESK_EMAIL", email)) if not value]
+        missing = [
+            name
+            for name, value in (("ZENDESK_BASE_URL", base_url), ("ZENDESK_EMAIL", email))
+            if not value
+        ]
         if missing:
-            raise ConfigurationError(f"ZENDESK_TOKEN is set but {', '.join(missing)} is not",
-                                     user_message=f"Zendesk is not fully configured: "
-                                                  f"set {', '.join(missing)}")
+            raise ConfigurationError(
+                f"ZENDESK_TOKEN is set but {', '.join(missing)} is not",
+                user_message=f"Zendesk is not fully configured: set {', '.join(missing)}",
+            )
         self.base_url = base_url.rstrip("/")
         credentials = base64.b64encode(f"{email}/token:{token}".encode()).decode()
         self.headers = {"Authorization": f"Basic {credentials}"}
 
     def _call(self, method: str, path: str, payload: Any = None) -> http.Response:
-        return http.request(VENDOR, method, self.base_url + path, headers=self.headers,
-                            payload=payload)
+        return http.request(
+            VENDOR, method, self.base_url + path, headers=self.headers, payload=payload
+        )
 
     def user_upsert(self, *, external_id: str, email: str, name: str) -> str:
-        user: dict[str, Any] = {"external_id": external_id, "name": name or email or external_id,
-                                "role": "end-user"}
+        user: dict[str, Any] = {
+            "external_id": external_id,
+            "name": name or email or external_id,
+            "role": "end-user",
+        }
         if email:
             user["email"] = email
         response = self._call("POST", "/api/v2/users/create_or_update.json", {"user": user})
@@ -54,18 +62,35 @@ class ZendeskHelpdesk:
         tickets = (response.body or {}).get("tickets") or []
         return str(tickets[0]["id"]) if tickets else ""
 
-    def ticket_create(self, *, external_id: str, requester_id: str, subject: str, body: str,
-                      priority: str, tags: list[str], check_existing: bool = True) -> str:
+    def ticket_create(
+        self,
+        *,
+        external_id: str,
+        requester_id: str,
+        subject: str,
+        body: str,
+        priority: str,
+        tags: list[str],
+        check_existing: bool = True,
+    ) -> str:
         if check_existing:
             existing = self.ticket_find(external_id=external_id)
             if existing:
                 return existing
-        ticket = {"subject": subject, "comment": {"body": body, "public": False},
-                  "priority": priority, "external_id": external_id, "tags": tags,
-                  "requester_id": int(requester_id) if requester_id.isdigit() else requester_id}
+        ticket = {
+            "subject": subject,
+            "comment": {"body": body, "public": False},
+            "priority": priority,
+            "external_id": external_id,
+            "tags": tags,
+            "requester_id": int(requester_id) if requester_id.isdigit() else requester_id,
+        }
         response = self._call("POST", "/api/v2/tickets.json", {"ticket": ticket})
         return str(response.body["ticket"]["id"])
 
     def ticket_solve(self, *, ticket_id: str, note: str) -> None:
-        self._call("PUT", f"/api/v2/tickets/{ticket_id}.json",
-                   {"ticket": {"status": "solved", "comment": {"body": note, "public": False}}})
+        self._call(
+            "PUT",
+            f"/api/v2/tickets/{ticket_id}.json",
+            {"ticket": {"status": "solved", "comment": {"body": note, "public": False}}},
+        )

@@ -74,8 +74,10 @@ def advance(seconds: float) -> None:
     delta = timedelta(seconds=seconds)
     for row in OutboxMessage.objects.all():
         OutboxMessage.objects.filter(pk=row.pk).update(
-            next_attempt_at=row.next_attempt_at - delta, created_at=row.created_at - delta,
-            updated_at=row.updated_at - delta)
+            next_attempt_at=row.next_attempt_at - delta,
+            created_at=row.created_at - delta,
+            updated_at=row.updated_at - delta,
+        )
 
 
 def sweep_and_run() -> dict[str, int]:
@@ -84,7 +86,12 @@ def sweep_and_run() -> dict[str, int]:
     return counts
 
 
-def until(condition: Callable[[], bool], *, bound: float = 10.0, step: Callable[[], object] = sweep_and_run) -> None:
+def until(
+    condition: Callable[[], bool],
+    *,
+    bound: float = 10.0,
+    step: Callable[[], object] = sweep_and_run,
+) -> None:
     """Poll (bounded): run ``step`` until ``condition`` holds — for waits the vendor
     imposes (a 1 s Retry-After), not for work."""
     deadline = time.monotonic() + bound
@@ -92,4 +99,3 @@ def until(condition: Callable[[], bool], *, bound: float = 10.0, step: Callable[
         assert time.monotonic() < deadline, "condition not reached in time"
         step()
         time.sleep(0.05)
-

@@ -23,19 +23,28 @@ class Webhook:
     client: Any
     on_commit: Any = None
 
-    def post(self, event: dict[str, Any] | bytes, *, secret: str | list[str] | None = None,
-             timestamp: int | None = None, header: str | None = None, **extra: Any):
+    def post(
+        self,
+        event: dict[str, Any] | bytes,
+        *,
+        secret: str | list[str] | None = None,
+        timestamp: int | None = None,
+        header: str | None = None,
+        **extra: Any,
+    ):
         body = event if isinstance(event, bytes) else encode(event)
         if header is None:
             header = signature_header(body, secret or self.secret, timestamp)
         headers = {"HTTP_STRIPE_SIGNATURE": header} if header else {}
         if self.on_commit is None:  # a transactional test: commits are real
-            return self.client.post(self.url, data=body, content_type="application/json",
-                                    **headers, **extra)
+            return self.client.post(
+                self.url, data=body, content_type="application/json", **headers, **extra
+            )
         # Inside a test transaction, run on-commit callbacks as the real commit would.
         with self.on_commit(execute=True):
-            return self.client.post(self.url, data=body, content_type="application/json",
-                                    **headers, **extra)
+            return self.client.post(
+                self.url, data=body, content_type="application/json", **headers, **extra
+            )
 
 
 @pytest.fixture
@@ -44,10 +53,14 @@ def webhook(request, db, client, settings, django_capture_on_commit_callbacks) -
     call_command("stripe_webhook_setup", "--base-url", "http://testserver", stdout=out)
     url = out.getvalue().strip().splitlines()[-1]
     transactional = "transactional_db" in request.fixturenames or any(
-        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db"))
-    return Webhook(url=url.removeprefix("http://testserver"), secret=settings.STRIPE_WEBHOOK_SECRET,
-                   client=client,
-                   on_commit=None if transactional else django_capture_on_commit_callbacks)
+        m.kwargs.get("transaction") for m in request.node.iter_markers("django_db")
+    )
+    return Webhook(
+        url=url.removeprefix("http://testserver"),
+        secret=settings.STRIPE_WEBHOOK_SECRET,
+        client=client,
+        on_commit=None if transactional else django_capture_on_commit_callbacks,
+    )
 
 
 def drain(*queues: str) -> None:

@@ -65,11 +65,13 @@ class LocalStripeWebhooks:
         self.relay = relay
         self.webhook = webhook
 
-    def wait_for(self, expected: Mapping[str, int] | Iterable[str], *,
-                 timeout: float = 15.0) -> list[Delivery]:
+    def wait_for(
+        self, expected: Mapping[str, int] | Iterable[str], *, timeout: float = 15.0
+    ) -> list[Delivery]:
         """Deliveries not handed over yet, once those expected have arrived (bounded)."""
-        self.relay.wait_for(expected, timeout=timeout,
-                            since=len(self.relay.deliveries) - len(self.relay.pending()))
+        self.relay.wait_for(
+            expected, timeout=timeout, since=len(self.relay.deliveries) - len(self.relay.pending())
+        )
         return self.relay.pending()
 
     def deliver(self, *, shuffle: random.Random | None = None) -> list[Delivery]:
@@ -84,8 +86,9 @@ class LocalStripeWebhooks:
             delivery.forwarded = True
         return batch
 
-    def receive(self, expected: Mapping[str, int] | Iterable[str], *,
-                timeout: float = 15.0) -> list[Delivery]:
+    def receive(
+        self, expected: Mapping[str, int] | Iterable[str], *, timeout: float = 15.0
+    ) -> list[Delivery]:
         """``wait_for`` then ``deliver``: the usual step of a journey."""
         self.wait_for(expected, timeout=timeout)
         return self.deliver()

@@ -21,8 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
         parser.add_argument("--limit", type=int, default=20, help="How many recent events.")
 
-    def handle(self, *args: Any, stripe_customer_id: str, json: bool, limit: int,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, stripe_customer_id: str, json: bool, limit: int, **options: Any
+    ) -> None:
         state = customer_state(stripe_customer_id=stripe_customer_id, limit=limit)
         if state is None:
             raise CommandError(f"No canonical customer is linked to {stripe_customer_id}.")
@@ -30,12 +31,16 @@ class Command(BaseCommand):
             self.stdout.write(_dumps(state))
             return
         c = state["customer"]
-        self.stdout.write(f"{c['email'] or '(no email yet)'}  {c['status']}  plan={c['plan_id'] or '-'}  "
-                          f"payment={c['last_payment_status']}  matched={c['match_state']}")
+        self.stdout.write(
+            f"{c['email'] or '(no email yet)'}  {c['status']}  plan={c['plan_id'] or '-'}  "
+            f"payment={c['last_payment_status']}  matched={c['match_state']}"
+        )
         for event in state["events"]:
             self.stdout.write(f"  {event['created']}  {event['type']:<36} {event['status']}")
         for run in state["handler_runs"]:
-            self.stdout.write(f"    {run['event']} {run['handler']:<22} {run['status']:<9} {run['note']}")
+            self.stdout.write(
+                f"    {run['event']} {run['handler']:<22} {run['status']:<9} {run['note']}"
+            )
 
 
 def _dumps(value: Any) -> str:

@@ -36,10 +36,14 @@ class Command(BaseCommand):
             bar.finish()
         if run.error:
             raise CommandError(f"reconcile stopped: {run.error}")
-        self.stdout.write(f"Reconcile #{run.pk}: {run.drift_total} drift item(s)"
-                          + (" repaired" if repair else ""))
+        self.stdout.write(
+            f"Reconcile #{run.pk}: {run.drift_total} drift item(s)"
+            + (" repaired" if repair else "")
+        )
         for category in CATEGORIES:
             self.stdout.write(f"  {category:<22} {run.drift_counts.get(category, 0)}")
         for item in run.details[:50]:
-            self.stdout.write(f"  - {item['category']}: {item['stripe_customer_id']} "
-                              f"local={item['local']} stripe={item['stripe']}")
+            self.stdout.write(
+                f"  - {item['category']}: {item['stripe_customer_id']} "
+                f"local={item['local']} stripe={item['stripe']}"
+            )

@@ -26,8 +26,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         replay = sub.add_parser("replay", help="Reprocess events (idempotent).")
-        replay.add_argument("--failed", action="store_true",
-                            help="Events that failed or have failed/dead handler runs.")
+        replay.add_argument(
+            "--failed",
+            action="store_true",
+            help="Events that failed or have failed/dead handler runs.",
+        )
         replay.add_argument("--ids", nargs="+", default=[], help="Stripe event ids (evt_...).")
         replay.add_argument("--type", dest="event_type", help="Event type, e.g. invoice.paid")
         replay.add_argument("--since", help="Received at or after (ISO date or datetime).")
@@ -50,12 +53,16 @@ class Command(BaseCommand):
         bar = ProgressBar(len(pks), "replaying", stream=self.stderr)
         replayed = 0
         for pk in pks:
-            replayed += services.events_replay(actor=None, event_pks=[pk],
-                                               reason=options["reason"] or "stripe_events replay")
+            replayed += services.events_replay(
+                actor=None, event_pks=[pk], reason=options["reason"] or "stripe_events replay"
+            )
             bar.advance()
         bar.finish()
-        self.stdout.write(self.style.SUCCESS(
-            f"Replayed {replayed} event(s); their processing jobs are queued on 'webhooks'."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Replayed {replayed} event(s); their processing jobs are queued on 'webhooks'."
+            )
+        )
 
     def _select(self, options: dict[str, Any]) -> QuerySet[StripeEvent]:
         events = StripeEvent.objects.exclude(status=EventStatus.UNUSABLE)
@@ -64,7 +71,8 @@ class Command(BaseCommand):
         if options["failed"]:
             events = events.filter(
                 Q(status=EventStatus.FAILED)
-                | Q(handler_runs__status__in=[RunStatus.FAILED, RunStatus.DEAD])).distinct()
+                | Q(handler_runs__status__in=[RunStatus.FAILED, RunStatus.DEAD])
+            ).distinct()
         if options["ids"]:
             events = events.filter(stripe_id__in=options["ids"])
         if options["event_type"]:
@@ -74,7 +82,9 @@ class Command(BaseCommand):
             if since is None:
                 day = parse_date(options["since"])
                 if day is None:
-                    raise CommandError(f"--since: not an ISO date or datetime: {options['since']!r}")
+                    raise CommandError(
+                        f"--since: not an ISO date or datetime: {options['since']!r}"
+                    )
                 since = datetime(day.year, day.month, day.day)
             if timezone.is_naive(since):
                 since = timezone.make_aware(since)

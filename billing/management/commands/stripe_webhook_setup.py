@@ -26,10 +26,16 @@ class Command(BaseCommand):
     help = "Create/update the webhook endpoint record and print its URL (last line)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", required=True,
-                            help="Public base URL of this console, e.g. https://console.example.com")
-        parser.add_argument("--register", action="store_true",
-                            help="Also register the endpoint with the real Stripe API.")
+        parser.add_argument(
+            "--base-url",
+            required=True,
+            help="Public base URL of this console, e.g. https://console.example.com",
+        )
+        parser.add_argument(
+            "--register",
+            action="store_true",
+            help="Also register the endpoint with the real Stripe API.",
+        )
 
     def handle(self, *args: Any, base_url: str, register: bool, **options: Any) -> None:
         parsed = urlparse(base_url)
@@ -39,9 +45,13 @@ class Command(BaseCommand):
             raise CommandError("STRIPE_WEBHOOK_SECRET is not set.")
         endpoint = WebhookEndpoint.objects.filter(id=LOCAL_ENDPOINT_ID).first()
         if endpoint is None:
-            endpoint = WebhookEndpoint(id=LOCAL_ENDPOINT_ID, livemode=settings.STRIPE_LIVE_MODE,
-                                       enabled_events=["*"], status="enabled",
-                                       api_version="")
+            endpoint = WebhookEndpoint(
+                id=LOCAL_ENDPOINT_ID,
+                livemode=settings.STRIPE_LIVE_MODE,
+                enabled_events=["*"],
+                status="enabled",
+                api_version="",
+            )
         path = reverse("billing:stripe_webhook", kwargs={"endpoint_uuid": endpoint.djstripe_uuid})
         url = base_url.rstrip("/") + path
         secret = settings.STRIPE_WEBHOOK_SECRET
@@ -51,8 +61,10 @@ class Command(BaseCommand):
         endpoint.secret = secret
         endpoint.save()
         clear_cache()
-        self.stdout.write(f"Webhook endpoint {endpoint.id} stores the signing secret "
-                          f"({'from Stripe' if register else 'STRIPE_WEBHOOK_SECRET'}).")
+        self.stdout.write(
+            f"Webhook endpoint {endpoint.id} stores the signing secret "
+            f"({'from Stripe' if register else 'STRIPE_WEBHOOK_SECRET'})."
+        )
         self.stdout.write(url)
 
     def _register_with_stripe(self, url: str) -> tuple[str, str]:

@@ -25,7 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("customer", help="Stripe customer id, product user id or internal id")
         parser.add_argument("question", nargs="?", default="did my payment go through?")
-        parser.add_argument("--api", help="Base URL of a running Switchboard, e.g. http://127.0.0.1:8000")
+        parser.add_argument(
+            "--api", help="Base URL of a running Switchboard, e.g. http://127.0.0.1:8000"
+        )
         parser.add_argument("--token", help="API token (with --api)")
         parser.add_argument("--json", action="store_true", help="Print the answer as JSON")
 
@@ -40,8 +42,15 @@ class Command(BaseCommand):
                 return None
             raise CommandError(f"the API answered {exc.code}: {exc.read()[:200]!r}") from exc
 
-    def handle(self, *args: Any, customer: str, question: str, api: str | None,
-               token: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        customer: str,
+        question: str,
+        api: str | None,
+        token: str | None,
+        **options: Any,
+    ) -> None:
         if api:
             if not token:
                 raise CommandError("--api needs --token")
@@ -55,5 +64,8 @@ class Command(BaseCommand):
             return
         self.stdout.write(result.text)
         if result.handoff:
-            self.stdout.write(f"HANDOFF: a person must take over ({result.case}"
-                              + (f": {result.agent_note}" if result.agent_note else "") + ")")
+            self.stdout.write(
+                f"HANDOFF: a person must take over ({result.case}"
+                + (f": {result.agent_note}" if result.agent_note else "")
+                + ")"
+            )

@@ -37,9 +37,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         reconcile_every = settings.RECONCILE_INTERVAL_MINUTES * 60
         next_reconcile = time.monotonic() + reconcile_every if reconcile_every else None
-        self.stdout.write(f"scheduler: sweeping every {settings.SWEEP_INTERVAL_SECONDS}s; "
-                          + (f"reconcile every {settings.RECONCILE_INTERVAL_MINUTES} min"
-                             if reconcile_every else "scheduled reconcile off"))
+        self.stdout.write(
+            f"scheduler: sweeping every {settings.SWEEP_INTERVAL_SECONDS}s; "
+            + (
+                f"reconcile every {settings.RECONCILE_INTERVAL_MINUTES} min"
+                if reconcile_every
+                else "scheduled reconcile off"
+            )
+        )
         while not stopping["now"]:
             counts = services.sweep()
             counts.update(outbox_sweep())  # downstream syncs: due, stuck and paused rows

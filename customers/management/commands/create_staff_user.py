@@ -28,13 +28,26 @@ class Command(BaseCommand):
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=roles.ROLES)
         group = parser.add_mutually_exclusive_group()
-        group.add_argument("--generate-password", action="store_true",
-                           help="Generate a password and print it once.")
-        group.add_argument("--set-password", action="store_true",
-                           help="Prompt for a new password even if the user exists.")
+        group.add_argument(
+            "--generate-password",
+            action="store_true",
+            help="Generate a password and print it once.",
+        )
+        group.add_argument(
+            "--set-password",
+            action="store_true",
+            help="Prompt for a new password even if the user exists.",
+        )
 
-    def handle(self, *args: Any, email: str, role: str, generate_password: bool,
-               set_password: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        email: str,
+        role: str,
+        generate_password: bool,
+        set_password: bool,
+        **options: Any,
+    ) -> None:
         exists = get_user_model().objects.filter(username__iexact=email.strip()).exists()
         password: str | None = None
         if generate_password:
@@ -44,8 +57,9 @@ class Command(BaseCommand):
         elif set_password:
             raise CommandError("--set-password needs a terminal; use --generate-password instead.")
         try:
-            user, generated = staff_user_create(actor=None, email=email, role=role,
-                                                password=password)
+            user, generated = staff_user_create(
+                actor=None, email=email, role=role, password=password
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(self.style.SUCCESS(f"Staff user {user.get_username()} has role {role}."))

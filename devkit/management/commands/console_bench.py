@@ -49,8 +49,9 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=200, help="per target")
         parser.add_argument("--seed", type=int, default=6)
 
-    def handle(self, *args: Any, url: str, concurrency: int, requests: int, seed: int,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, url: str, concurrency: int, requests: int, seed: int, **options: Any
+    ) -> None:
         if "bench" not in settings.DATABASES["default"]["NAME"]:
             raise CommandError("run against the benchmark database (its name contains 'bench')")
         from console.api_tokens import api_token_create
@@ -68,8 +69,11 @@ class Command(BaseCommand):
         total = Customer.objects.count()
         if not total:
             raise CommandError("no customers: run console_bench_seed first")
-        sample = list(Customer.objects.order_by("?").values_list(
-            "pk", "stripe_customer_id", "product_user_id")[:500])
+        sample = list(
+            Customer.objects.order_by("?").values_list(
+                "pk", "stripe_customer_id", "product_user_id"
+            )[:500]
+        )
         cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"}
         bearer = {"Authorization": f"Bearer {token}"}
 
@@ -79,34 +83,53 @@ class Command(BaseCommand):
 
         plans: dict[str, tuple[Callable[[], str], dict[str, str]]] = {
             "api": (api_path, bearer),
-            "customer_360": (lambda: f"/admin/customers/customer/{rng.choice(sample)[0]}/change/", cookie),
+            "customer_360": (
+                lambda: f"/admin/customers/customer/{rng.choice(sample)[0]}/change/",
+                cookie,
+            ),
             "dashboard_7d": (lambda: "/admin/console/?window=7d", cookie),
             "dashboard_24h": (lambda: "/admin/console/?window=24h", cookie),
         }
         parsed = urlparse(url)
-        self.stdout.write(f"{total} customers; {concurrency} concurrent clients, {requests} "
-                          f"requests per target against {url}")
-        self.stdout.write(f"{'target':<15}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>8}"
-                          f"{'errors':>8}  target p95")
+        self.stdout.write(
+            f"{total} customers; {concurrency} concurrent clients, {requests} "
+            f"requests per target against {url}"
+        )
+        self.stdout.write(
+            f"{'target':<15}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>8}"
+            f"{'errors':>8}  target p95"
+        )
         for name, (path_fn, headers) in plans.items():
             paths = [path_fn() for _ in range(requests + 2 * concurrency)]
-            latencies, errors, elapsed = self._run(parsed, paths, headers, concurrency, warmup=2 * concurrency)
+            latencies, errors, elapsed = self._run(
+                parsed, paths, headers, concurrency, warmup=2 * concurrency
+            )
             p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
             verdict = "ok" if p95 <= TARGETS[name] else "MISSED"
-            self.stdout.write(f"{name:<15}{p50:9.1f}{p95:9.1f}{max(latencies):9.1f}"
-                              f"{len(latencies) / elapsed:8.1f}{errors:8d}  <= {TARGETS[name]:.0f} {verdict}")
+            self.stdout.write(
+                f"{name:<15}{p50:9.1f}{p95:9.1f}{max(latencies):9.1f}"
+                f"{len(latencies) / elapsed:8.1f}{errors:8d}  <= {TARGETS[name]:.0f} {verdict}"
+            )
 
     def _owner(self) -> Any:
         from django.contrib.auth import get_user_model
 
         user, _ = get_user_model().objects.get_or_create(
-            username="bench-owner@bench.test", defaults={"email": "bench-owner@bench.test",
-                                                         "is_staff": True})
+            username="bench-owner@bench.test",
+            defaults={"email": "bench-owner@bench.test", "is_staff": True},
+        )
         user.groups.add(Group.objects.get(name="owner"))
         return user
 
-    def _run(self, parsed: Any, paths: list[str], headers: dict[str, str], concurrency: int,
-             *, warmup: int) -> tuple[list[float], int, float]:
+    def _run(
+        self,
+        parsed: Any,
+        paths: list[str],
+        headers: dict[str, str],
+        concurrency: int,
+        *,
+        warmup: int,
+    ) -> tuple[list[float], int, float]:
         local = threading.local()
         errors = 0
         lock = threading.Lock()
@@ -115,7 +138,9 @@ class Command(BaseCommand):
             nonlocal errors
             conn = getattr(local, "conn", None)
             if conn is None:
-                conn = local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+                conn = local.conn = http.client.HTTPConnection(
+                    parsed.hostname, parsed.port, timeout=30
+                )
             started = time.perf_counter()
             try:
                 conn.request("GET", path, headers=headers)

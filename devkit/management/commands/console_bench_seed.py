@@ -21,8 +21,14 @@ from django.db import connection
 
 from billing.progress import ProgressBar
 
-TABLES = ("console_eventhourlystats", "delivery_outboxmessage", "support_ticket",
-          "billing_handlerrun", "billing_stripeevent", "customers_customer")
+TABLES = (
+    "console_eventhourlystats",
+    "delivery_outboxmessage",
+    "support_ticket",
+    "billing_handlerrun",
+    "billing_stripeevent",
+    "customers_customer",
+)
 
 CUSTOMERS_SQL = """
 INSERT INTO customers_customer (id, email, name, stripe_customer_id, product_user_id, status,
@@ -115,27 +121,55 @@ class Command(BaseCommand):
     def handle(self, *args: Any, customers: int, events: int, batch: int, **options: Any) -> None:
         name = settings.DATABASES["default"]["NAME"]
         if "bench" not in name:
-            raise CommandError(f"refusing to seed {name!r}: the database name must contain "
-                               "'bench' (this command empties its tables)")
+            raise CommandError(
+                f"refusing to seed {name!r}: the database name must contain "
+                "'bench' (this command empties its tables)"
+            )
         started = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-            self._batches(cursor, "customers", customers, batch,
-                          lambda lo, hi: cursor.execute(CUSTOMERS_SQL, [lo, hi]))
-            self._batches(cursor, "events", events, batch, lambda lo, hi: cursor.execute(
-                EVENTS_SQL, {"lo": lo, "hi": hi, "customers": customers}))
-            self._batches(cursor, "handler runs", events, batch,
-                          lambda lo, hi: cursor.execute(RUNS_SQL, [lo, hi]))
+            self._batches(
+                cursor,
+                "customers",
+                customers,
+                batch,
+                lambda lo, hi: cursor.execute(CUSTOMERS_SQL, [lo, hi]),
+            )
+            self._batches(
+                cursor,
+                "events",
+                events,
+                batch,
+                lambda lo, hi: cursor.execute(
+                    EVENTS_SQL, {"lo": lo, "hi": hi, "customers": customers}
+                ),
+            )
+            self._batches(
+                cursor,
+                "handler runs",
+                events,
+                batch,
+                lambda lo, hi: cursor.execute(RUNS_SQL, [lo, hi]),
+            )
             cursor.execute(DEAD_RUNS_SQL, [])
-            self._batches(cursor, "outbox rows", customers, batch,
-                          lambda lo, hi: cursor.execute(OUTBOX_SQL, [lo, hi]))
-            cursor.execute("INSERT INTO support_supportqueue (slug, name, description) "
-                           "VALUES ('billing', 'Billing', '') ON CONFLICT (slug) DO NOTHING")
+            self._batches(
+                cursor,
+                "outbox rows",
+                customers,
+                batch,
+                lambda lo, hi: cursor.execute(OUTBOX_SQL, [lo, hi]),
+            )
+            cursor.execute(
+                "INSERT INTO support_supportqueue (slug, name, description) "
+                "VALUES ('billing', 'Billing', '') ON CONFLICT (slug) DO NOTHING"
+            )
             cursor.execute("SELECT id FROM support_supportqueue WHERE slug = 'billing'")
             cursor.execute(TICKETS_SQL, [cursor.fetchone()[0], customers])
-            cursor.execute("INSERT INTO billing_reconcilerun (started_at, finished_at, repair, "
-                           "drift_counts, drift_total, details, error) VALUES (now(), now(), false, "
-                           "'{\"status_mismatch\": 3, \"plan_mismatch\": 1}', 4, '[]', '')")
+            cursor.execute(
+                "INSERT INTO billing_reconcilerun (started_at, finished_at, repair, "
+                "drift_counts, drift_total, details, error) VALUES (now(), now(), false, "
+                "'{\"status_mismatch\": 3, \"plan_mismatch\": 1}', 4, '[]', '')"
+            )
             self.stderr.write("analyzing…")
             cursor.execute("ANALYZE")
         from console.stats import stats_rollup
@@ -145,7 +179,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"seeded {customers} customers, {events} events, {events} handler runs in "
             f"{time.monotonic() - started:.0f} s (hourly rollup of {hours} hours: "
-            f"{time.monotonic() - rollup_started:.1f} s)")
+            f"{time.monotonic() - rollup_started:.1f} s)"
+        )
 
     def _batches(self, cursor: Any, label: str, total: int, size: int, run: Any) -> None:
         bar = ProgressBar(total, f"{label:>13}", stream=self.stderr)

@@ -44,18 +44,37 @@ from devkit.signing import signed
 
 KINDS = ("active", "trialing", "recovered", "canceled", "partially_refunded", "disputed")
 NAMES = (
-    "Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra",
-    "Barbara Liskov", "Donald Knuth", "Margaret Hamilton", "Ken Thompson", "Radia Perlman",
-    "Dennis Ritchie", "Frances Allen", "John Backus", "Shafi Goldwasser", "Tim Berners-Lee",
-    "Hedy Lamarr", "Claude Shannon", "Annie Easley", "Leslie Lamport", "Sophie Wilson",
+    "Ada Lovelace",
+    "Grace Hopper",
+    "Alan Turing",
+    "Katherine Johnson",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Margaret Hamilton",
+    "Ken Thompson",
+    "Radia Perlman",
+    "Dennis Ritchie",
+    "Frances Allen",
+    "John Backus",
+    "Shafi Goldwasser",
+    "Tim Berners-Lee",
+    "Hedy Lamarr",
+    "Claude Shannon",
+    "Annie Easley",
+    "Leslie Lamport",
+    "Sophie Wilson",
 )
 PLANS = (("plan_demo_basic", "Basic", 900), ("plan_demo_pro", "Pro", 2900))
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
 WEBHOOK_ID = "switchboard-demo"
 DISCARD_URL = "http://127.0.0.1:9/"  # localstripe cannot forget a webhook; the discard port
 # What localstripe sends for a subscription it could charge at once.
-PAID_SUBSCRIPTION = ("customer.subscription.created", "invoice.payment_succeeded",
-                     "payment_intent.succeeded")
+PAID_SUBSCRIPTION = (
+    "customer.subscription.created",
+    "invoice.payment_succeeded",
+    "payment_intent.succeeded",
+)
 
 
 @dataclass
@@ -82,18 +101,29 @@ class _Stdout:
 
 
 class Command(BaseCommand):
-    help = ("Seed demo customers through localstripe (never the real Stripe) and deliver "
-            "their events.")
+    help = (
+        "Seed demo customers through localstripe (never the real Stripe) and deliver their events."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--customers", type=int, default=20, help="How many (default 20).")
-        parser.add_argument("--base-url", default="",
-                            help="Deliver over HTTP to the console at this URL (e.g. "
-                                 "http://127.0.0.1:8000); default: in-process.")
-        parser.add_argument("--process", action="store_true",
-                            help="Run a burst worker on 'webhooks' before the summary.")
-        parser.add_argument("--timeout", type=float, default=30.0,
-                            help="Seconds to wait for localstripe's webhooks (default 30).")
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="Deliver over HTTP to the console at this URL (e.g. "
+            "http://127.0.0.1:8000); default: in-process.",
+        )
+        parser.add_argument(
+            "--process",
+            action="store_true",
+            help="Run a burst worker on 'webhooks' before the summary.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=30.0,
+            help="Seconds to wait for localstripe's webhooks (default 30).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["customers"] < 1:
@@ -103,11 +133,13 @@ class Command(BaseCommand):
         localstripe.djstripe_account_ensure(settings.STRIPE_SECRET_KEY)
         base_url = options["base_url"].rstrip("/")
         out = io.StringIO()
-        call_command("stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000",
-                     stdout=out)
+        call_command(
+            "stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000", stdout=out
+        )
         endpoint_url = out.getvalue().strip().splitlines()[-1]
-        deliver = (self._http_delivery(endpoint_url) if base_url
-                   else self._local_delivery(endpoint_url))
+        deliver = (
+            self._http_delivery(endpoint_url) if base_url else self._local_delivery(endpoint_url)
+        )
         plans = self._plans()
 
         with WebhookRelay() as relay:
@@ -121,8 +153,9 @@ class Command(BaseCommand):
             built = [e for s in seeded for e in s.built]
             received = relay.pending()
             answers: Counter[str] = Counter()
-            bar = ProgressBar(len(received) + len(built), "Delivering events",
-                              stream=_Stdout(self.stdout))
+            bar = ProgressBar(
+                len(received) + len(built), "Delivering events", stream=_Stdout(self.stdout)
+            )
             for delivery in received:  # localstripe's own bytes and signature
                 answers[str(deliver(delivery.body, delivery.signature))] += 1
                 delivery.forwarded = True
@@ -140,9 +173,15 @@ class Command(BaseCommand):
 
         if options["process"]:
             self._process()
-        self._summary(seeded, skipped, Counter(d.type for d in received),
-                      Counter(e["type"] for e in built), answers,
-                      endpoint_url, base_url)
+        self._summary(
+            seeded,
+            skipped,
+            Counter(d.type for d in received),
+            Counter(e["type"] for e in built),
+            answers,
+            endpoint_url,
+            base_url,
+        )
 
     # --- safety ----------------------------------------------------------------------
 
@@ -153,16 +192,21 @@ class Command(BaseCommand):
             raise CommandError(
                 f"STRIPE_API_BASE is {api_base}, the real Stripe: demo_stripe_seed only seeds "
                 "localstripe. Start one (python -m devkit.localstripe --port 8420) "
-                "and set STRIPE_API_BASE=http://127.0.0.1:8420.")
+                "and set STRIPE_API_BASE=http://127.0.0.1:8420."
+            )
         if settings.PRODUCTION or settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")):
             raise CommandError("demo_stripe_seed never runs in production or with a live key.")
         if (stripe.api_base or "").rstrip("/") != api_base.rstrip("/"):
-            raise CommandError(f"The Stripe SDK points at {stripe.api_base}, not at "
-                               f"STRIPE_API_BASE ({api_base}); refusing to seed.")
+            raise CommandError(
+                f"The Stripe SDK points at {stripe.api_base}, not at "
+                f"STRIPE_API_BASE ({api_base}); refusing to seed."
+            )
         client = localstripe.LocalStripeClient(api_base)
         if not client.answers(timeout=3):
-            raise CommandError(f"No localstripe answers at {api_base}. Start it with "
-                               "python -m devkit.localstripe --port 8420.")
+            raise CommandError(
+                f"No localstripe answers at {api_base}. Start it with "
+                "python -m devkit.localstripe --port 8420."
+            )
         return client
 
     # --- delivery --------------------------------------------------------------------
@@ -179,16 +223,24 @@ class Command(BaseCommand):
         path = urlparse(endpoint_url).path
 
         def deliver(body: bytes, signature: str) -> int:
-            response = django_client.post(path, data=body, content_type="application/json",
-                                          HTTP_STRIPE_SIGNATURE=signature)
+            response = django_client.post(
+                path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+            )
             return response.status_code
 
         return deliver
 
     def _http_delivery(self, endpoint_url: str) -> Any:
         def deliver(body: bytes, signature: str) -> int:
-            request = urllib.request.Request(endpoint_url, data=body, method="POST", headers={
-                "Content-Type": "application/json; charset=utf-8", "Stripe-Signature": signature})
+            request = urllib.request.Request(
+                endpoint_url,
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": signature,
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     return response.status
@@ -207,9 +259,16 @@ class Command(BaseCommand):
             try:
                 plans.append(stripe.Plan.retrieve(plan_id))
             except stripe.InvalidRequestError:
-                plans.append(stripe.Plan.create(id=plan_id, amount=amount, currency="usd",
-                                                interval="month", product={"name": name},
-                                                nickname=name))
+                plans.append(
+                    stripe.Plan.create(
+                        id=plan_id,
+                        amount=amount,
+                        currency="usd",
+                        interval="month",
+                        product={"name": name},
+                        nickname=name,
+                    )
+                )
         return plans
 
     def _seed_all(self, count: int, plans: list[Any]) -> tuple[list[Seeded], int]:
@@ -229,21 +288,29 @@ class Command(BaseCommand):
 
     def _seed(self, kind: str, name: str, email: str, plan: Any) -> Seeded:
         pm = stripe.PaymentMethod.create(type="card", card=dict(CARD))
-        customer = stripe.Customer.create(email=email, name=name, payment_method=pm.id,
-                                          invoice_settings={"default_payment_method": pm.id},
-                                          metadata={"seeded_by": "demo_stripe_seed",
-                                                    "journey": kind})
+        customer = stripe.Customer.create(
+            email=email,
+            name=name,
+            payment_method=pm.id,
+            invoice_settings={"default_payment_method": pm.id},
+            metadata={"seeded_by": "demo_stripe_seed", "journey": kind},
+        )
         seed = Seeded(kind, email, customer.id, Counter(["customer.created"]))
         if kind == "trialing":
             # localstripe keeps a trial "incomplete" and never sends "trialing".
-            sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": plan.id}],
-                                             trial_period_days=14)
+            sub = stripe.Subscription.create(
+                customer=customer.id, items=[{"plan": plan.id}], trial_period_days=14
+            )
             seed.expected["customer.subscription.created"] += 1
             t = int(time.time()) + 1
-            seed.built.append(events.event(
-                "customer.subscription.updated",
-                self._subscription(sub, plan, status="trialing", trial_end=t + 14 * 86400),
-                created=t, previous_attributes={"status": "incomplete"}))
+            seed.built.append(
+                events.event(
+                    "customer.subscription.updated",
+                    self._subscription(sub, plan, status="trialing", trial_end=t + 14 * 86400),
+                    created=t,
+                    previous_attributes={"status": "incomplete"},
+                )
+            )
             return seed
 
         sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": plan.id}])
@@ -252,18 +319,29 @@ class Command(BaseCommand):
         if kind == "recovered":
             renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
             for offset, status, invoice_status, invoice_type in (
-                    (0, "past_due", "open", "invoice.payment_failed"),
-                    (1, "active", "paid", "invoice.paid")):
+                (0, "past_due", "open", "invoice.payment_failed"),
+                (1, "active", "paid", "invoice.paid"),
+            ):
                 seed.built += [
-                    events.event(invoice_type, events.invoice(
-                        customer.id, subscription_id=sub.id, status=invoice_status,
-                        invoice_id=renewal.id, amount=plan.amount,
-                        period_start=sub.current_period_start,
-                        period_end=sub.current_period_end), created=t + offset),
-                    events.event("customer.subscription.updated",
-                                 self._subscription(sub, plan, status=status,
-                                                    latest_invoice=renewal.id),
-                                 created=t + offset)]
+                    events.event(
+                        invoice_type,
+                        events.invoice(
+                            customer.id,
+                            subscription_id=sub.id,
+                            status=invoice_status,
+                            invoice_id=renewal.id,
+                            amount=plan.amount,
+                            period_start=sub.current_period_start,
+                            period_end=sub.current_period_end,
+                        ),
+                        created=t + offset,
+                    ),
+                    events.event(
+                        "customer.subscription.updated",
+                        self._subscription(sub, plan, status=status, latest_invoice=renewal.id),
+                        created=t + offset,
+                    ),
+                ]
         elif kind == "canceled":
             stripe.Subscription.cancel(sub.id)
             seed.expected["customer.subscription.deleted"] += 1
@@ -277,20 +355,35 @@ class Command(BaseCommand):
                 seed.built.append(events.event("charge.refunded", refunded, created=t))
             else:
                 charge = stripe.Charge.retrieve(charge_id).to_dict(for_json=True)
-                seed.built.append(events.event("charge.dispute.created",
-                                               events.dispute(charge), created=t))
+                seed.built.append(
+                    events.event("charge.dispute.created", events.dispute(charge), created=t)
+                )
         return seed
 
     @staticmethod
-    def _subscription(sub: Any, plan: Any, *, status: str, latest_invoice: str | None = None,
-                      trial_end: int | None = None) -> dict[str, Any]:
+    def _subscription(
+        sub: Any,
+        plan: Any,
+        *,
+        status: str,
+        latest_invoice: str | None = None,
+        trial_end: int | None = None,
+    ) -> dict[str, Any]:
         """Stripe's example subscription around the real ids, in ``status``."""
         return events.subscription(
-            sub.customer, status=status, sub_id=sub.id, plan_id=plan.id, amount=plan.amount,
-            nickname=plan.nickname, product=plan.product, item_id=sub["items"].data[0].id,
+            sub.customer,
+            status=status,
+            sub_id=sub.id,
+            plan_id=plan.id,
+            amount=plan.amount,
+            nickname=plan.nickname,
+            product=plan.product,
+            item_id=sub["items"].data[0].id,
             period_start=sub.current_period_start,
             period_end=trial_end or sub.current_period_end,
-            latest_invoice=latest_invoice or sub.latest_invoice, trial_end=trial_end)
+            latest_invoice=latest_invoice or sub.latest_invoice,
+            trial_end=trial_end,
+        )
 
     # --- processing and summary ------------------------------------------------------------
 
@@ -303,38 +396,56 @@ class Command(BaseCommand):
         self.stdout.write("Processing the queues (burst worker)...")
         django_rq.get_worker(*QUEUE_NAMES, worker_class=SimpleWorker).work(burst=True)
 
-    def _summary(self, seeded: list[Seeded], skipped: int, real: Counter[str],
-                 built: Counter[str], answers: Counter[str], endpoint_url: str,
-                 base_url: str) -> None:
+    def _summary(
+        self,
+        seeded: list[Seeded],
+        skipped: int,
+        real: Counter[str],
+        built: Counter[str],
+        answers: Counter[str],
+        endpoint_url: str,
+        base_url: str,
+    ) -> None:
         from billing.models import EventStatus, StripeEvent
         from customers.models import Customer
 
         write = self.stdout.write
         write("")
-        write(self.style.SUCCESS(
-            f"Seeded {len(seeded)} customer(s) in localstripe"
-            + (f"; {skipped} already there, skipped." if skipped else ".")))
+        write(
+            self.style.SUCCESS(
+                f"Seeded {len(seeded)} customer(s) in localstripe"
+                + (f"; {skipped} already there, skipped." if skipped else ".")
+            )
+        )
         for kind, count in sorted(Counter(s.kind for s in seeded).items()):
             write(f"  {kind:<20} {count}")
-        write(f"Events delivered: {sum(real.values())} sent by localstripe, "
-              f"{sum(built.values())} built and signed here; answers: "
-              + ", ".join(f"{code}: {n}" for code, n in sorted(answers.items())))
+        write(
+            f"Events delivered: {sum(real.values())} sent by localstripe, "
+            f"{sum(built.values())} built and signed here; answers: "
+            + ", ".join(f"{code}: {n}" for code, n in sorted(answers.items()))
+        )
         for event_type, count in sorted((real + built).items()):
             write(f"  {event_type:<36} {count}")
         ids = [s.customer_id for s in seeded]
-        waiting = StripeEvent.objects.filter(stripe_customer_id__in=ids,
-                                             status=EventStatus.RECEIVED).count()
+        waiting = StripeEvent.objects.filter(
+            stripe_customer_id__in=ids, status=EventStatus.RECEIVED
+        ).count()
         rows = Customer.objects.filter(stripe_customer_id__in=ids)
         if rows.exists():
             write("Billing status in the console (status / last payment: customers):")
-            for (status, payment), count in sorted(Counter(
-                    rows.values_list("status", "last_payment_status")).items()):
+            for (status, payment), count in sorted(
+                Counter(rows.values_list("status", "last_payment_status")).items()
+            ):
                 write(f"  {status:<20} {payment or '-':<20} {count}")
         if waiting:
-            write(f"{waiting} event(s) wait for a worker on 'webhooks' "
-                  "(make demo runs one; or rerun with --process).")
+            write(
+                f"{waiting} event(s) wait for a worker on 'webhooks' "
+                "(make demo runs one; or rerun with --process)."
+            )
         if base_url:
             write(f"localstripe now sends its webhooks to {endpoint_url}")
         else:
-            write("Later changes in localstripe reach the console only if it is registered: "
-                  "rerun with --base-url http://<console> (nothing is seeded twice).")
+            write(
+                "Later changes in localstripe reach the console only if it is registered: "
+                "rerun with --base-url http://<console> (nothing is seeded twice)."
+            )

@@ -57,15 +57,21 @@ def _subscription_state(sub: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Command(BaseCommand):
-    help = ("Dev only: post the charge.refunded / customer.subscription.updated webhooks "
-            "localstripe never sends to the console (signed, built from localstripe's objects).")
+    help = (
+        "Dev only: post the charge.refunded / customer.subscription.updated webhooks "
+        "localstripe never sends to the console (signed, built from localstripe's objects)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", default="",
-                            help="The console, e.g. http://127.0.0.1:8000 (default: deliver "
-                                 "in-process, without a web server).")
-        parser.add_argument("--interval", type=float, default=2.0,
-                            help="Seconds between polls (default 2).")
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="The console, e.g. http://127.0.0.1:8000 (default: deliver "
+            "in-process, without a web server).",
+        )
+        parser.add_argument(
+            "--interval", type=float, default=2.0, help="Seconds between polls (default 2)."
+        )
         parser.add_argument("--once", action="store_true", help="Poll once and stop.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -74,19 +80,22 @@ class Command(BaseCommand):
         logging.getLogger("stripe").setLevel(logging.WARNING)  # one line per poll otherwise
         base_url = options["base_url"].rstrip("/")
         out = io.StringIO()
-        call_command("stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000",
-                     stdout=out)
+        call_command(
+            "stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000", stdout=out
+        )
         endpoint_url = out.getvalue().strip().splitlines()[-1]
         from devkit.management.commands.demo_stripe_seed import WEBHOOK_ID
         from devkit.management.commands.demo_stripe_seed import Command as Seed
 
         seed = Seed()
-        self.deliver = (seed._http_delivery(endpoint_url) if base_url
-                        else seed._local_delivery(endpoint_url))
+        self.deliver = (
+            seed._http_delivery(endpoint_url) if base_url else seed._local_delivery(endpoint_url)
+        )
         if base_url:
             # What localstripe does send (subscription deleted, ...) goes straight there.
             localstripe.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
-                WEBHOOK_ID, endpoint_url, settings.STRIPE_WEBHOOK_SECRET)
+                WEBHOOK_ID, endpoint_url, settings.STRIPE_WEBHOOK_SECRET
+            )
         self.stdout.write(f"localstripe bridge: {settings.STRIPE_API_BASE} -> {endpoint_url}")
         while True:
             try:
@@ -108,11 +117,14 @@ class Command(BaseCommand):
         api_base = settings.STRIPE_API_BASE
         host = (urlparse(api_base).hostname or "").lower()
         if settings.PRODUCTION or not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
-            raise CommandError("localstripe_bridge runs only in development, with a test key "
-                               "(sk_test_...).")
+            raise CommandError(
+                "localstripe_bridge runs only in development, with a test key (sk_test_...)."
+            )
         if not _is_loopback(host):
-            raise CommandError(f"STRIPE_API_BASE is {api_base}: the bridge only talks to a "
-                               "localstripe on this machine (127.0.0.1 / localhost).")
+            raise CommandError(
+                f"STRIPE_API_BASE is {api_base}: the bridge only talks to a "
+                "localstripe on this machine (127.0.0.1 / localhost)."
+            )
         if not localstripe.LocalStripeClient(api_base).answers(timeout=3):
             raise CommandError(f"No localstripe answers at {api_base}.")
 
@@ -126,23 +138,29 @@ class Command(BaseCommand):
         Stripe would send for each, from the object as localstripe has it now."""
         sent = []
         waiting = FinanceAction.objects.filter(state=ActionState.SUBMITTED).exclude(
-            kind=ActionKind.CANCEL_NOW)  # localstripe sends customer.subscription.deleted
+            kind=ActionKind.CANCEL_NOW
+        )  # localstripe sends customer.subscription.deleted
         charges = set(waiting.filter(kind=ActionKind.REFUND).values_list("charge_id", flat=True))
-        subs = set(waiting.exclude(kind=ActionKind.REFUND)
-                   .values_list("stripe_subscription_id", flat=True))
+        subs = set(
+            waiting.exclude(kind=ActionKind.REFUND).values_list("stripe_subscription_id", flat=True)
+        )
         for charge_id in sorted(charges):
             charge = stripe_client.retrieve("charge", charge_id)
             if self._once(("charge", charge_id, charge.get("amount_refunded"))):
                 status = self._post(events.event("charge.refunded", charge))
-                sent.append(f"charge.refunded {charge_id} (refunded "
-                            f"{charge.get('amount_refunded')}) -> HTTP {status}")
+                sent.append(
+                    f"charge.refunded {charge_id} (refunded "
+                    f"{charge.get('amount_refunded')}) -> HTTP {status}"
+                )
         for sub_id in sorted(subs):
             sub = stripe_client.retrieve("subscription", sub_id)
             state = _subscription_state(sub)
             if sub.get("status") != "canceled" and self._once(("sub", sub_id, state)):
                 status = self._post(events.event("customer.subscription.updated", sub))
-                sent.append(f"customer.subscription.updated {sub_id} (plan {state[0]}, "
-                            f"cancel at period end {state[2]}) -> HTTP {status}")
+                sent.append(
+                    f"customer.subscription.updated {sub_id} (plan {state[0]}, "
+                    f"cancel at period end {state[2]}) -> HTTP {status}"
+                )
         return sent
 
     def _once(self, fact: tuple[Any, ...]) -> bool:
