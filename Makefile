@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services browser test demo bench bench-downstream bench-console clean
+.PHONY: install services browser lint test demo bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -26,7 +26,14 @@ services:
 browser:
 	@scripts/ensure_browser.sh
 
-test: install services browser
+# The layer contracts (pyproject.toml [tool.importlinter]: apps depend one way) and ruff's
+# lint and format checks. `make test` runs it first: a change that breaks a layer fails.
+lint: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint services browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: install services
