@@ -1,8 +1,8 @@
-"""Selectors of the operations dashboard (reads only; the view is billing/dashboard_views.py).
+"""Selectors of the operations dashboard (reads only; the view is console/dashboard_views.py).
 
 Every number comes with the admin changelist URL of the rows behind it (or None when the
 viewer may not open that list, or the list does not exist). Long windows read the hourly
-rollup (billing/stats.py) plus the live hour; the 1-hour window reads raw rows. Finance
+rollup (console/stats.py) plus the live hour; the 1-hour window reads raw rows. Finance
 numbers (payment volumes, failed payments and recoveries, tickets per 100 payments,
 reconcile drift) are left out for viewers without ``can_view_finance_details``.
 """

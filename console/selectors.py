@@ -131,7 +131,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def account_state(customer: Customer, *, now: datetime | None = None) -> dict[str, Any]:
-    """The account-state API's payload (see customers/openapi.json). No email, name or
+    """The account-state API's payload (see console/openapi.json). No email, name or
     card data: callers identify the customer themselves."""
     now = now or timezone.now()
     level, reasons = confidence(customer, now=now)

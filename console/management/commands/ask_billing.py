@@ -1,6 +1,6 @@
 """manage.py ask_billing CUSTOMER "did my payment go through?"
 
-The reference answerer (customers/answerer.py) fed by the account-state API's logic:
+The reference answerer (console/answerer.py) fed by the account-state API's logic:
 locally (the same selector the API uses) or, with --api and --token, over HTTP exactly
 as a bot would call it. Prints the answer, and a HANDOFF line when a person must take over.
 """
