@@ -1,4 +1,4 @@
-"""Context for the customer page's 360 slots (templates/customers/_customer_360_*.html)."""
+"""Context for the customer page's 360 slots (templates/console/_customer_360_*.html)."""
 
 from __future__ import annotations
 
