@@ -18,6 +18,9 @@ PERMISSION_DENIED = "staff.permission.denied"
 # Canonical customer record
 CUSTOMER_CREATED = "customers.customer.created"
 CUSTOMER_UPDATED = "customers.customer.updated"
+CUSTOMER_ERASED = "customers.customer.erased"
+# Retention: old delivered outbox rows, succeeded handler runs and event payloads purged
+RETENTION_PURGED = "system.retention.purged"
 
 # Billing (Stripe pipeline and finance actions)
 BILLING_EVENT_REPLAYED = "billing.event.replayed"

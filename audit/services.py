@@ -71,3 +71,87 @@ def audit_record(
         entry.target_label = str(target)[:200]
     entry.save(force_insert=True)
     return entry
+
+
+ERASED = "[erased]"
+
+
+def _scrub(value: Any, terms: tuple[str, ...]) -> Any:
+    """A copy of ``value`` with every string that contains one of ``terms`` replaced."""
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, terms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, terms) for item in value]
+    if isinstance(value, str) and any(term.lower() in value.lower() for term in terms):
+        return ERASED
+    return value
+
+
+def _values_of(value: Any, keys: tuple[str, ...]) -> set[str]:
+    """Every string stored under one of ``keys`` anywhere in ``value``."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if k in keys and isinstance(v, str):
+                found.add(v)
+            found |= _values_of(v, keys)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _values_of(item, keys)
+    return found
+
+
+def audit_redact(
+    *,
+    target: models.Model,
+    terms: list[str],
+    tombstone: str,
+    personal_keys: tuple[str, ...] = ("email", "name"),
+) -> int:
+    """Replace a person's data in existing entries: the one path that rewrites the log.
+
+    Entries about ``target`` get ``tombstone`` as their label; in those and in any entry
+    whose data mentions one of ``terms`` (email, name, and any earlier value of
+    ``personal_keys`` the entries about ``target`` recorded), every string holding a term
+    becomes "[erased]". Ids, actions, actors and times stay, so the trail still says who
+    did what and when. Call it inside the erasing transaction (``SET LOCAL`` ends with
+    it), and record the erasure itself with ``audit_record``. Returns entries rewritten.
+    """
+    from django.db import connection, transaction
+    from django.db.models import Q
+
+    target_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
+    about = Q(target_type=target_type, target_id=str(target.pk))
+    # Earlier values too: an entry about the person that recorded a name change holds
+    # the old name, which is as personal as the current one.
+    earlier: set[str] = set()
+    for data in AuditEntry.objects.filter(about).values_list("data", flat=True):
+        earlier |= _values_of(data, personal_keys)
+    clean_terms = tuple(
+        sorted({t.strip() for t in [*terms, *earlier] if t and len(t.strip()) >= 3})
+    )
+    mentions = Q()
+    for term in clean_terms:
+        mentions |= Q(data__icontains=term) | Q(target_label__icontains=term)
+    entries = (
+        AuditEntry.objects.filter(about | mentions)
+        if clean_terms
+        else (AuditEntry.objects.filter(about))
+    )
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_redact must run inside the erasing transaction")
+    count = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL switchboard.audit_redaction = 'on'")
+    try:
+        for entry in entries.only("pk", "data", "target_label", "target_type", "target_id"):
+            data = _scrub(entry.data, clean_terms) if clean_terms else entry.data
+            is_target = entry.target_type_id == target_type.pk and entry.target_id == str(target.pk)
+            label = tombstone if is_target else _scrub(entry.target_label, clean_terms)
+            if data != entry.data or label != entry.target_label:
+                AuditEntry.objects.filter(pk=entry.pk).update(data=data, target_label=label)
+                count += 1
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL switchboard.audit_redaction = 'off'")
+    return count

@@ -7,6 +7,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from billing import erasure
         from billing.adapters import stripe_client
+        from customers.signals import customer_erasing
 
         stripe_client.configure()
+        customer_erasing.connect(erasure.events_scrub, dispatch_uid="billing_erase_events")

@@ -254,7 +254,12 @@ def project(
         now = timezone.now()
 
         # Profile fields (the customer object itself).
-        if obj.get("object") == "customer" and event_type != "customer.deleted":
+        # An erased customer's personal data is never written back by a later event.
+        if (
+            obj.get("object") == "customer"
+            and event_type != "customer.deleted"
+            and customer.erased_at is None
+        ):
             order = _newer(created, customer.profile_event_created)
             if order == "older":
                 notes.append("profile: older than applied state, skipped")

@@ -203,6 +203,14 @@ HANDLER_BACKOFF_MAX_SECONDS = env.float("HANDLER_BACKOFF_MAX_SECONDS", default=3
 SWEEP_EVENT_DELAY_SECONDS = env.int("SWEEP_EVENT_DELAY_SECONDS", default=15)
 SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=60)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=15)
+# Retention, purged by run_scheduler in batches every RETENTION_INTERVAL_MINUTES (0: off):
+# delivered and superseded outbox rows, succeeded handler runs, and the payloads of
+# processed Stripe events (the row stays, with its ids, for de-duplication and history).
+RETENTION_OUTBOX_DAYS = env.int("RETENTION_OUTBOX_DAYS", default=30)
+RETENTION_HANDLER_RUN_DAYS = env.int("RETENTION_HANDLER_RUN_DAYS", default=90)
+RETENTION_EVENT_PAYLOAD_DAYS = env.int("RETENTION_EVENT_PAYLOAD_DAYS", default=400)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+RETENTION_INTERVAL_MINUTES = env.int("RETENTION_INTERVAL_MINUTES", default=60)
 # Reconcile against Stripe every N minutes from the scheduler (0 turns it off).
 RECONCILE_INTERVAL_MINUTES = env.int("RECONCILE_INTERVAL_MINUTES", default=360)
 # /readyz fails when no RQ worker has sent a heartbeat for this long.

@@ -23,7 +23,7 @@ from console.alerts import alert_acknowledge, can_acknowledge_alerts
 from console.models import API_SCOPE_STATE_READ, API_SCOPES, Alert, ApiToken
 from customers import services
 from customers.models import Customer
-from customers.permissions import VIEW_BILLING
+from customers.permissions import ERASE_CUSTOMER, VIEW_BILLING
 
 
 @admin.register(Customer)
@@ -56,7 +56,7 @@ class CustomerAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     ordering = ("-created_at",)
-    actions = None
+    actions = ["erase_personal_data"]
     change_form_template = "admin/customers/customer/change_form.html"
 
     identity_fields = ("email", "name", "marketplace_role")
@@ -99,6 +99,49 @@ class CustomerAdmin(admin.ModelAdmin):
         except ValueError:
             return queryset, may_have_duplicates
         return queryset | self.model.objects.filter(pk=internal_id), may_have_duplicates
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ERASE_CUSTOMER)
+
+    @admin.action(
+        description="Erase personal data (GDPR): Switchboard, CRM and helpdesk",
+        permissions=["erase"],
+    )
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> Any:
+        """Owners only, after a confirmation page that names every customer and asks why.
+        The service checks the permission again and audits each erasure."""
+        customers = list(queryset.filter(erased_at__isnull=True)[:50])
+        reason = (request.POST.get("reason") or "").strip()
+        if request.POST.get("confirm") == "erase" and reason and customers:
+            erased = 0
+            for customer in customers:
+                try:
+                    erased += services.customer_erase(
+                        actor=request.user, customer_id=customer.pk, reason=reason
+                    )
+                except PermissionDenied:
+                    self.message_user(request, "You may not erase customers.", messages.ERROR)
+                    return None
+            self.message_user(
+                request,
+                f"{erased} customer(s) erased. CRM and helpdesk deletions are queued in the "
+                "outbox.",
+                messages.SUCCESS,
+            )
+            return None
+        if not customers:
+            self.message_user(request, "Nothing to erase: already erased.", messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase personal data?",
+            "customers": customers,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "reason": reason,
+            "missing_reason": request.POST.get("confirm") == "erase" and not reason,
+        }
+        return TemplateResponse(request, "admin/console/customer/erase_confirm.html", context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Customer | None = None) -> bool:
         # Customers are never deleted from the console: Stripe deletions become a status.

@@ -15,9 +15,11 @@ class CrmSyncConfig(AppConfig):
 
         from billing.events import subscribe
         from crm_sync import sync
+        from customers.signals import customer_erasing
         from delivery.senders import register_channel
 
         register_channel(sync.CHANNEL, sync.deliver_crm, label="CRM")
+        customer_erasing.connect(sync.contact_erase_request, dispatch_uid="crm_erase_contact")
         subscribe(sync.SUBSCRIBER, sync.EVENT_TYPES, sync.crm_update)
         if not settings.HUBSPOT_TOKEN:
             logger.info(

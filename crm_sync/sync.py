@@ -10,6 +10,7 @@ one request with the newest state when it is back.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -29,6 +30,7 @@ CHANNEL = "crm"
 SUBSCRIBER = "crm_update"
 CONTACT_SYNC = "contact_sync"
 CONTACT_NOTE = "contact_note"
+CONTACT_ERASE = "contact_erase"
 
 # The Stripe events after which the contact's state is sent again.
 EVENT_TYPES = (
@@ -57,6 +59,8 @@ def crm_update(event: BillingEvent) -> str:
     customer = Customer.objects.filter(pk=event.customer_id).first() if event.customer_id else None
     if customer is None:
         return "nothing to do: no canonical customer for this event"
+    if customer.erased_at is not None:
+        return "nothing to do: the customer's data was erased on request"
     if customer.match_state == MatchState.CONFLICT and not customer.crm_contact_id:
         return "skipped: customer is marked for review (conflicting CRM contacts)"
     properties = contact_properties(customer)
@@ -114,9 +118,29 @@ def _store_contact_id(customer: Customer, contact_id: str) -> None:
         ) from None
 
 
+def contact_erase_request(
+    sender: Any, *, customer_id: Any, crm_contact_id: str, **kwargs: Any
+) -> None:
+    """Receiver of ``customers.signals.customer_erasing``: ask the CRM to delete the
+    contact for good (HubSpot's GDPR delete), through the outbox. The row names the
+    contact by its id only and carries no customer, so nothing personal waits in it."""
+    if crm_contact_id:
+        outbox_write(
+            channel=CHANNEL,
+            kind=CONTACT_ERASE,
+            dedupe_key=f"crm:erase:{customer_id}",
+            cause=f"erasure:{customer_id}",
+            payload={"contact_id": crm_contact_id},
+        )
+
+
 def deliver_crm(message: OutboxMessage) -> Delivered:
-    customer = Customer.objects.get(pk=message.customer_id)
     crm = get_crm()
+    if message.kind == CONTACT_ERASE:
+        contact_id = message.payload["contact_id"]
+        crm.contact_erase(contact_id=contact_id)
+        return Delivered(f"{crm.name}: contact {contact_id} permanently deleted")
+    customer = Customer.objects.get(pk=message.customer_id)
     if message.kind == CONTACT_NOTE:
         if not customer.crm_contact_id and crm.name != "local log":
             raise RetryableError("the customer has no CRM contact yet; the note waits for it")

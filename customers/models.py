@@ -134,6 +134,13 @@ class Customer(models.Model):
         max_length=24, choices=MatchState.choices, default=MatchState.UNLINKED, db_index=True
     )
     review_reason = models.CharField(max_length=300, blank=True)
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Personal data erased on request (customers.services.customer_erase): "
+        "Stripe events never write it back.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -149,6 +156,7 @@ class Customer(models.Model):
             ("change_plan", "Can change a customer's plan"),
             ("cancel_subscription", "Can cancel or resume a subscription"),
             ("replay_events", "Can replay Stripe events and dead handler runs"),
+            ("erase_customer", "Can erase a customer's personal data everywhere (GDPR Art. 17)"),
         ]
         indexes = [models.Index(fields=["status", "-created_at"])]
 

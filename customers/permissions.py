@@ -15,6 +15,7 @@ APPROVE_REFUND = "customers.approve_refund"
 CHANGE_PLAN = "customers.change_plan"
 CANCEL_SUBSCRIPTION = "customers.cancel_subscription"
 REPLAY_EVENTS = "customers.replay_events"
+ERASE_CUSTOMER = "customers.erase_customer"
 # Staff accounts (django.contrib.auth), managed from customers/services.py.
 ADD_USER = "auth.add_user"
 CHANGE_USER = "auth.change_user"

@@ -73,6 +73,8 @@ OWNER_PERMISSIONS = [
     *FINANCE_ADMIN_PERMISSIONS,
     permissions.ADD_CUSTOMER,
     permissions.CHANGE_CUSTOMER,
+    # erasing a person's data on request (irreversible, audited)
+    permissions.ERASE_CUSTOMER,
     # staff management
     "auth.view_user",
     permissions.ADD_USER,

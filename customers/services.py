@@ -15,6 +15,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from audit import codes
 from audit.services import audit_record
@@ -179,3 +180,70 @@ def staff_user_record_password_set(*, actor: Any, user: Any) -> None:
     if not actor.has_perm(CHANGE_USER):
         raise PermissionDenied("You may not manage staff users.")
     audit_record(action=codes.STAFF_PASSWORD_SET, actor=actor, target=user, data={})
+
+
+def _erasure_tombstone(customer: Customer) -> str:
+    return f"erased customer {customer.pk}"
+
+
+def customer_erase(*, actor: Any | None, customer_id: Any, reason: str) -> bool:
+    """Erase a person's data everywhere on request (GDPR Art. 17). Returns False when the
+    customer was already erased.
+
+    In one transaction: the audit trail keeps every entry but the person's data in it is
+    replaced by a tombstone (``audit.services.audit_redact``, the one audited redaction
+    path); every app holding data about the customer scrubs it, and asks its vendor to
+    delete it through the outbox (receivers of ``customers.signals.customer_erasing``:
+    event payloads, ticket bodies, outbox payloads, the CRM contact by HubSpot's GDPR
+    delete, the helpdesk user by Zendesk's permanent deletion); the customer's own
+    personal fields are blanked and ``erased_at`` set, so later Stripe events never write
+    them back. The erasure is itself audited. Owners only (``actor=None``: the
+    ``customer_erase`` management command, run by whoever holds the server).
+
+    The customer row stays (with its ids, status and history), so the books still add up
+    and a late Stripe event finds the erased record instead of creating a new one.
+    """
+    from audit.services import audit_redact
+    from customers.permissions import ERASE_CUSTOMER
+    from customers.signals import customer_erasing
+
+    if actor is not None and not actor.has_perm(ERASE_CUSTOMER):
+        raise PermissionDenied("You may not erase customers' personal data.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            "Say why (e.g. the request's reference): it is kept in the audit log."
+        )
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        if customer.erased_at is not None:
+            return False
+        terms = [customer.email, customer.name]
+        redacted = audit_redact(
+            target=customer, terms=terms, tombstone=_erasure_tombstone(customer)
+        )
+        customer_erasing.send(
+            sender=Customer,
+            customer_id=customer.pk,
+            stripe_customer_id=customer.stripe_customer_id or "",
+            crm_contact_id=customer.crm_contact_id or "",
+            helpdesk_user_id=customer.helpdesk_user_id or "",
+            terms=[t for t in terms if t],
+        )
+        customer.email = ""
+        customer.name = ""
+        customer.review_reason = ""
+        customer.erased_at = timezone.now()
+        customer.save(update_fields=["email", "name", "review_reason", "erased_at", "updated_at"])
+        audit_record(
+            action=codes.CUSTOMER_ERASED,
+            actor=actor,
+            target=customer,
+            data={
+                "reason": reason[:500],
+                "audit_entries_redacted": redacted,
+                "crm_contact": bool(customer.crm_contact_id),
+                "helpdesk_user": bool(customer.helpdesk_user_id),
+            },
+        )
+    return True

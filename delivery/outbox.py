@@ -404,3 +404,37 @@ def outbox_retry(*, actor: Any, message_pks: list[int], reason: str = "") -> int
             for pk in _release_paused(channel, now):
                 enqueue_on_commit("sync", DELIVER_JOB, pk)
     return count
+
+
+def outbox_scrub_customer(sender: Any, *, customer_id: Any, **kwargs: Any) -> None:
+    """Receiver of ``customers.signals.customer_erasing``: the customer's rows lose their
+    payloads, and those still waiting are never sent (an old contact update would put the
+    person's data back at the vendor). Rows the erasure itself writes carry no customer."""
+    now = timezone.now()
+    rows = OutboxMessage.objects.filter(customer_id=customer_id)
+    rows.filter(state__in=[*WAITING, OutboxState.DELIVERING]).update(
+        state=OutboxState.SUPERSEDED,
+        outcome="not sent: the customer's data was erased",
+        updated_at=now,
+    )
+    rows.update(payload={"erased": True}, last_error="", updated_at=now)
+
+
+def outbox_purge(*, older_than: datetime, batch_size: int, max_batches: int = 50) -> int:
+    """Delete delivered and superseded rows created before ``older_than``, in batches of
+    ``batch_size`` (short transactions: the outbox keeps taking writes meanwhile). Dead,
+    paused and waiting rows are never purged. Returns rows deleted."""
+    deleted = 0
+    for _ in range(max_batches):
+        pks = list(
+            OutboxMessage.objects.filter(
+                state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED],
+                created_at__lt=older_than,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not pks:
+            break
+        deleted += OutboxMessage.objects.filter(pk__in=pks).delete()[0]
+    return deleted

@@ -14,6 +14,7 @@ class SupportConfig(AppConfig):
         from django.conf import settings
 
         from billing.events import subscribe
+        from customers.signals import customer_erasing
         from delivery.senders import register_channel
         from delivery.signals import message_dead
         from support import emails, handlers, services
@@ -23,6 +24,7 @@ class SupportConfig(AppConfig):
         subscribe(handlers.SUBSCRIBER, handlers.EVENT_TYPES, handlers.helpdesk_ticket)
         subscribe(emails.SUBSCRIBER, emails.EVENT_TYPES, emails.customer_notification)
         message_dead.connect(handlers.review_dead_delivery, dispatch_uid="support_review_dead")
+        customer_erasing.connect(services.tickets_erase, dispatch_uid="support_erase_tickets")
         if not settings.ZENDESK_TOKEN:
             logger.info(
                 "Helpdesk: no ZENDESK_TOKEN set, using the local helpdesk "

@@ -13,7 +13,7 @@ from delivery.models import OutboxMessage
 from delivery.senders import Delivered
 from support.adapters import get_helpdesk
 from support.models import Ticket
-from support.services import TICKET_OPEN
+from support.services import TICKET_OPEN, USER_ERASE
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,12 @@ def _store_requester(customer: Customer, user_id: str) -> None:
 
 
 def deliver_helpdesk(message: OutboxMessage) -> Delivered:
-    ticket = Ticket.objects.select_related("customer", "queue").get(pk=message.payload["ticket_id"])
     helpdesk = get_helpdesk()
+    if message.kind == USER_ERASE:
+        user_id = message.payload["user_id"]
+        helpdesk.user_erase(user_id=user_id)
+        return Delivered(f"{helpdesk.name}: user {user_id} permanently deleted")
+    ticket = Ticket.objects.select_related("customer", "queue").get(pk=message.payload["ticket_id"])
     if message.kind == TICKET_OPEN:
         if ticket.external_id:
             return Delivered(

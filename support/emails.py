@@ -66,6 +66,8 @@ def customer_notification(event: BillingEvent) -> str:
     customer = Customer.objects.filter(pk=event.customer_id).first() if event.customer_id else None
     if customer is None:
         return "nothing to do: no canonical customer for this event"
+    if customer.erased_at is not None:
+        return "nothing to do: the customer's data was erased on request"
     invoice = event.object
     if not invoice.get("id"):
         return "nothing to do: the invoice has no id"

@@ -33,6 +33,8 @@ def helpdesk_ticket(event: BillingEvent) -> str:
     customer = Customer.objects.filter(pk=event.customer_id).first() if event.customer_id else None
     if customer is None:
         return "nothing to do: no canonical customer for this event"
+    if customer.erased_at is not None:
+        return "nothing to do: the customer's data was erased on request"
     obj = event.object
     notes = []
     for rule in rules.rules_for(event.type):

@@ -27,6 +27,9 @@ from support.permissions import WORK_QUEUE, can_work_ticket
 CHANNEL = "helpdesk"
 TICKET_OPEN = "ticket_open"
 TICKET_SOLVE = "ticket_solve"
+USER_ERASE = "user_erase"
+ERASED_SUBJECT = "Ticket about a customer whose data was erased"
+ERASED_BODY = "[erased on the customer's request]"
 
 
 def queue_get(slug: str) -> SupportQueue:
@@ -143,3 +146,21 @@ def review_ticket_open(
         body=ticket_body(customer, summary=summary),
         cause=cause,
     )
+
+
+def tickets_erase(sender: Any, *, customer_id: Any, helpdesk_user_id: str, **kwargs: Any) -> None:
+    """Receiver of ``customers.signals.customer_erasing``: the customer's tickets keep
+    their queue, status and times but lose subject and body, and the helpdesk is asked to
+    delete the user for good (Zendesk: soft delete, then permanent deletion) through the
+    outbox. The row names the user by id only and carries no customer."""
+    Ticket.objects.filter(customer_id=customer_id).update(
+        subject=ERASED_SUBJECT, body=ERASED_BODY, updated_at=timezone.now()
+    )
+    if helpdesk_user_id:
+        outbox_write(
+            channel=CHANNEL,
+            kind=USER_ERASE,
+            dedupe_key=f"helpdesk:erase:{customer_id}",
+            cause=f"erasure:{customer_id}",
+            payload={"user_id": helpdesk_user_id},
+        )

@@ -51,6 +51,7 @@ FINANCE = (
 OWNER = FINANCE | {
     "customers.add_customer",
     "customers.change_customer",
+    "customers.erase_customer",
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

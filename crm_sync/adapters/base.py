@@ -48,3 +48,6 @@ class CRMAdapter(Protocol):
 
     def note_add(self, *, contact_id: str, body: str) -> str:
         """Add a timeline note to the contact; returns the note's id."""
+
+    def contact_erase(self, *, contact_id: str) -> None:
+        """Delete the contact for good (GDPR); a contact already gone is success."""

@@ -117,6 +117,11 @@ class HubSpotCRM:
         if not self._update(contact_id, props):
             raise RetryableError(f"HubSpot contact {contact_id} not found")
 
+    def contact_erase(self, *, contact_id: str) -> None:
+        """HubSpot's GDPR delete: the contact and its associated content, permanently
+        (``POST /crm/v3/objects/contacts/gdpr-delete``, 204). Gone already (404) is done."""
+        self._call("POST", f"{CONTACTS}/gdpr-delete", {"objectId": contact_id}, ok_statuses=(404,))
+
     def note_add(self, *, contact_id: str, body: str) -> str:
         payload = {
             "properties": {"hs_timestamp": timezone.now().isoformat(), "hs_note_body": body},

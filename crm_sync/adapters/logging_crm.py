@@ -33,6 +33,9 @@ class LoggingCRM:
     ) -> None:
         logger.info("CRM (local): contact %s stage=%s tags=%s", contact_id, stage, ";".join(tags))
 
+    def contact_erase(self, *, contact_id: str) -> None:
+        logger.info("CRM (local): contact %s erased", contact_id)
+
     def note_add(self, *, contact_id: str, body: str) -> str:
         logger.info("CRM (local): note on contact %s: %s", contact_id, body[:80])
         return ""

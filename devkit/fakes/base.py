@@ -194,7 +194,10 @@ class FakeVendor:
             self.requests.append(
                 Recorded(time.monotonic(), time.time(), method, path, status, body)
             )
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if status == 204:
+            data = b""  # "No Content": no body, as the vendors answer
+        else:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")

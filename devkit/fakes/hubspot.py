@@ -28,6 +28,7 @@ class FakeHubSpot(FakeVendor):
         self.contacts: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, dict[str, Any]] = {}
         self.reject_emails: set[str] = set()  # emails answered with a 400 validation error
+        self.gdpr_deleted: list[str] = []  # contact ids removed by a GDPR delete
         self._ids = itertools.count(501)
 
     def authorized(self, headers: Any) -> bool:
@@ -135,6 +136,26 @@ class FakeHubSpot(FakeVendor):
             contact["properties"].update(properties)
             contact["updatedAt"] = _now()
             return 200, self._object(contact), {}
+        if method == "POST" and path == f"{CONTACTS}/gdpr-delete":
+            # The documented GDPR delete: by id (or by email with idProperty=email); the
+            # contact and its notes go for good; 204 with no body.
+            data = body or {}
+            if not data.get("objectId"):
+                return 400, {**self.error_body(400), "message": "objectId is required"}, {}
+            if data.get("idProperty") == "email":
+                found = [
+                    c
+                    for c in self.contacts.values()
+                    if c["properties"].get("email") == data["objectId"]
+                ]
+                contact = found[0] if found else None
+            else:
+                contact = self.contacts.get(str(data["objectId"]))
+            if contact is None:
+                return 404, {**self.error_body(404), "message": "resource not found"}, {}
+            del self.contacts[contact["id"]]
+            self.gdpr_deleted.append(contact["id"])
+            return 204, None, {}
         if method == "POST" and path == "/crm/v3/objects/notes":
             note_id = str(next(self._ids))
             self.notes[note_id] = {"id": note_id, **(body or {})}

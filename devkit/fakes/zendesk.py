@@ -28,6 +28,8 @@ class FakeZendesk(FakeVendor):
         self.users: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
         self.created_at: dict[int, float] = {}  # ticket id -> time.time() when created
+        self.deleted_users: dict[int, dict[str, Any]] = {}  # soft-deleted, not yet purged
+        self.purged_users: list[int] = []  # permanently deleted (GDPR)
         self._ids = itertools.count(9001)
 
     def authorized(self, headers: Any) -> bool:
@@ -128,4 +130,27 @@ class FakeZendesk(FakeVendor):
                 ticket["comments"].append(data.pop("comment"))
             ticket.update(data, updated_at=_now())
             return 200, {"ticket": ticket}, headers
+        if method == "DELETE" and path.startswith("/api/v2/users/"):
+            # Delete: the user moves to deleted_users (still holding its data).
+            user = self.users.pop(int(path.rsplit("/", 1)[1].removesuffix(".json")), None)
+            if user is None:
+                return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
+            self.deleted_users[user["id"]] = {**user, "active": False}
+            return 200, {"user": {**user, "active": False}}, headers
+        if method == "DELETE" and path.startswith("/api/v2/deleted_users/"):
+            # Permanent deletion works only on a deleted user, as documented.
+            user_id = int(path.rsplit("/", 1)[1].removesuffix(".json"))
+            if user_id in self.users:
+                return (
+                    422,
+                    {
+                        "error": "RecordInvalid",
+                        "description": "User must be deleted before permanent deletion",
+                    },
+                    headers,
+                )
+            if self.deleted_users.pop(user_id, None) is None:
+                return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
+            self.purged_users.append(user_id)
+            return 200, {"deleted_user": {"id": user_id}}, headers
         return 404, {"error": "InvalidEndpoint", "description": f"{method} {path}"}, headers

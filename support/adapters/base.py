@@ -31,3 +31,6 @@ class HelpdeskAdapter(Protocol):
 
     def ticket_solve(self, *, ticket_id: str, note: str) -> None:
         """Add an internal note and set the ticket solved."""
+
+    def user_erase(self, *, user_id: str) -> None:
+        """Delete the user and their data for good (GDPR); already gone is success."""

@@ -14,6 +14,9 @@ class LocalHelpdesk:
     def user_upsert(self, *, external_id: str, email: str, name: str) -> str:
         return ""
 
+    def user_erase(self, *, user_id: str) -> None:
+        logger.info("helpdesk (local): user %s erased", user_id)
+
     def ticket_find(self, *, external_id: str) -> str:
         return ""
 

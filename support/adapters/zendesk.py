@@ -56,6 +56,15 @@ class ZendeskHelpdesk:
         response = self._call("POST", "/api/v2/users/create_or_update.json", {"user": user})
         return str(response.body["user"]["id"])
 
+    def user_erase(self, *, user_id: str) -> None:
+        """Zendesk's permanent deletion: a user must be deleted (``DELETE
+        /api/v2/users/{id}``) before it can be deleted permanently (``DELETE
+        /api/v2/deleted_users/{id}``). A 404 at either step means that step is done."""
+        for path in (f"/api/v2/users/{user_id}.json", f"/api/v2/deleted_users/{user_id}.json"):
+            http.request(
+                VENDOR, "DELETE", self.base_url + path, headers=self.headers, ok_statuses=(404,)
+            )
+
     def ticket_find(self, *, external_id: str) -> str:
         query = urllib.parse.urlencode({"external_id": external_id})
         response = self._call("GET", f"/api/v2/tickets.json?{query}")

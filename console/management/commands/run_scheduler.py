@@ -37,6 +37,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         reconcile_every = settings.RECONCILE_INTERVAL_MINUTES * 60
         next_reconcile = time.monotonic() + reconcile_every if reconcile_every else None
+        purge_every = settings.RETENTION_INTERVAL_MINUTES * 60
+        next_purge = time.monotonic() if purge_every else None
         self.stdout.write(
             f"scheduler: sweeping every {settings.SWEEP_INTERVAL_SECONDS}s; "
             + (
@@ -55,6 +57,9 @@ class Command(BaseCommand):
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 enqueue_now("default", "billing.jobs.reconcile_job")
                 next_reconcile = time.monotonic() + reconcile_every
+            if next_purge is not None and time.monotonic() >= next_purge:
+                self._retention()
+                next_purge = time.monotonic() + purge_every
             if once:
                 break
             close_old_connections()  # a long-lived process: drop broken or stale connections
@@ -77,3 +82,15 @@ class Command(BaseCommand):
             return
         if result.raised or result.cleared:
             self.stdout.write(f"alerts: raised {result.raised}, recovered {result.cleared}")
+
+    def _retention(self) -> None:
+        """Purge what is past its retention time (settings RETENTION_*), in batches."""
+        from console.retention import retention_purge
+
+        try:
+            counts = retention_purge()
+        except Exception as exc:  # noqa: BLE001 - the sweeper must keep running
+            self.stderr.write(f"retention purge failed: {exc.__class__.__name__}: {exc}")
+            return
+        if any(counts.values()):
+            self.stdout.write(f"retention: purged {counts}")
