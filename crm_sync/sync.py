@@ -26,8 +26,8 @@ from crm_sync.adapters import ContactConflict, EmailTaken, get_crm
 from crm_sync.lifecycle import contact_properties, update_properties
 from customers.models import Customer, MatchState
 from delivery.errors import PermanentError, RetryableError
-from delivery.models import OutboxMessage
-from delivery.outbox import outbox_write
+from delivery.models import OutboxMessage, OutboxState
+from delivery.outbox import WAITING, outbox_write
 from delivery.senders import Delivered
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,16 @@ def crm_update(event: BillingEvent) -> str:
     if customer.match_state == MatchState.CONFLICT and not customer.crm_contact_id:
         return "skipped: customer is marked for review (conflicting CRM contacts)"
     properties = contact_properties(customer)
+    # A newer row supersedes the waiting ones of this contact: it inherits their email
+    # change, or the new email would never be sent.
+    email_changed = (
+        "email" in event.changes
+        or OutboxMessage.objects.filter(
+            coalesce_key=contact_coalesce_key(customer),
+            state__in=[*WAITING, OutboxState.DELIVERING],
+            payload__email_changed=True,
+        ).exists()
+    )
     row, created = outbox_write(
         channel=CHANNEL,
         kind=CONTACT_SYNC,
@@ -74,7 +84,7 @@ def crm_update(event: BillingEvent) -> str:
         cause=event.cause,
         dedupe_key=f"crm:contact:{customer.pk}:{event.event_id}",
         coalesce_key=contact_coalesce_key(customer),
-        payload={"properties": properties, "email_changed": "email" in event.changes},
+        payload={"properties": properties, "email_changed": email_changed},
     )
     note = ""
     if event.type == "charge.dispute.created":

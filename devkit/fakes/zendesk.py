@@ -53,6 +53,7 @@ class FakeZendesk(FakeVendor):
         self.groups: dict[int, dict[str, Any]] = {}
         self.memberships: list[dict[str, Any]] = []
         self.auto_assign_on_solve = False
+        self.list_lag = False  # the tickets list does not show new tickets yet
         self.idempotency: dict[str, tuple[float, str, int, Any]] = {}
         self.credentials = base64.b64encode(f"{email}/token:{token}".encode()).decode()
         self.users: dict[int, dict[str, Any]] = {}
@@ -161,6 +162,8 @@ class FakeZendesk(FakeVendor):
         if method == "GET" and path == "/api/v2/tickets.json":
             external_id = (query.get("external_id") or [None])[0]
             found = self.by_external_id(external_id) if external_id else list(self.tickets.values())
+            if self.list_lag:
+                found = []
             return (
                 200,
                 {"tickets": found, "count": len(found), "next_page": None, "previous_page": None},

@@ -43,7 +43,7 @@ def hubspot(sync_settings):
 def zendesk(sync_settings):
     fake = FakeZendesk(email="agent@example.test", token="zendesk-test-token").start()
     # Set up as README says: one group per queue, each with an agent in it.
-    agent = fake.add_user(name="Ada Agent", email="ada@example.test", role="agent")
+    agent = fake.add_user(name="Ada Agent", email="ada.agent@helpdesk.example.test", role="agent")
     sync_settings.ZENDESK_GROUP_IDS = {
         queue: fake.add_group(queue, members=(agent["id"],)) for queue in QUEUES
     }
