@@ -82,7 +82,9 @@ def _now() -> str:
 class FakeHubSpot(FakeVendor):
     name = "hubspot"
 
-    def __init__(self, token: str = "hubspot-test-token", *, plan: str = "") -> None:
+    def __init__(
+        self, token: str = "hubspot-test-token", *, plan: str = "", first_id: int = 501
+    ) -> None:
         super().__init__()
         self.token = token
         self.properties = default_properties()
@@ -92,7 +94,7 @@ class FakeHubSpot(FakeVendor):
         self.contacts: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, dict[str, Any]] = {}
         self.reject_emails: set[str] = set()  # emails answered with a 400 validation error
-        self._ids = itertools.count(501)
+        self._ids = itertools.count(first_id)  # another first id per run of a kept database
 
     def authorized(self, headers: Any) -> bool:
         return headers.get("Authorization") == f"Bearer {self.token}"

@@ -45,6 +45,7 @@ class FakeZendesk(FakeVendor):
         token: str = "zendesk-test-token",
         *,
         plan: str = "",
+        first_id: int = 9001,
     ) -> None:
         super().__init__()
         self.plan_limit = PLANS[plan] if plan else 0
@@ -59,7 +60,7 @@ class FakeZendesk(FakeVendor):
         self.users: dict[int, dict[str, Any]] = {}
         self.tickets: dict[int, dict[str, Any]] = {}
         self.created_at: dict[int, float] = {}  # ticket id -> time.time() when created
-        self._ids = itertools.count(9001)
+        self._ids = itertools.count(first_id)  # another first id per run of a kept database
 
     def limit_answer(self, limit: Limit, now: float) -> tuple[int, Any, dict]:
         return (
