@@ -5,7 +5,7 @@ Each request reserves its own time slot: slots of one bucket are at least
 the vendor never sees more than its count in any window of its own (HubSpot's 100 per
 10 s, Zendesk's 200 per minute): even spacing is the steadiest way to stay under a
 rolling window, and the headroom absorbs network jitter between our slot and the
-vendor's clock. A vendor may have extra buckets (``hubspot_search``: HubSpot's search
+vendor's clock (``SYNC_RATE_HEADROOMS`` gives short windows of few requests more). A vendor may have extra buckets (``hubspot_search``: HubSpot's search
 endpoints allow 4 requests/s per token on top of the app's limit); a search takes a slot
 from both. The reservation is one Lua script (atomic in
 Redis, on Redis's clock, so workers on machines with skewed clocks still agree). A
@@ -66,7 +66,8 @@ def _key(vendor: str) -> str:
 
 
 def _rate(vendor: str) -> float:
-    return float(settings.SYNC_RATE_LIMITS.get(vendor, 0) or 0) * settings.SYNC_RATE_HEADROOM
+    headroom = getattr(settings, "SYNC_RATE_HEADROOMS", {}).get(vendor, settings.SYNC_RATE_HEADROOM)
+    return float(settings.SYNC_RATE_LIMITS.get(vendor, 0) or 0) * headroom
 
 
 def buckets(vendor: str) -> list[str]:

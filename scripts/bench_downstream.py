@@ -66,6 +66,9 @@ def main() -> int:
         help="RQ worker processes (a worker waiting for a rate-limit slot sleeps, costing no "
         "CPU; with fewer, HubSpot rows wait behind Zendesk's slower limit)",
     )
+    parser.add_argument(
+        "--renames", type=int, default=3, help="phase 2 rounds of renaming every customer"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
     args = parser.parse_args()
 
@@ -111,10 +114,25 @@ def main() -> int:
     from django.test import Client
     from rq import Worker
 
+    from billing.models import EventStatus, StripeEvent
     from config.queueing import QUEUE_NAMES
+    from delivery.models import OutboxMessage, OutboxState
     from devkit import stripe_events as events
     from devkit.signing import signed
 
+    # Work an earlier run left unfinished would be swept into this run's figures.
+    leftover = (
+        StripeEvent.objects.filter(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]).count()
+        + OutboxMessage.objects.filter(
+            state__in=[OutboxState.PENDING, OutboxState.FAILED, OutboxState.DELIVERING]
+        ).count()
+    )
+    if leftover:
+        print(
+            f"{leftover} events or deliveries of an earlier run are unfinished in this database: "
+            "drop it (make bench-downstream creates it again) for figures of this run alone"
+        )
+        return 2
     connection = django_rq.get_connection("sync")
     for name in QUEUE_NAMES:
         if django_rq.get_queue(name).count:
@@ -154,7 +172,8 @@ def main() -> int:
 
         def post_phase(phase: int, rate: float) -> bool:
             started = time.monotonic()
-            for n, customer_id in enumerate(customers):
+            rounds = 1 if phase == 1 else args.renames
+            for n, customer_id in enumerate(customers * rounds):
                 if phase == 1:
                     invoice = events.invoice(
                         customer_id,
@@ -164,7 +183,7 @@ def main() -> int:
                     )
                     event = events.event("invoice.payment_failed", invoice)
                 else:
-                    renamed = events.customer(customer_id, email="", name=f"Bench {n} renamed")
+                    renamed = events.customer(customer_id, email="", name=f"Bench renamed {n}")
                     event = events.event("customer.updated", renamed)
                 body, header = signed(event, settings.STRIPE_WEBHOOK_SECRET)
                 posted = time.time()
@@ -209,16 +228,33 @@ def main() -> int:
             time.sleep(0.2)  # polling the fakes, bounded by --timeout
         if not post_phase(2, args.again_rate):
             return 1
+
+        def crm_waiting() -> bool:
+            return OutboxMessage.objects.filter(
+                channel="crm",
+                state__in=[OutboxState.PENDING, OutboxState.FAILED, OutboxState.DELIVERING],
+            ).exists()
+
+        from rq.registry import StartedJobRegistry
+
+        queues = [django_rq.get_queue(name) for name in QUEUE_NAMES]
+
+        def busy() -> bool:
+            return crm_waiting() or any(
+                queue.count or StartedJobRegistry(queue=queue).count for queue in queues
+            )
+
+        quiet = 0
+        while quiet < 3 and time.monotonic() < deadline:
+            quiet = 0 if busy() else quiet + 1
+            time.sleep(0.5)  # polling the queues and the outbox, bounded by --timeout
         patched = len(hubspot.calls("PATCH"))
-        while patched < args.count and time.monotonic() < deadline:
-            time.sleep(0.2)
-            patched = len(hubspot.calls("PATCH"))
         elapsed = time.monotonic() - started
         values = list(latencies.values())
         print(
             f"{len(values)}/{len(sent)} tickets at the helpdesk, {contacts_done()}/{args.count} "
             f"contacts, {patched} contact updates in {elapsed:.0f} s; {args.count} failed payments "
-            f"of new customers at {args.rate:g}/s, then {args.count} renames at "
+            f"of new customers at {args.rate:g}/s, then {args.count * args.renames} renames at "
             f"{args.again_rate:g}/s; {args.workers} workers"
         )
         if not values:
