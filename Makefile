@@ -42,8 +42,9 @@ demo: install services
 bench: install services
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
-# Downstream figure: failed-payment webhook -> ticket at a local fake Zendesk, p50/p95
-# (real workers) on its own database and Redis database.
+# Downstream figures: failed payments -> tickets at a fake Zendesk and contacts at a fake
+# HubSpot that enforce the smallest plans' limits: latency p50/p95 and each limit's
+# busiest window (real workers) on its own database and Redis database.
 BENCH_DOWNSTREAM_ENV = DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/switchboard_bench_downstream} \
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}
 bench-downstream: install services

@@ -232,15 +232,45 @@ HUBSPOT_TOKEN = env.str("HUBSPOT_TOKEN", default="")
 ZENDESK_BASE_URL = env.str("ZENDESK_BASE_URL", default="")
 ZENDESK_EMAIL = env.str("ZENDESK_EMAIL", default="")
 ZENDESK_TOKEN = env.str("ZENDESK_TOKEN", default="")
+# Zendesk group id per Switchboard queue slug ("billing=360001,disputes=360002"): tickets
+# are created in their queue's group, so a private queue (disputes) is private at Zendesk
+# too when that group's agents are restricted to it. A private queue without a group is
+# refused rather than opened where every agent sees it.
+ZENDESK_GROUP_IDS = {
+    slug.strip(): int(group)
+    for slug, group in env.dict("ZENDESK_GROUP_IDS", default={}).items()
+    if slug.strip() and str(group).strip()
+}
+# The agent a ticket is assigned to when Switchboard solves it and nobody holds it
+# (Zendesk refuses to solve an unassigned ticket); empty: a member of the ticket's group.
+ZENDESK_SOLVE_ASSIGNEE_ID = env.int("ZENDESK_SOLVE_ASSIGNEE_ID", default=0)
 
 # --- downstream syncs: outbox delivery (delivery/, crm_sync/, support/) ------------------------
-# Client-side rate limits, requests per second per vendor, shared by every worker
-# (HubSpot allows ~19/s per app, Zendesk ~12/s on its top plan; stay under them).
+# Client-side rate limits per vendor, shared by every worker, with defaults that fit the
+# smallest paid plan (raise them to your plan's): HubSpot private apps on Free/Starter
+# allow 100 requests per 10 s (Professional/Enterprise 190), and the CRM search endpoints
+# 4 requests/s per token on top; Zendesk Support allows 200 requests/min on its smallest
+# plan (400, 700 on larger ones). The limiter spaces requests SYNC_RATE_HEADROOM of the
+# limit apart, so network jitter never pushes a window over the vendor's count.
+HUBSPOT_REQUESTS_PER_10_SECONDS = env.int("HUBSPOT_REQUESTS_PER_10_SECONDS", default=100)
+HUBSPOT_SEARCH_PER_SECOND = env.float("HUBSPOT_SEARCH_PER_SECOND", default=4.0)
+ZENDESK_REQUESTS_PER_MINUTE = env.int("ZENDESK_REQUESTS_PER_MINUTE", default=200)
+# Requests per second by limiter bucket; "<vendor>_<name>" buckets (hubspot_search) are
+# taken on top of the vendor's own and held with it on a 429.
 SYNC_RATE_LIMITS = {
-    "hubspot": env.float("HUBSPOT_RATE_PER_SECOND", default=19.0),
-    "zendesk": env.float("ZENDESK_RATE_PER_SECOND", default=12.0),
+    "hubspot": HUBSPOT_REQUESTS_PER_10_SECONDS / 10,
+    "hubspot_search": HUBSPOT_SEARCH_PER_SECOND,
+    "zendesk": ZENDESK_REQUESTS_PER_MINUTE / 60,
     "slack": env.float("SLACK_RATE_PER_SECOND", default=1.0),
 }
+SYNC_RATE_HEADROOM = env.float("SYNC_RATE_HEADROOM", default=0.95)
+# A short window of few requests needs more room: at 0.95, HubSpot's 4 searches per 1 s
+# leave 50 ms for jitter between our clock and theirs; at 0.85, 0.18 s.
+SYNC_RATE_HEADROOMS = {"hubspot_search": env.float("HUBSPOT_SEARCH_HEADROOM", default=0.85)}
+# A 429 holds the whole vendor back for every worker: for Retry-After when the vendor
+# sends it; HubSpot's 429s have none, so for the window of the policy it names
+# (SECONDLY: 1 s, TEN_SECONDLY_ROLLING: 10 s), else for this long.
+SYNC_RATE_HOLD_SECONDS = env.float("SYNC_RATE_HOLD_SECONDS", default=10.0)
 # A worker waits at most this long for its rate-limit slot; beyond it the row is
 # rescheduled instead of holding the worker.
 SYNC_RATE_MAX_WAIT_SECONDS = env.float("SYNC_RATE_MAX_WAIT_SECONDS", default=5.0)

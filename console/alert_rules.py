@@ -11,7 +11,8 @@ longer holds calls ``alert_clear`` (which sends the "recovered" message).
 |                         | ALERT_WEBHOOK_FAILURES_MINUTES (rejected, unusable, failed)        |
 | handler_dead:<run id>   | a dead handler run (also raised by the pipeline when it dies)     |
 | outbox_dead             | any dead outbox row                                               |
-| outbox_paused:<channel> | a channel paused by its vendor (a 401: the token is wrong)        |
+| outbox_paused:<channel> | a channel paused by its vendor (a refused token, a missing CRM     |
+|                         | property), unless the outbox's own alert for it is open           |
 | event_lag               | event lag p95 over the last ALERT_EVENT_LAG_MINUTES               |
 |                         | > ALERT_EVENT_LAG_P95_SECONDS                                     |
 | stripe_silent           | no Stripe event for ALERT_NO_EVENT_HOURS while subscriptions are  |
@@ -113,19 +114,37 @@ def rule_dead_outbox(result: Evaluation, now: datetime) -> None:
 
 
 def rule_paused_channels(result: Evaluation, now: datetime) -> None:
-    paused = set(
+    """A paused channel, in the words of the error that paused it (a refused token, a
+    HubSpot property nobody created ...). Not raised while the outbox's own alert for
+    that pause (``sync:<channel>:paused``) is open: one alert per pause."""
+    causes: dict[str, str] = {}
+    for name, outcome in (
+        OutboxMessage.objects.filter(state=OutboxState.PAUSED, outcome__startswith="paused: ")
+        .order_by("channel", "-updated_at")
+        .values_list("channel", "outcome")
+    ):
+        causes.setdefault(name, outcome.removeprefix("paused: "))
+    paused = causes.keys() | set(
         OutboxMessage.objects.filter(state=OutboxState.PAUSED)
         .values_list("channel", flat=True)
         .distinct()
     )
+    reported = set(
+        Alert.objects.filter(
+            key__in=[f"sync:{name}:paused" for name in paused],
+            state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED],
+        ).values_list("key", flat=True)
+    )
     for channel in channels():
+        cause = causes.get(channel.name) or "the vendor refuses our requests"
         _apply(
             result,
             f"outbox_paused:{channel.name}",
-            channel.name in paused,
-            f"{channel.label} deliveries are paused: the vendor refused our credentials",
-            f"The {channel.label} answered 401. Fix the token in the settings; paused "
-            "deliveries resume when retried.",
+            channel.name in paused and f"sync:{channel.name}:paused" not in reported,
+            f"{channel.label} deliveries are paused: {cause}",
+            f"Fix the cause ({cause}); paused deliveries are probed every "
+            f"{settings.SYNC_PAUSE_PROBE_SECONDS}s and resume with the first success, or "
+            "when retried from Admin -> Outbox messages.",
         )
 
 

@@ -5,6 +5,13 @@ One ``contact_sync`` row per event and customer (dedupe ``crm:contact:<customer>
 so a retried or replayed handler run writes nothing new), coalesced per customer
 (``crm:contact:<customer>``): while the CRM is down, fifty updates of one contact become
 one request with the newest state when it is back.
+
+A row carries the contact's full properties (sent when the contact is created) and
+whether the email changed in Stripe: an update sends only the properties Switchboard
+owns (crm_sync/lifecycle.py), plus the email when it changed. If another contact owns the
+new email (HubSpot's 409), the customer is marked for review with the reason and the rest
+of the update is delivered without the email: a person decides which contact keeps it,
+nothing dies.
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ from django.db import IntegrityError, transaction
 
 from billing.events import BillingEvent
 from config.money import format_money
-from crm_sync.adapters import ContactConflict, get_crm
-from crm_sync.lifecycle import contact_properties
+from crm_sync.adapters import ContactConflict, EmailTaken, get_crm
+from crm_sync.lifecycle import contact_properties, update_properties
 from customers.models import Customer, MatchState
 from delivery.errors import PermanentError, RetryableError
-from delivery.models import OutboxMessage
-from delivery.outbox import outbox_write
+from delivery.models import OutboxMessage, OutboxState
+from delivery.outbox import WAITING, outbox_write
 from delivery.senders import Delivered
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,16 @@ def crm_update(event: BillingEvent) -> str:
     if customer.match_state == MatchState.CONFLICT and not customer.crm_contact_id:
         return "skipped: customer is marked for review (conflicting CRM contacts)"
     properties = contact_properties(customer)
+    # A newer row supersedes the waiting ones of this contact: it inherits their email
+    # change, or the new email would never be sent.
+    email_changed = (
+        "email" in event.changes
+        or OutboxMessage.objects.filter(
+            coalesce_key=contact_coalesce_key(customer),
+            state__in=[*WAITING, OutboxState.DELIVERING],
+            payload__email_changed=True,
+        ).exists()
+    )
     row, created = outbox_write(
         channel=CHANNEL,
         kind=CONTACT_SYNC,
@@ -71,7 +88,7 @@ def crm_update(event: BillingEvent) -> str:
         cause=event.cause,
         dedupe_key=f"crm:contact:{customer.pk}:{event.event_id}",
         coalesce_key=contact_coalesce_key(customer),
-        payload={"properties": properties},
+        payload={"properties": properties, "email_changed": email_changed},
     )
     note = ""
     if event.type == "charge.dispute.created":
@@ -148,13 +165,33 @@ def deliver_crm(message: OutboxMessage) -> Delivered:
             contact_id=customer.crm_contact_id or "", body=message.payload["body"]
         )
         return Delivered(f"{crm.name}: note added", external_id=note_id)
+    properties = message.payload["properties"]
+    update = update_properties(properties, email_changed=bool(message.payload.get("email_changed")))
+    note = ""
     try:
-        result = crm.contact_upsert(
-            contact_id=customer.crm_contact_id,
-            stable_key=str(customer.pk),
-            email=customer.email,
-            properties=message.payload["properties"],
-        )
+        try:
+            result = crm.contact_upsert(
+                contact_id=customer.crm_contact_id,
+                stable_key=str(customer.pk),
+                email=customer.email,
+                properties=properties,
+                update=update,
+            )
+        except EmailTaken as exc:
+            _mark_conflict(
+                customer.pk,
+                f"CRM: the new email {exc.email} belongs to contact {exc.owner_id}; "
+                "the contact kept its old email, pick which one keeps it",
+            )
+            note = f"; email not changed: contact {exc.owner_id} has it (needs review)"
+            update.pop("email", None)
+            result = crm.contact_upsert(
+                contact_id=customer.crm_contact_id,
+                stable_key=str(customer.pk),
+                email=customer.email,
+                properties=properties,
+                update=update,
+            )
     except ContactConflict as exc:
         _mark_conflict(customer.pk, f"CRM: {exc.developer_message}; not merged, pick one")
         raise
@@ -162,5 +199,6 @@ def deliver_crm(message: OutboxMessage) -> Delivered:
         _store_contact_id(customer, result.contact_id)
     what = "created" if result.created else f"updated (matched by {result.matched_by})"
     return Delivered(
-        f"{crm.name}: contact {result.contact_id or '-'} {what}", external_id=result.contact_id
+        f"{crm.name}: contact {result.contact_id or '-'} {what}{note}",
+        external_id=result.contact_id,
     )

@@ -1,9 +1,14 @@
 """Plain-HTTP calls to downstream vendors, with their answers translated into the
 outbox's error classes (delivery/errors.py).
 
-Every call first takes a slot from the vendor's shared rate limiter, so the vendor never
-sees more than its documented rate from all workers together, and a 429 with
-``Retry-After`` holds back every worker. The standard library's ``urllib`` is enough for
+Every call first takes a slot from the vendor's shared rate limiter (and from an extra
+bucket such as ``hubspot_search`` when the endpoint has its own limit), so the vendor
+never sees more than its documented rate from all workers together. Any 429 holds back
+every worker: for ``Retry-After`` when the vendor sends it (Zendesk does), else for the
+window of the policy the body names (HubSpot's 429s carry no ``Retry-After`` but a
+``policyName``: ``SECONDLY`` is a 1 s window, ``TEN_SECONDLY_ROLLING`` 10 s), else for
+``SYNC_RATE_HOLD_SECONDS``. A hold shorter than a second would let the next request hit
+the same exhausted window. The standard library's ``urllib`` is enough for
 JSON over HTTPS; it keeps the vendor clients free of another dependency.
 """
 
@@ -48,6 +53,26 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+# HubSpot's rate-limit policies (429 body ``policyName``) and the window each counts in.
+POLICY_WINDOW_SECONDS = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0}
+
+
+def hold_seconds(body: Any, headers: dict[str, str]) -> float:
+    """How long a 429 holds the vendor back: Retry-After, else the policy's window, else
+    ``SYNC_RATE_HOLD_SECONDS``; never under one second."""
+    wait = retry_after_seconds(_header(headers, "Retry-After"))
+    if wait is None and isinstance(body, dict):
+        wait = POLICY_WINDOW_SECONDS.get(str(body.get("policyName") or "").upper())
+    if wait is None:
+        wait = float(settings.SYNC_RATE_HOLD_SECONDS)
+    return max(wait, 1.0)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
 def _decode(raw: bytes) -> Any:
     if not raw:
         return None
@@ -84,10 +109,14 @@ def request(
     headers: dict[str, str],
     payload: Any = None,
     ok_statuses: tuple[int, ...] = (),
+    bucket: str = "",
 ) -> Response:
     """One HTTP call. 2xx (and ``ok_statuses``) return a Response; everything else raises
-    RetryableError, PermanentError or ConfigurationError. Rate-limited by vendor."""
+    RetryableError, PermanentError or ConfigurationError. Rate-limited by vendor, and by
+    ``bucket`` too when the endpoint has a limit of its own (``hubspot_search``)."""
     try:
+        if bucket:
+            ratelimit.acquire(bucket)
         ratelimit.acquire(vendor)
     except ratelimit.RateLimited as exc:
         raise RetryableError(str(exc), retry_after=exc.wait) from exc
@@ -112,26 +141,35 @@ def request(
             return Response(status, body, resp_headers)
         detail = f"{where} answered {status}: {_summary(body)}"
         if status == 429:
-            wait = retry_after_seconds(resp_headers.get("Retry-After"))
-            if wait:
-                ratelimit.block_for(vendor, wait)
+            wait = hold_seconds(body, resp_headers)
+            ratelimit.block_for(vendor, wait)
             raise RetryableError(
                 detail,
                 retry_after=wait,
                 user_message=f"{vendor} is rate limiting us; retrying later",
+                status=status,
+                body=body,
             ) from exc
         if status >= 500 or status == 408:
             raise RetryableError(
-                detail, retry_after=retry_after_seconds(resp_headers.get("Retry-After"))
+                detail,
+                retry_after=retry_after_seconds(_header(resp_headers, "Retry-After")),
+                status=status,
+                body=body,
             ) from exc
         if status in (401, 403):
             raise ConfigurationError(
                 detail,
                 user_message=f"{vendor} refused our credentials ({status}): "
                 "check the token in the settings",
+                status=status,
+                body=body,
             ) from exc
         raise PermanentError(
-            detail, user_message=f"{vendor} refused the request: {_summary(body)}"
+            detail,
+            user_message=f"{vendor} refused the request: {_summary(body)}",
+            status=status,
+            body=body,
         ) from exc
     except TimeoutError as exc:
         raise RetryableError(f"{where} timed out") from exc

@@ -1,13 +1,18 @@
 """A client-side rate limiter per vendor, shared by every worker through Redis.
 
-Each request reserves its own time slot: slots of one vendor are at least
-``1 / rate`` seconds apart, whichever worker or process asks, so the vendor never sees
-more than ``rate`` requests in any second. The reservation is one Lua script (atomic in
+Each request reserves its own time slot: slots of one bucket are at least
+``1 / (rate * SYNC_RATE_HEADROOM)`` seconds apart, whichever worker or process asks, so
+the vendor never sees more than its count in any window of its own (HubSpot's 100 per
+10 s, Zendesk's 200 per minute): even spacing is the steadiest way to stay under a
+rolling window, and the headroom absorbs network jitter between our slot and the
+vendor's clock (``SYNC_RATE_HEADROOMS`` gives short windows of few requests more). A vendor may have extra buckets (``hubspot_search``: HubSpot's search
+endpoints allow 4 requests/s per token on top of the app's limit); a search takes a slot
+from both. The reservation is one Lua script (atomic in
 Redis, on Redis's clock, so workers on machines with skewed clocks still agree). A
 caller whose slot is further away than ``max_wait`` gets nothing reserved and is told how
 long to wait: the outbox then reschedules the row instead of holding a worker.
 
-A vendor's 429 with ``Retry-After`` blocks the whole vendor (:func:`block_for`): no worker
+A vendor's 429 holds the whole vendor, every bucket of it (:func:`block_for`): no worker
 sends to it before that time has passed.
 """
 
@@ -61,7 +66,13 @@ def _key(vendor: str) -> str:
 
 
 def _rate(vendor: str) -> float:
-    return float(settings.SYNC_RATE_LIMITS.get(vendor, 0) or 0)
+    headroom = getattr(settings, "SYNC_RATE_HEADROOMS", {}).get(vendor, settings.SYNC_RATE_HEADROOM)
+    return float(settings.SYNC_RATE_LIMITS.get(vendor, 0) or 0) * headroom
+
+
+def buckets(vendor: str) -> list[str]:
+    """The vendor's own bucket and its extra ones (``hubspot``, ``hubspot_search``)."""
+    return [vendor] + [name for name in settings.SYNC_RATE_LIMITS if name.startswith(f"{vendor}_")]
 
 
 def acquire(vendor: str, *, max_wait: float | None = None) -> float:
@@ -85,6 +96,9 @@ def acquire(vendor: str, *, max_wait: float | None = None) -> float:
 
 
 def block_for(vendor: str, seconds: float) -> None:
-    """The vendor said "not before ``seconds``": no worker sends to it before then."""
+    """The vendor said "not before ``seconds``": no worker sends to it, through any of its
+    buckets, before then."""
     if seconds > 0:
-        django_rq.get_connection("sync").eval(_BLOCK, 1, _key(vendor), int(seconds * 1_000_000))
+        connection = django_rq.get_connection("sync")
+        for bucket in buckets(vendor):
+            connection.eval(_BLOCK, 1, _key(bucket), int(seconds * 1_000_000))

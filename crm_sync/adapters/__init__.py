@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from crm_sync.adapters.base import ContactConflict, CRMAdapter, UpsertResult
+from crm_sync.adapters.base import ContactConflict, CRMAdapter, EmailTaken, UpsertResult
 
-__all__ = ["CRMAdapter", "ContactConflict", "UpsertResult", "get_crm"]
+__all__ = ["CRMAdapter", "ContactConflict", "EmailTaken", "UpsertResult", "get_crm"]
 
 
 def get_crm() -> CRMAdapter:

@@ -27,14 +27,35 @@ class ContactConflict(PermanentError):
         )
 
 
+class EmailTaken(PermanentError):
+    """An update changed the email to one another CRM contact owns (HubSpot's 409): the
+    sync marks the customer for review and sends the update without the email."""
+
+    def __init__(self, email: str, owner_id: str) -> None:
+        self.email = email
+        self.owner_id = owner_id
+        super().__init__(
+            f"the email {email} belongs to CRM contact {owner_id or '(unnamed)'}",
+            user_message="another CRM contact has this email",
+        )
+
+
 class CRMAdapter(Protocol):
     name: str
 
     def contact_upsert(
-        self, *, contact_id: str | None, stable_key: str, email: str, properties: dict[str, str]
+        self,
+        *,
+        contact_id: str | None,
+        stable_key: str,
+        email: str,
+        properties: dict[str, str],
+        update: dict[str, str] | None = None,
     ) -> UpsertResult:
         """Update the contact with ``contact_id``; without one (or when it is gone),
-        find it by the stable key and the email, and create it only when none matches."""
+        find it by the stable key and the email, and create it only when none matches.
+        A create sends ``properties``; an update sends ``update`` (default: the same),
+        and raises EmailTaken when it changes the email to another contact's."""
 
     def contact_set_lifecycle(
         self,

@@ -13,7 +13,13 @@ class LoggingCRM:
     name = "local log"
 
     def contact_upsert(
-        self, *, contact_id: str | None, stable_key: str, email: str, properties: dict[str, str]
+        self,
+        *,
+        contact_id: str | None,
+        stable_key: str,
+        email: str,
+        properties: dict[str, str],
+        update: dict[str, str] | None = None,
     ) -> UpsertResult:
         logger.info(
             "CRM (local): upsert contact %s stage=%s tags=%s",

@@ -5,15 +5,22 @@ status) so tests measure rates from the vendor's side. Faults: answer ``status``
 with ``Retry-After``, 500, 401 ...) for the next ``times`` requests or for ``seconds``,
 or ``hang`` (answer only after ``delay`` seconds, so the client times out) — optionally
 after doing the work, like a vendor whose answer is lost on the way back.
+
+Plan limits (``limit(count, window)``) answer like the vendor past its rate: a request
+beyond ``count`` in the rolling ``window`` gets the vendor's own 429
+(:meth:`FakeVendor.limit_answer`), and only the requests served count. ``peak`` measures
+the busiest window from the vendor's side, for tests and the benchmark.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +45,29 @@ class Fault:
 
 
 @dataclass
+class Limit:
+    """At most ``count`` served requests in any rolling ``window`` seconds, counting the
+    requests whose path starts with ``path`` (``""``: all)."""
+
+    count: int
+    window: float
+    path: str = ""
+    policy: str = ""
+    served: deque = field(default_factory=deque)
+
+    def applies(self, path: str) -> bool:
+        return path.startswith(self.path)
+
+    def full(self, now: float) -> bool:
+        while self.served and self.served[0] <= now - self.window:
+            self.served.popleft()
+        return len(self.served) >= self.count
+
+    def free_in(self, now: float) -> float:
+        return max(self.served[0] + self.window - now, 0.0) if self.served else 0.0
+
+
+@dataclass
 class Recorded:
     at: float  # time.monotonic()
     wall: float  # time.time()
@@ -53,6 +83,8 @@ class FakeVendor:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.limits: list[Limit] = []
+        self.request_headers: Any = {}
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -123,6 +155,25 @@ class FakeVendor:
             self.faults.append(fault)
         return fault
 
+    def limit(self, count: int, window: float, *, path: str = "", policy: str = "") -> Limit:
+        """Answer 429 (the vendor's way) beyond ``count`` requests per rolling ``window``."""
+        limit = Limit(count=count, window=window, path=path, policy=policy)
+        with self.lock:
+            self.limits.append(limit)
+        return limit
+
+    def limit_answer(self, limit: Limit, now: float) -> tuple[int, Any, dict[str, str]]:
+        return 429, self.error_body(429), {"Retry-After": f"{max(1, round(limit.free_in(now)))}"}
+
+    def peak(self, window: float, *, path: str = "") -> int:
+        """The most requests served (not 429) in any rolling ``window`` seconds."""
+        with self.lock:
+            times = [r.at for r in self.requests if r.status != 429 and r.path.startswith(path)]
+        times.sort()
+        return max(
+            (bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0
+        )
+
     def heal(self) -> None:
         with self.lock:
             self.faults.clear()
@@ -189,7 +240,9 @@ class FakeVendor:
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
         else:
-            status, payload, headers = self._answer(method, path, query, body, handler.headers)
+            status, payload, headers = self._limited(path) or self._answer(
+                method, path, query, body, handler.headers
+            )
         with self.lock:
             self.requests.append(
                 Recorded(time.monotonic(), time.time(), method, path, status, body)
@@ -209,12 +262,25 @@ class FakeVendor:
         except OSError:
             pass  # the client gave up (timeout)
 
+    def _limited(self, path: str) -> tuple[int, Any, dict[str, str]] | None:
+        """The plan's 429 when a limit of this path is full; else count the request."""
+        now = time.monotonic()
+        with self.lock:
+            matching = [limit for limit in self.limits if limit.applies(path)]
+            for limit in matching:
+                if limit.full(now):
+                    return self.limit_answer(limit, now)
+            for limit in matching:
+                limit.served.append(now)
+        return None
+
     def _answer(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any
     ) -> tuple[int, Any, dict[str, str]]:
         if not self.authorized(headers):
             return 401, self.error_body(401), {}
         with self.lock:
+            self.request_headers = headers  # for routes that read a header (Idempotency-Key)
             return self.route(method, path, query, body)
 
 

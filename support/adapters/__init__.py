@@ -23,6 +23,8 @@ def get_helpdesk() -> HelpdeskAdapter:
             base_url=settings.ZENDESK_BASE_URL,
             email=settings.ZENDESK_EMAIL,
             token=settings.ZENDESK_TOKEN,
+            group_ids=settings.ZENDESK_GROUP_IDS,
+            solve_assignee_id=settings.ZENDESK_SOLVE_ASSIGNEE_ID,
         )
     from support.adapters.local import LocalHelpdesk
 

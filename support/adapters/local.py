@@ -16,6 +16,11 @@ class LocalHelpdesk:
 
     def user_erase(self, *, user_id: str) -> None:
         logger.info("helpdesk (local): user %s erased", user_id)
+    def user_email_update(self, *, user_id: str, email: str) -> str:
+        return "local helpdesk: nothing to update"
+
+    def group_for(self, queue: str) -> int | None:
+        return None
 
     def ticket_find(self, *, external_id: str) -> str:
         return ""
@@ -30,9 +35,10 @@ class LocalHelpdesk:
         priority: str,
         tags: list[str],
         check_existing: bool = True,
+        group_id: int | None = None,
     ) -> str:
         logger.info("helpdesk (local): ticket %s kept in the console: %s", external_id, subject)
         return ""
 
-    def ticket_solve(self, *, ticket_id: str, note: str) -> None:
+    def ticket_solve(self, *, ticket_id: str, note: str, group_id: int | None = None) -> None:
         logger.info("helpdesk (local): ticket solved in the console")

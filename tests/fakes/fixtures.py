@@ -18,7 +18,8 @@ from devkit.fakes.slack import FakeSlack
 from devkit.fakes.zendesk import FakeZendesk
 from tests.stripe_support.fixtures import drain
 
-FAST_LIMITS = {"hubspot": 1000.0, "zendesk": 1000.0, "slack": 1000.0}
+FAST_LIMITS = {"hubspot": 1000.0, "hubspot_search": 1000.0, "zendesk": 1000.0, "slack": 1000.0}
+QUEUES = ("billing", "disputes", "retention", "human_review")
 
 
 @pytest.fixture
@@ -41,6 +42,12 @@ def hubspot(sync_settings):
 @pytest.fixture
 def zendesk(sync_settings):
     fake = FakeZendesk(email="agent@example.test", token="zendesk-test-token").start()
+    # Set up as README says: one group per queue, each with an agent in it.
+    agent = fake.add_user(name="Ada Agent", email="ada.agent@helpdesk.example.test", role="agent")
+    sync_settings.ZENDESK_GROUP_IDS = {
+        queue: fake.add_group(queue, members=(agent["id"],)) for queue in QUEUES
+    }
+    sync_settings.ZENDESK_SOLVE_ASSIGNEE_ID = 0
     sync_settings.ZENDESK_BASE_URL = fake.url
     sync_settings.ZENDESK_EMAIL = "agent@example.test"
     sync_settings.ZENDESK_TOKEN = "zendesk-test-token"
