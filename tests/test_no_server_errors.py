@@ -110,7 +110,8 @@ def mutated_envelope(draw: Any) -> str:
 
 @st.composite
 def deep_nesting(draw: Any) -> str:
-    depth = draw(st.integers(min_value=1, max_value=200_000))
+    # Python's JSON parser gives out near 1,000 levels (RecursionError); PostgreSQL's too.
+    depth = draw(st.integers(min_value=1, max_value=3_000))
     inner = draw(st.sampled_from(["", "1", '"evt_x"', "{}"]))
     if draw(st.booleans()):
         return "[" * depth + inner + "]" * depth
@@ -127,6 +128,9 @@ webhook_body = st.one_of(
 )
 
 
+# Transactional, as in production (autocommit): a statement PostgreSQL refuses must not
+# poison the test's own transaction for every later example.
+@pytest.mark.django_db(transaction=True)
 def test_signed_malformed_webhooks_never_answer_5xx(webhook):
     statuses: dict[int, int] = {}
 

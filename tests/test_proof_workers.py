@@ -73,7 +73,7 @@ def test_workers_outlive_a_stopped_redis_and_do_every_job_once(tmp_path: Path):
     )
     try:
         # Started while Redis is down: the supervisor and its workers wait, they do not exit.
-        time.sleep(3)  # noqa: the outage itself, not waiting for work
+        time.sleep(3)  # the outage itself, not waiting for work
         assert workers.poll() is None
         private.start()
         client = redis.Redis.from_url(private.url)
@@ -85,7 +85,7 @@ def test_workers_outlive_a_stopped_redis_and_do_every_job_once(tmp_path: Path):
         before = _rows()[0]
         private.stop()
         outage_start = time.monotonic()
-        time.sleep(OUTAGE_SECONDS)  # noqa: the outage itself, not waiting for work
+        time.sleep(OUTAGE_SECONDS)  # the outage itself, not waiting for work
         assert workers.poll() is None, "the supervisor exited while Redis was down"
         private.start()
         outage = time.monotonic() - outage_start
