@@ -13,6 +13,9 @@ admin.site.index_title = "Payments, CRM and support in one place"
 rq_admin.install()
 djstripe_admin.install()
 
+# PostgreSQL unreachable: a 503 page that says so; any other error: a plain 500 page.
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
