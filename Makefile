@@ -38,9 +38,9 @@ test: lint services browser
 
 # The long proofs, after `make test` in CI (.ci/run): workers under run_workers outlive a
 # Redis stopped for longer than their heartbeat TTL (every job done once), and the no-5xx
-# property tests at FUZZ_EXAMPLES (20,000 signed webhook bodies, 5,000 API paths).
+# property tests at FUZZ_EXAMPLES (10,000 signed webhook bodies, 2,500 API paths).
 # Figures are printed. About 5 minutes on 2 cores.
-FUZZ_EXAMPLES ?= 20000
+FUZZ_EXAMPLES ?= 10000
 proof: install services
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q -s $(PYTEST_ARGS) tests/test_no_server_errors.py -k "malformed or crafted"
 	$(VENV)/bin/pytest -q -s -m proof $(PYTEST_ARGS)
