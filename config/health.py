@@ -5,9 +5,9 @@ database outage never gets web processes restarted. ``/healthz?details=1`` adds 
 worker figures (below), bounded by the Redis timeouts.
 
 ``/readyz`` (readiness: may this node take traffic?): PostgreSQL answers, Redis answers
-(with the queue depths) and every migration is applied; 503 otherwise. It answers within
-about a second and a half whatever Redis does (its client waits at most
-``HEALTH_REDIS_TIMEOUT`` per attempt). Workers are *not* part of readiness: a quiet hour,
+(with the queue depths) and every migration is applied; 503 otherwise. It answers well within
+2 s whatever Redis does (its client waits at most ``HEALTH_REDIS_TIMEOUT`` per attempt, two
+attempts, and stops at the first failure). Workers are *not* part of readiness: a quiet hour,
 or workers being restarted, is no reason to pull the web tier; webhooks are stored and
 wait for them. Worker liveness is watched separately (:func:`worker_liveness`): on the
 dashboard, in ``/healthz?details=1`` and by the ``workers_down`` alert.

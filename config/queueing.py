@@ -53,9 +53,11 @@ def redis_client(*, timeout: float | None = None) -> redis.Redis:
     redis-py's default client retries a timed-out command three times with backoff of up
     to 10 s, so a Redis that accepts connections and never answers held a request for
     12 s and more. This one waits at most ``timeout`` (default ``REDIS_SOCKET_TIMEOUT``)
-    to connect and to read, retries once without pause (a connection the server closed
-    while idle is common and harmless), and checks idle connections before reuse. Kept
-    per process and URL (the pool is thread-safe and resets itself in a forked child).
+    to connect and to read and retries once without pause (a connection the server closed
+    while idle is common and harmless): at most twice ``timeout`` per command. No
+    ``health_check_interval``: with a retry, its PING on the new connection doubled the
+    wait on a hanging Redis (measured: 1.6 s instead of 0.8 s at 0.4 s). Kept per process
+    and URL (the pool is thread-safe and resets itself in a forked child).
     """
     url = _without_timeouts(str(settings.RQ_QUEUES["default"]["URL"]))
     wait = settings.REDIS_SOCKET_TIMEOUT if timeout is None else timeout
@@ -67,7 +69,6 @@ def redis_client(*, timeout: float | None = None) -> redis.Redis:
             socket_connect_timeout=min(settings.REDIS_CONNECT_TIMEOUT, wait),
             socket_timeout=wait,
             retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
         )
         client = _clients.setdefault(key, client)
     return client

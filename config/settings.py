@@ -163,7 +163,7 @@ def redis_url_with_timeouts(url: str) -> str:
     sep = "&" if "?" in url else "?"
     return (
         f"{url}{sep}socket_connect_timeout={REDIS_CONNECT_TIMEOUT:g}"
-        f"&socket_timeout={REDIS_SOCKET_TIMEOUT:g}&health_check_interval=30"
+        f"&socket_timeout={REDIS_SOCKET_TIMEOUT:g}"
     )
 
 
