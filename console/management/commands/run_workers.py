@@ -24,12 +24,16 @@ the scheduler's sweeper re-enqueues anything stored without a finished run, so n
 lost and nothing is done twice.
 
 With ``--processes N`` this process is only a supervisor: it starts N worker processes
-(this command with ``--processes 1``), restarts one that exits with the same backoff, and
-on SIGTERM/SIGINT passes the signal on (warm shutdown: current jobs finish) and waits.
+(this command with ``--processes 1``, each in its own session), restarts one that exits
+with the same backoff, and on SIGTERM/SIGINT sends each one SIGTERM once (warm shutdown:
+current jobs finish) and waits. Under systemd use ``KillMode=mixed`` so only the
+supervisor gets the stop signal (a second signal is RQ's cold shutdown).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import signal
 import subprocess
@@ -76,6 +80,16 @@ def _pause(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not _Stop.requested and time.monotonic() < deadline:
         time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if the supervisor dies (even by SIGKILL), so no
+    worker is left behind working unsupervised. Elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -135,9 +149,13 @@ class Command(BaseCommand):
 
     def _spawn(self, names: list[str], max_backoff: float) -> subprocess.Popen[bytes]:
         manage = Path(settings.BASE_DIR) / "manage.py"
+        # Its own session: a Ctrl-C on the terminal reaches the supervisor only, which
+        # passes one SIGTERM on. A second signal is RQ's cold shutdown (the job is cut).
         return subprocess.Popen(
             [sys.executable, str(manage), "run_workers", *names, "--processes", "1"]
-            + ["--max-backoff", str(max_backoff)]
+            + ["--max-backoff", str(max_backoff)],
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def _supervise(self, names: list[str], processes: int, max_backoff: float) -> None:
