@@ -38,27 +38,75 @@ class UnusableEnvelope(ValueError):
     """A signed body that is JSON but not a usable Stripe event envelope."""
 
 
+# The newest `created` a real event can carry (9999-12-31): anything larger overflows a
+# datetime, and Stripe never sends it.
+_MAX_CREATED = 253402214400
+
+
+def _storable_text(value: Any) -> bool:
+    """A string PostgreSQL can store: valid UTF-8 (no lone surrogates from a ``\\ud800``
+    escape) and no NUL character."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _optional_text(value: Any) -> bool:
+    return value is None or _storable_text(value)
+
+
+def _object_problems(obj: dict[str, Any]) -> list[str]:
+    """Fields of ``data.object`` the envelope columns read, each a string (or absent) as
+    Stripe sends them; a number or an object in their place is not a Stripe event."""
+    problems = [
+        f"data.object.{name}" for name in ("object", "id") if not _optional_text(obj.get(name))
+    ]
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    if not _optional_text(customer):
+        problems.append("data.object.customer")
+    return problems
+
+
 def _envelope_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    """Columns of a StripeEvent from a parsed event; raises UnusableEnvelope."""
+    """Columns of a StripeEvent from a parsed event; raises UnusableEnvelope.
+
+    Every value is checked for type and range before it reaches a column: a signed body
+    with a number where Stripe sends a string, a lone surrogate in an id or a `created`
+    past year 9999 is unusable (kept for a person), never a server error."""
     event_id = payload.get("id")
     event_type = payload.get("type")
+    created = payload.get("created")
     data = payload.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     problems = []
-    if not isinstance(event_id, str) or not event_id.startswith("evt_"):
+    if not _storable_text(event_id) or not event_id.startswith("evt_") or len(event_id) > 255:
         problems.append("id")
-    if not isinstance(event_type, str) or not event_type:
+    if not _storable_text(event_type) or not event_type or len(event_type) > 100:
         problems.append("type")
-    if not isinstance(payload.get("created"), int):
+    if (
+        isinstance(created, bool)
+        or not isinstance(created, int)
+        or not 0 <= created <= _MAX_CREATED
+    ):
         problems.append("created")
     if not isinstance(obj, dict):
         problems.append("data.object")
+    else:
+        problems += _object_problems(obj)
+    if not _optional_text(payload.get("api_version")):
+        problems.append("api_version")
     if problems:
         raise UnusableEnvelope("missing or invalid: " + ", ".join(problems))
     return {
         "stripe_id": event_id,
         "type": event_type,
-        "created": ts(payload["created"]),
+        "created": ts(created),
         "livemode": bool(payload.get("livemode")),
         "api_version": str(payload.get("api_version") or "")[:64],
         "object_type": str(obj.get("object") or "")[:64],

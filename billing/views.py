@@ -16,7 +16,7 @@ import uuid
 import stripe
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DataError
+from django.db import DataError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -43,6 +43,50 @@ def _verify(body: str, header: str, secrets: list[str], tolerance: int) -> bool:
         except stripe.SignatureVerificationError:
             continue
     return False
+
+
+# Deeper than any Stripe object (a few levels of expansion); PostgreSQL's JSON parser and
+# Python's recursion limit both give out long before a hostile body does.
+MAX_JSON_DEPTH = 64
+_NOT_JSON = object()
+
+
+def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def _parse_json(body: str) -> object:
+    """The parsed body, or ``_NOT_JSON`` for anything that is not JSON we can hold: a
+    syntax error, nesting deep enough to exhaust the parser's recursion (RecursionError,
+    not a ValueError) or deeper than ``MAX_JSON_DEPTH``."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+    return _NOT_JSON if _too_deep(payload) else payload
+
+
+def _record_unusable(payload: object, reason: str) -> None:
+    """Keep a signed but unusable envelope for a person. When its content cannot be stored
+    as it is (a NUL or a lone surrogate anywhere in it), keep the reason without it."""
+    try:
+        with transaction.atomic():
+            services.event_record_unusable(payload=payload, reason=reason)
+    except (DataError, UnicodeEncodeError):
+        with transaction.atomic():
+            services.event_record_unusable(
+                payload={"unstorable": "the body holds characters PostgreSQL cannot store"},
+                reason=reason,
+            )
 
 
 @csrf_exempt
@@ -75,11 +119,10 @@ def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonRespon
     if not _verify(body, header, secrets, settings.STRIPE_WEBHOOK_TOLERANCE):
         logger.info("webhook rejected: bad or stale signature")
         return _error(400, "invalid or expired signature")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return _error(400, "body is not valid JSON")
-    if isinstance(payload, dict) and isinstance(payload.get("id"), str):
+    payload = _parse_json(body)
+    if payload is _NOT_JSON:
+        return _error(400, "body is not valid JSON (or nested too deeply)")
+    if isinstance(payload, dict) and services._storable_text(payload.get("id")):
         note_stripe_event(payload["id"][:255])  # on every log line of this request
 
     try:
@@ -87,11 +130,11 @@ def stripe_webhook(request: HttpRequest, endpoint_uuid: uuid.UUID) -> JsonRespon
             raise services.UnusableEnvelope("the body is not a JSON object")
         _, inserted = services.event_ingest(payload=payload, body=body)
     except services.UnusableEnvelope as exc:
-        services.event_record_unusable(payload=payload, reason=str(exc))
+        _record_unusable(payload, str(exc))
         logger.warning("webhook: signed but unusable envelope (%s)", exc)
         # 200: Stripe retrying the same broken envelope would not make it usable.
         return JsonResponse({"received": False, "unusable": str(exc)}, status=200)
-    except DataError:
+    except (DataError, UnicodeEncodeError):
         logger.warning("webhook: event could not be stored (invalid JSON content)")
         return _error(400, "event content cannot be stored (e.g. NUL characters)")
     logger.info(

@@ -99,6 +99,7 @@ if not PRODUCTION:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,8 +139,36 @@ REDIS_URL = _required("REDIS_URL")
 # Queues: `webhooks` (Stripe event processing), `sync` (CRM/helpdesk/email delivery),
 # `default` (everything else). Jobs are enqueued only after the transaction that
 # justifies them commits (config.queueing.enqueue_on_commit).
+# Every Redis client has bounded waits: a Redis that accepts connections and never answers
+# must cost a request at most these many seconds, not hang it. Product code builds its
+# clients with config.queueing.redis_client() (these timeouts, one quick retry);
+# django-rq's own clients (admin dashboard, rqworker) read them from the URL's query.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+# Workers (manage.py run_workers): heartbeat TTL. An idle worker blocks on the queues for
+# TTL - 15 s and heartbeats after each wait, so a live worker's heartbeat is never older
+# than about that; WORKER_STALE_SECONDS (liveness on /healthz, the dashboard and the
+# "no worker alive" alert) allows one missed beat.
+RQ_WORKER_TTL = env.int("RQ_WORKER_TTL", default=60)
+WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=2 * RQ_WORKER_TTL)
+# Alert (workers_down) when no worker is alive; the test settings turn it off except in
+# its own test, since most tests run no worker.
+ALERT_WORKERS_DOWN = env.bool("ALERT_WORKERS_DOWN", default=True)
+
+
+def redis_url_with_timeouts(url: str) -> str:
+    """``url`` with connect/read timeouts in its query, for clients django-rq builds itself."""
+    if "socket_timeout" in url:
+        return url
+    sep = "&" if "?" in url else "?"
+    return (
+        f"{url}{sep}socket_connect_timeout={REDIS_CONNECT_TIMEOUT:g}"
+        f"&socket_timeout={REDIS_SOCKET_TIMEOUT:g}"
+    )
+
+
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": timeout}
+    name: {"URL": redis_url_with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": timeout}
     for name, timeout in (("webhooks", 120), ("sync", 120), ("default", 600))
 }
 RQ = {"COMMIT_MODE": "on_db_commit"}
@@ -213,8 +242,6 @@ RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 RETENTION_INTERVAL_MINUTES = env.int("RETENTION_INTERVAL_MINUTES", default=60)
 # Reconcile against Stripe every N minutes from the scheduler (0 turns it off).
 RECONCILE_INTERVAL_MINUTES = env.int("RECONCILE_INTERVAL_MINUTES", default=360)
-# /readyz fails when no RQ worker has sent a heartbeat for this long.
-READYZ_WORKER_STALE_SECONDS = env.int("READYZ_WORKER_STALE_SECONDS", default=120)
 # Finance actions (billing/refunds.py): refunds above this amount, in the smallest currency
 # unit (20000 = 200.00 USD), need a second person's approval.
 REFUND_APPROVAL_THRESHOLD = env.int("REFUND_APPROVAL_THRESHOLD", default=20000)
@@ -341,6 +368,20 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static"
+# Static files are served by the web process itself (WhiteNoise): gunicorn with DEBUG off
+# serves the admin's CSS and JS from STATIC_ROOT (filled by collectstatic, `make serve`),
+# compressed and with hashed names cached for a year. Tests and development keep Django's
+# plain storage so no collectstatic is needed before a test run.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION or env.bool("STATIC_MANIFEST", default=False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
 
 # --- logging: never card data, secrets or webhook bodies ------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -11,13 +11,15 @@ import os
 os.environ.setdefault("DJANGO_ENV", "test")
 
 from config.settings import *  # noqa: E402,F401,F403
-from config.settings import RQ_QUEUES, env  # noqa: E402
+from config.settings import RQ_QUEUES, env, redis_url_with_timeouts  # noqa: E402
 
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 for _queue in RQ_QUEUES.values():
-    _queue["URL"] = REDIS_URL
+    _queue["URL"] = redis_url_with_timeouts(REDIS_URL)
 
 DEBUG = False
+# Most tests run no worker; tests/test_health.py turns the workers_down alert back on.
+ALERT_WORKERS_DOWN = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALERT_EMAILS = ["owner-alerts@example.test"]

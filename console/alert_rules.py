@@ -18,6 +18,8 @@ longer holds calls ``alert_clear`` (which sends the "recovered" message).
 | stripe_silent           | no Stripe event for ALERT_NO_EVENT_HOURS while subscriptions are  |
 |                         | active                                                            |
 | reconcile_drift         | the last finished reconcile found drift                           |
+| workers_down            | no RQ worker has heartbeated for WORKER_STALE_SECONDS (Redis      |
+|                         | answering): nothing processes events or deliveries                |
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from django.utils import timezone
 
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.rejections import webhook_rejection_count
+from config.health import worker_liveness
 from console.alerts import alert_clear, alert_raise
 from console.dashboard import ACTIVE_SUBSCRIPTION_STATUSES, lag_percentiles_exact
 from console.models import Alert, AlertState
@@ -195,6 +198,23 @@ def rule_reconcile_drift(result: Evaluation, now: datetime) -> None:
     )
 
 
+def rule_workers_down(result: Evaluation, now: datetime) -> None:
+    if not settings.ALERT_WORKERS_DOWN:
+        return
+    live = worker_liveness()
+    if live["ok"] is None:
+        return  # Redis is not answering: whether workers live is unknown, keep the state
+    _apply(
+        result,
+        "workers_down",
+        not live["ok"],
+        "No worker is alive: events and deliveries are not being processed",
+        f"{live['registered']} worker(s) registered, none with a heartbeat in the last "
+        f"{settings.WORKER_STALE_SECONDS} s. Start or restart manage.py run_workers; stored "
+        "events and deliveries wait and are processed when a worker is back.",
+    )
+
+
 RULES: tuple[Callable[[Evaluation, datetime], None], ...] = (
     rule_webhook_failures,
     rule_dead_handler_runs,
@@ -203,6 +223,7 @@ RULES: tuple[Callable[[Evaluation, datetime], None], ...] = (
     rule_event_lag,
     rule_stripe_silent,
     rule_reconcile_drift,
+    rule_workers_down,
 )
 
 

@@ -3,8 +3,9 @@
 A token looks like ``sbk_<8 chars>_<43 chars>``; only its SHA-256 is stored. The rate
 limit is a fixed one-minute window per token in Redis (INCR + EXPIRE): simple, shared
 by every web process, and exact enough for "N requests a minute". When Redis is
-unreachable the limit is not enforced (logged): refusing every caller because the
-limiter is down would take the help widgets down with it.
+unreachable or does not answer in time the limit is not enforced (logged and counted on
+the dashboard): refusing every caller because the limiter is down would take the help
+widgets down with it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import hashlib
 import logging
 import math
 import secrets
+import threading
 import time
 from typing import Any
 
-import django_rq
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 
 from audit import codes
 from audit.services import audit_record
+from config.queueing import redis_client
 from console.models import API_SCOPES, ApiToken
 from console.permissions import CHANGE_APITOKEN, can_manage_api_tokens
 
@@ -100,17 +102,57 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     return token
 
 
+# Seconds the limiter waits on Redis per attempt (one quick retry): a hanging Redis costs
+# an API call well under a second before the request is let through.
+RATE_LIMIT_REDIS_TIMEOUT = 0.25
+FAIL_OPEN_TTL = 8 * 24 * 3600
+_fail_open_lock = threading.Lock()
+_fail_open_pending = 0  # requests let through unchecked, not yet counted in Redis
+
+
+def _fail_open_key(hour: int) -> str:
+    return f"console:api_ratelimit_failopen:h:{hour}"
+
+
 def api_rate_limit(token: ApiToken, *, now: float | None = None) -> int | None:
-    """None when the request may go on; else the seconds until the window resets."""
+    """None when the request may go on; else the seconds until the window resets.
+
+    Fails open: when Redis refuses, drops or does not answer within
+    ``RATE_LIMIT_REDIS_TIMEOUT`` the request is allowed and counted. The count is kept in
+    the process until Redis answers again, then added to an hourly counter the dashboard
+    shows (:func:`api_rate_limit_fail_open_count`).
+    """
+    global _fail_open_pending
     now = time.time() if now is None else now
     window = int(now // 60)
     key = f"api:rate:{token.pk}:{window}"
+    with _fail_open_lock:
+        pending, _fail_open_pending = _fail_open_pending, 0
     try:
-        pipe = django_rq.get_connection("default").pipeline()
-        count, _ = pipe.incr(key).expire(key, 120).execute()
+        pipe = redis_client(timeout=RATE_LIMIT_REDIS_TIMEOUT).pipeline()
+        pipe.incr(key).expire(key, 120)
+        if pending:
+            hour_key = _fail_open_key(int(now // 3600))
+            pipe.incrby(hour_key, pending).expire(hour_key, FAIL_OPEN_TTL)
+        count = pipe.execute()[0]
     except RedisError as exc:
+        with _fail_open_lock:
+            _fail_open_pending += pending + 1
         logger.warning("API rate limiter unavailable (%s); request allowed", exc.__class__.__name__)
         return None
     if count > settings.API_RATE_LIMIT_PER_MINUTE:
         return max(math.ceil((window + 1) * 60 - now), 1)
     return None
+
+
+def api_rate_limit_fail_open_count(start: float, end: float) -> int:
+    """Requests let through unchecked because the limiter's Redis failed, in [start, end)
+    (whole hours), plus those this process has not been able to record yet."""
+    hours = range(int(start // 3600), int((end - 1) // 3600) + 1)
+    try:
+        values = redis_client(timeout=RATE_LIMIT_REDIS_TIMEOUT).mget(
+            [_fail_open_key(h) for h in hours]
+        )
+    except RedisError:
+        values = []
+    return sum(int(v) for v in values if v) + _fail_open_pending

@@ -29,6 +29,19 @@ def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse
     return response
 
 
+def _plausible_ref(ref: str) -> bool:
+    """An id some customer could have: not empty, not longer than the id columns, no
+    control characters (a NUL cannot even be sent to PostgreSQL) and valid UTF-8. Anything
+    else is answered 404 without a query."""
+    if not ref or len(ref) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in ref):
+        return False
+    try:
+        ref.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @require_GET
 def customer_state(request: HttpRequest, ref: str) -> HttpResponse:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
@@ -59,7 +72,7 @@ def customer_state(request: HttpRequest, ref: str) -> HttpResponse:
             f"Too many requests; retry in {retry_after} s.",
             Retry_After=str(retry_after),
         )
-    customer = resolve_customer(ref)
+    customer = resolve_customer(ref) if _plausible_ref(ref) else None
     if customer is None:
         return _error(
             404,

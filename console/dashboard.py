@@ -24,7 +24,9 @@ from django.utils import timezone
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.permissions import VIEW_RECONCILERUN
 from billing.rejections import webhook_rejection_count
+from config.health import worker_liveness
 from console.alerts import can_view_alerts
+from console.api_tokens import api_rate_limit_fail_open_count
 from console.models import Alert, AlertState
 from console.stats import PAYMENT_TYPES, Stats, hour_floor, window_stats
 from crm_sync.sync import CHANNEL as CRM
@@ -75,6 +77,7 @@ class Dashboard:
     reconcile: ReconcileRun | None = None
     drift: list[Metric] = field(default_factory=list)
     last_event: Metric | None = None
+    workers: list[Metric] = field(default_factory=list)
     show_alerts: bool = False  # the viewer may see alerts (console.view_alert)
     alerts: list[Alert] = field(default_factory=list)
     series: list[tuple[str, int, int]] = field(default_factory=list)  # label, deliveries, failures
@@ -178,6 +181,7 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
     _syncs(board, user, total, start, end)
     _payments(board, user, total, start, end)
     _last_event(board, user, now)
+    _workers(board, start, end)
     # Alerts include reconcile drift and unconfirmed refunds: not for support agents.
     board.show_alerts = can_view_alerts(user)
     if board.show_alerts:
@@ -393,4 +397,35 @@ def _last_event(board: Dashboard, user: Any, now: datetime) -> None:
         )
         if stale
         else "",
+    )
+
+
+def _workers(board: Dashboard, start: datetime, end: datetime) -> None:
+    """Worker liveness (the heartbeat idle workers keep) and the API limiter's fail-opens."""
+    live = worker_liveness()
+    if live["ok"] is None:
+        board.workers.append(
+            Metric("Workers alive", "unknown", warn=True, note="Redis is not answering")
+        )
+    else:
+        age = live["newest_heartbeat_age_seconds"]
+        board.workers.append(
+            Metric(
+                "Workers alive",
+                live["alive"],
+                warn=not live["ok"],
+                note=(
+                    f"newest heartbeat {age:g} s ago"
+                    if age is not None
+                    else "no worker has registered: start manage.py run_workers"
+                ),
+            )
+        )
+    fail_open = api_rate_limit_fail_open_count(start.timestamp(), end.timestamp())
+    board.workers.append(
+        Metric(
+            "API requests let through unchecked (rate limiter unavailable)",
+            fail_open,
+            warn=fail_open > 0,
+        )
     )

@@ -67,7 +67,7 @@ pids+=($!)
 
 $PY manage.py runserver "127.0.0.1:$PORT" --noreload &
 pids+=($!)
-$PY manage.py rqworker webhooks sync default --worker-class rq.worker.SimpleWorker &
+$PY manage.py run_workers webhooks sync default &
 pids+=($!)
 $PY manage.py run_scheduler &
 pids+=($!)
