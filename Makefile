@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services browser lint test demo bench bench-downstream bench-console clean
+.PHONY: install services browser lint test demo lighthouse bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -38,6 +38,12 @@ test: lint services browser
 
 demo: install services
 	@scripts/demo.sh
+
+# Lighthouse (npm, Debian's chromium) on the running demo: login, customer page and
+# dashboard, desktop and mobile, after a real login; prints a table, fails on a miss.
+# Not part of `make test`. Run `make demo` first, with the same DEMO_* settings.
+lighthouse: install browser
+	@scripts/lighthouse.sh
 
 bench: install services
 	$(PY) -m scripts.bench $(BENCH_ARGS)

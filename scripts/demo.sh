@@ -35,6 +35,9 @@ export REDIS_URL=${DEMO_REDIS_URL:-redis://127.0.0.1:6379/2}
 export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
 export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_switchboardLocalDevelopmentKey}
 export ALLOWED_HOSTS=127.0.0.1,localhost
+# Warnings and errors only: the demo's own progress and the box at the end are what a
+# person reads. LOG_LEVEL=INFO make demo shows every request, job and Stripe call.
+export LOG_LEVEL=${LOG_LEVEL:-WARNING}
 
 pids=()
 cleanup() {

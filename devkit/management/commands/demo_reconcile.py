@@ -14,8 +14,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.models import EventStatus, StripeEvent
+from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.reconcile import reconcile_run
+from delivery.models import OutboxMessage, OutboxState
 
 
 class Command(BaseCommand):
@@ -29,7 +30,15 @@ class Command(BaseCommand):
             raise CommandError("demo_reconcile is for the demo; run manage.py reconcile.")
         deadline = time.monotonic() + options["wait"]
         waiting = StripeEvent.objects.filter(status=EventStatus.RECEIVED)
-        while waiting.exists() and time.monotonic() < deadline:
+        # ...and their follow-ups (CRM, helpdesk, emails), so the demo's own output is
+        # over when the logins are printed.
+        busy = HandlerRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.STARTED])
+        sending = OutboxMessage.objects.filter(
+            state__in=[OutboxState.PENDING, OutboxState.DELIVERING]
+        )
+        while time.monotonic() < deadline and (
+            waiting.exists() or busy.exists() or sending.exists()
+        ):
             time.sleep(0.5)
         left = waiting.count()
         run = reconcile_run(repair=False)
