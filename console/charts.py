@@ -49,6 +49,7 @@ def deliveries_chart(series: list[tuple[str, int, int]], *, title: str) -> str:
         show_minor_x_labels=False,
         truncate_label=-1,
         min_scale=1,
+        max_scale=5,  # a handful of y labels, readable on a phone
         spacing=2,
         **_COMMON,
     )

@@ -200,6 +200,15 @@ def describe_event(event: StripeEvent, *, finance: bool) -> tuple[str, str, bool
             invoice_purpose(obj),
             True,
         )
+    if kind in ("invoice.created", "invoice.finalized", "invoice.upcoming"):
+        verb = {"invoice.created": "created", "invoice.finalized": "finalized"}.get(
+            kind, "coming up"
+        )
+        return (
+            f"Invoice {verb}: {money_words(obj.get('amount_due'), cur)}",
+            invoice_purpose(obj),
+            False,
+        )
     if kind in ("payment_intent.succeeded", "charge.succeeded"):
         return (
             f"Payment of {money_words(obj.get('amount'), cur)} succeeded",

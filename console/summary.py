@@ -116,6 +116,13 @@ def renewal(customer: Customer) -> str:
         return "Subscription ended"
     if not end:
         return ""
+    if customer.status in (BillingStatus.PAST_DUE, BillingStatus.UNPAID):
+        retrying = customer.status == BillingStatus.PAST_DUE
+        return (
+            "Renewal not paid: "
+            + ("Stripe is retrying the card" if retrying else "Stripe stopped retrying")
+            + f" (period ends {_day(end)})"
+        )
     if customer.cancel_at_period_end:
         entry = _staff_cancel(customer)
         if entry and entry.action == codes.BILLING_SUBSCRIPTION_CANCELED:

@@ -340,3 +340,18 @@ def test_admin_list_search_finds_a_customer_by_charge_id_and_links_the_page(
     assert reverse("console_customer", args=[paying.pk]) in body and "bob@" not in body
     nothing = client.get(reverse("console_search"), {"q": "ch_Nobody"}).content.decode()
     assert "No customer matches" in nothing
+
+
+def test_a_past_due_customer_reads_as_retrying_not_renewing(client, support_agent, paying):
+    paying.status = "past_due"
+    paying.last_payment_status = "failed"
+    paying.save()
+    stripe_event(
+        customer=paying,
+        type="invoice.payment_failed",
+        payload=payload(_invoice(4900, attempt_count=2, amount_paid=0)),
+    )
+    page = page_of(client, support_agent, paying)
+    assert "Renewal not paid: Stripe is retrying the card" in page and "Renews on" not in page
+    assert "Payment of 49.00 USD failed" in page and "attempt 2" in page
+    assert "Access kept for now (grace)" in page
