@@ -164,13 +164,16 @@ def last_payment(customer: Customer, finance: bool) -> dict[str, Any]:
             obj.get("amount_paid" if paid else "amount_due"), obj.get("currency")
         )
         out["purpose"] = invoice_purpose(obj)
-    if status in (PaymentStatus.DISPUTED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
-        event = _latest(customer, PAYMENT_EVENTS[4:])
+    if status == PaymentStatus.DISPUTED or (
+        finance and status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
+    ):
+        # Refunds are finance details; a dispute is told to everyone, its amount only to
+        # finance (describe_event leaves it out for the others).
+        types = PAYMENT_EVENTS[4:] if finance else PAYMENT_EVENTS[4:6]
+        event = _latest(customer, types)
         if event is not None:
             title, detail, _ = describe_event(event, finance=finance)
             out["note"] = f"{title} ({detail})"
-            if not finance:
-                out["amount"] = out["amount"] if status != PaymentStatus.DISPUTED else ""
     return out
 
 

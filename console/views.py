@@ -31,11 +31,16 @@ def customer_page(request: HttpRequest, customer_id: str) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=customer_id)
     kind = request.GET.get("kind") or ""
     page = parse_id(request.GET.get("page")) or 1
+    timeline = story.customer_story(customer, request.user, kind=kind, page=page)
+    # "What happened last?" is the newest item of all kinds, whatever the filter shows.
+    newest = timeline if not kind and timeline.page == 1 else None
+    newest = newest or story.customer_story(customer, request.user, page_size=1)
     context = {
         **admin.site.each_context(request),
         "title": customer.display_name,
         "h": summary.customer_summary(customer, request.user),
-        "t": story.customer_story(customer, request.user, kind=kind, page=page),
+        "t": timeline,
+        "last": newest.items[0] if newest.items else None,
         "customer": customer,
         "query": "",
     }

@@ -355,3 +355,13 @@ def test_a_past_due_customer_reads_as_retrying_not_renewing(client, support_agen
     assert "Renewal not paid: Stripe is retrying the card" in page and "Renews on" not in page
     assert "Payment of 49.00 USD failed" in page and "attempt 2" in page
     assert "Access kept for now (grace)" in page
+
+
+def test_refund_amounts_in_the_header_are_for_finance_only(client, owner, support_agent, paying):
+    paying.last_payment_status = "partially_refunded"
+    paying.save()
+    charge = {"id": "ch_Mine1", "amount": 4900, "amount_refunded": 1000, "currency": "usd"}
+    stripe_event(customer=paying, type="charge.refunded", payload=payload(charge))
+    assert "Refunded 10.00 USD of 49.00 USD" in page_of(client, owner, paying)
+    support = page_of(client, support_agent, paying)
+    assert "Partially refunded" in support and "Refunded 10.00 USD" not in support
