@@ -9,7 +9,7 @@ from __future__ import annotations
 import pygal
 from pygal.style import Style
 
-# Drawn at 480 px and scaled to the column (at most 760 px wide, console.css): the labels
+# Drawn at 480 px and scaled to the column (at most 600 px wide, console.css): the labels
 # are 13-16 px on a 390 px phone and never blow up on a desktop.
 _STYLE = Style(
     background="transparent",
