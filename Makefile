@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services browser lint test proof serve demo bench bench-downstream bench-console clean
+.PHONY: install services browser lint test proof serve demo lighthouse bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -60,6 +60,12 @@ serve: install
 
 demo: install services
 	@scripts/demo.sh
+
+# Lighthouse (npm, Debian's chromium) on the running demo: login, customer page and
+# dashboard, desktop and mobile, after a real login; prints a table, fails on a miss.
+# Not part of `make test`. Run `make demo` first, with the same DEMO_* settings.
+lighthouse: install browser
+	@scripts/lighthouse.sh
 
 bench: install services
 	$(PY) -m scripts.bench $(BENCH_ARGS)

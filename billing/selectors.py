@@ -111,11 +111,17 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
     data["pending_requests"] = list(pending.select_related("requested_by"))
     if not customer.stripe_customer_id:
         return data
+    disputed = _disputed_charges(customer.stripe_customer_id)
     try:
         for charge in finance_list("charge", customer=customer.stripe_customer_id, limit=10):
             amount = int(charge.get("amount") or 0)
             refunded = max(int(charge.get("amount_refunded") or 0), refunded_here(charge["id"]))
-            refundable = max(amount - refunded, 0) if charge.get("status") == "succeeded" else 0
+            is_disputed = bool(charge.get("disputed")) or charge["id"] in disputed
+            refundable = (
+                max(amount - refunded, 0)
+                if charge.get("status") == "succeeded" and not is_disputed
+                else 0
+            )
             data["charges"].append(
                 {
                     "id": charge["id"],
@@ -126,7 +132,7 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
                     else "",
                     "refundable": refundable,
                     "refundable_label": format_money(refundable, charge.get("currency") or ""),
-                    "status": charge.get("status"),
+                    "status": "disputed" if is_disputed else charge.get("status"),
                     "description": charge.get("description") or "",
                 }
             )
@@ -144,6 +150,25 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
     except StripeActionError as exc:
         data["error"] = exc.user_message
     return data
+
+
+def _disputed_charges(stripe_customer_id: str) -> set[str]:
+    """Charges with a dispute Stripe has not closed in the merchant's favour, from the
+    event inbox: Stripe refuses a refund on them, so the panel offers none."""
+    from billing.models import StripeEvent
+
+    latest: dict[str, str] = {}
+    for payload in (
+        StripeEvent.objects.filter(
+            stripe_customer_id=stripe_customer_id, type__startswith="charge.dispute."
+        )
+        .order_by("created", "id")
+        .values_list("payload", flat=True)
+    ):
+        obj = (payload.get("data") or {}).get("object") or {}
+        if obj.get("charge"):
+            latest[str(obj["charge"])] = str(obj.get("status") or "")
+    return {charge for charge, status in latest.items() if status != "won"}
 
 
 def _ts(value: Any) -> Any:

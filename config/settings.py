@@ -406,5 +406,8 @@ LOGGING = {
         # axes logs every failed login with the username at WARNING/INFO; keep the
         # start-up banner quiet.
         "axes": {"level": "WARNING"},
+        # The Stripe SDK logs every request at INFO (hundreds of lines in `make demo`);
+        # STRIPE_LOG_LEVEL=INFO brings them back when debugging a Stripe call.
+        "stripe": {"level": env.str("STRIPE_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
 from config import djstripe_admin, health, rq_admin
-from console import api_views
+from console import admin_site, api_views, views
 from console.dashboard_views import console_dashboard
 
 admin.site.site_header = "Switchboard"
@@ -15,6 +15,7 @@ admin.site.site_title = "Switchboard console"
 admin.site.index_title = "Payments, CRM and support in one place"
 rq_admin.install()
 djstripe_admin.install()
+admin_site.install(admin.site)  # index order, human labels, "View site" -> the console
 
 # PostgreSQL unreachable: a 503 page that says so; any other error: a plain 500 page.
 handler500 = "config.errors.server_error"
@@ -39,6 +40,19 @@ urlpatterns = [
     # The console: the operations dashboard inside the admin, and the
     # account-state API for chatbots and help widgets.
     path("admin/console/", admin.site.admin_view(console_dashboard), name="console_dashboard"),
+    path(
+        "admin/console/customers/<uuid:customer_id>/",
+        admin.site.admin_view(views.customer_page),
+        name="console_customer",
+    ),
+    path(
+        "admin/console/customers/<uuid:customer_id>/live/",
+        admin.site.admin_view(views.customer_live),
+        name="console_customer_live",
+    ),
+    path(
+        "admin/console/find/", admin.site.admin_view(views.customer_search), name="console_search"
+    ),
     path("api/v1/customers/<str:ref>/state", api_views.customer_state, name="api_customer_state"),
     path("api/v1/openapi.json", api_views.openapi_document, name="api_openapi"),
     path(

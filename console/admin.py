@@ -17,28 +17,46 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
-from console import api_tokens
+from console import api_tokens, search
 from console.alerts import alert_acknowledge, can_acknowledge_alerts
 from console.models import API_SCOPE_STATE_READ, API_SCOPES, Alert, ApiToken
+from console.needs import NEEDS_REVIEW
 from customers import services
 from customers.models import Customer
 from customers.permissions import ERASE_CUSTOMER, VIEW_BILLING
 
 
+class NeedsReviewFilter(admin.SimpleListFilter):
+    """The "customers needing review" count of the needs-you strip links here."""
+
+    title = "needs review"
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Needs review (status, conflict or matched by email only)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        if self.value() == "yes":
+            return queryset.filter(NEEDS_REVIEW)
+        return queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    # Few columns, so the list fits a laptop screen; the customer page has the rest.
     list_display = (
-        "email",
-        "name",
+        "customer_page",
         "status",
         "plan_name",
         "last_payment_status",
-        "stripe_customer_id",
         "match_state",
-        "created_at",
     )
+    list_display_links = None
     list_filter = (
+        NeedsReviewFilter,
         "status",
         "last_payment_status",
         "match_state",
@@ -71,6 +89,15 @@ class CustomerAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
+    @admin.display(description="customer", ordering="email")
+    def customer_page(self, obj: Customer) -> str:
+        return format_html(
+            '<a href="{}">{}</a><br><span class="quiet">{}</span>',
+            reverse("console_customer", args=[obj.pk]),
+            obj.name or obj.email or obj.stripe_customer_id or obj.pk,
+            obj.email if obj.name else (obj.stripe_customer_id or ""),
+        )
+
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None) -> list[Any]:
         fieldsets: list[Any] = [
             (None, {"fields": self.identity_fields}),
@@ -94,6 +121,10 @@ class CustomerAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet[Customer], bool]:
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
+        # Any Stripe id (sub_, in_, ch_, pi_, re_, dp_…) through the event inbox.
+        found = search.customer_ids_for(term)
+        if found:
+            queryset = queryset | self.model.objects.filter(pk__in=found)
         try:
             internal_id = uuid.UUID(term)
         except ValueError:

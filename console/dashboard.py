@@ -162,7 +162,22 @@ def _short_series(start: datetime, end: datetime) -> list[tuple[str, int, int]]:
         """,
             [start, start, end],
         )
-        return [(f"{timezone.localtime(b):%H:%M}", int(d), int(f)) for b, d, f in cursor.fetchall()]
+        found = {b: (int(d), int(f)) for b, d, f in cursor.fetchall()}
+    return [
+        (f"{timezone.localtime(b):%H:%M}", *found.get(b, (0, 0)))
+        for b in buckets(start, end, timedelta(minutes=5))
+    ]
+
+
+def buckets(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Every bucket start in [start, end): the chart's x axis is time, so a quiet bucket
+    is a zero, not a gap that squeezes the axis."""
+    out = []
+    at = start
+    while at < end:
+        out.append(at)
+        at += step
+    return out
 
 
 def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None = None) -> Dashboard:
@@ -192,10 +207,13 @@ def dashboard(*, user: Any, window: str = DEFAULT_WINDOW, now: datetime | None =
         board.series = _short_series(start, end)
     else:
         fmt = "%H:00" if window == "24h" else "%a %H:00"
-        board.series = [
-            (f"{timezone.localtime(h):{fmt}}", s.deliveries, s.failed + s.unusable)
-            for h, s in hourly
-        ]
+        by_hour = dict(hourly)
+        board.series = []
+        for h in buckets(start, end, timedelta(hours=1)):
+            stats = by_hour.get(h) or Stats()
+            board.series.append(
+                (f"{timezone.localtime(h):{fmt}}", stats.deliveries, stats.failed + stats.unusable)
+            )
     return board
 
 

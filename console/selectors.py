@@ -10,38 +10,31 @@ customer, including how sure we are (``confidence``):
 - ``stale``: Stripe has not confirmed the state for ``API_STATE_STALE_HOURS`` (or never).
 - ``confirmed``: otherwise.
 
-The timeline merges five sources newest first; support agents do not see finance-only
-items (see ``FINANCE_ONLY_*``).
+The customer page's header (console/summary.py) and timeline (console/story.py) build on
+these; support agents do not see finance-only items (see ``FINANCE_ONLY_*``).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEntry
-from billing.models import HandlerRun, RunStatus, StripeEvent
+from billing.models import HandlerRun, RunStatus
 from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.sync import CHANNEL as CRM
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
-from customers.permissions import VIEW_BILLING, can_view_finance_details
+from customers.permissions import VIEW_BILLING
 from delivery.models import OutboxMessage, OutboxState
 from delivery.senders import channel_label
 from support.models import Ticket, TicketStatus
 from support.services import CHANNEL as HELPDESK
 
-# What support agents do not see on the timeline: money moved back and disputes, the
-# staff decisions about them, and reconcile repairs.
-FINANCE_ONLY_EVENT_PREFIXES = ("charge.refund", "refund.", "charge.dispute.")
+# What support agents do not see on the customer page: money moved back, the staff
+# decisions about it, and reconcile repairs (disputes are shown, without amounts).
 FINANCE_ONLY_AUDIT_PREFIXES = ("billing.refund.", "billing.reconcile.", "billing.action.")
 FINANCE_ONLY_QUEUES = ("disputes",)
 
@@ -56,8 +49,6 @@ _ACCESS = {
 }
 CONFIRMED, STALE, NEEDS_REVIEW = "confirmed", "stale", "needs_review"
 REVIEW_CHANNELS = (CRM, HELPDESK)
-PAGE_SIZE = 25
-MAX_PAGE = 200
 
 
 def access_for(customer: Customer) -> str:
@@ -281,175 +272,3 @@ def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
         "confirmed_at": customer.billing_confirmed_at,
         "links": links,
     }
-
-
-# --- the timeline -----------------------------------------------------------------------------------
-
-
-@dataclass
-class TimelineItem:
-    at: datetime
-    source: str  # stripe, handler, sync, ticket, staff
-    title: str
-    detail: str = ""
-    status: str = ""
-    url: str | None = None
-    problem: bool = False
-
-
-@dataclass
-class Timeline:
-    items: list[TimelineItem]
-    page: int
-    pages: int
-    total: int
-    finance: bool
-    empty: list[str] = field(default_factory=list)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-def _admin_url(user: Any, obj: Any) -> str | None:
-    opts = obj._meta
-    if not user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
-        return None
-    try:
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-    except Exception:  # noqa: BLE001 - a model without an admin page has no link
-        return None
-
-
-def _sources(customer: Customer, finance: bool) -> dict[str, QuerySet[Any]]:
-    events = StripeEvent.objects.none()
-    runs = HandlerRun.objects.none()
-    if customer.stripe_customer_id:
-        events = StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
-        runs = HandlerRun.objects.filter(event__stripe_customer_id=customer.stripe_customer_id)
-    tickets = Ticket.objects.filter(customer=customer)
-    audit = AuditEntry.objects.filter(
-        target_type=ContentType.objects.get_for_model(Customer), target_id=str(customer.pk)
-    )
-    if not finance:
-        no_finance_events = Q()
-        for prefix in FINANCE_ONLY_EVENT_PREFIXES:
-            no_finance_events &= ~Q(type__startswith=prefix)
-        events = events.filter(no_finance_events)
-        no_finance_runs = Q()
-        for prefix in FINANCE_ONLY_EVENT_PREFIXES:
-            no_finance_runs &= ~Q(event__type__startswith=prefix)
-        runs = runs.filter(no_finance_runs)
-        for prefix in FINANCE_ONLY_AUDIT_PREFIXES:
-            audit = audit.exclude(action__startswith=prefix)
-        tickets = tickets.exclude(queue__slug__in=FINANCE_ONLY_QUEUES)
-    return {
-        "stripe": events.order_by("-received_at", "-id"),
-        "handler": runs.select_related("event")
-        .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
-        .order_by("-at", "-id"),
-        "sync": OutboxMessage.objects.filter(customer=customer).order_by("-created_at", "-id"),
-        "ticket": tickets.select_related("queue").order_by("-created_at", "-id"),
-        "staff": audit.order_by("-created_at", "-id"),
-    }
-
-
-def _item(source: str, obj: Any, user: Any) -> TimelineItem:
-    if source == "stripe":
-        return TimelineItem(
-            obj.received_at,
-            source,
-            f"Stripe event {obj.type}",
-            f"{obj.stripe_id} · {obj.delivery_count} deliver{'y' if obj.delivery_count == 1 else 'ies'}"
-            + (f" · {obj.last_error[:120]}" if obj.last_error else ""),
-            obj.get_status_display(),
-            _admin_url(user, obj),
-            obj.status in ("failed", "unusable"),
-        )
-    if source == "handler":
-        return TimelineItem(
-            obj.at,
-            source,
-            f"{obj.handler} for {obj.event.type}",
-            (obj.note or obj.last_error)[:200]
-            + (f" · {obj.attempts} attempts" if obj.attempts > 1 else ""),
-            obj.get_status_display(),
-            _admin_url(user, obj),
-            obj.status in ("failed", "dead"),
-        )
-    if source == "sync":
-        detail = obj.outcome or obj.last_error or ""
-        return TimelineItem(
-            obj.created_at,
-            source,
-            f"{obj.get_channel_display()}: {obj.kind.replace('_', ' ')}",
-            f"{detail[:200]} · {obj.attempts} attempt{'s' if obj.attempts != 1 else ''}".lstrip(
-                " ·"
-            ),
-            obj.get_state_display(),
-            _admin_url(user, obj),
-            obj.state in ("dead", "paused", "failed"),
-        )
-    if source == "ticket":
-        return TimelineItem(
-            obj.created_at,
-            source,
-            f"Ticket #{obj.pk} in {obj.queue.name}: {obj.subject}",
-            f"priority {obj.get_priority_display().lower()}"
-            + (f" · helpdesk #{obj.external_id}" if obj.external_id else ""),
-            obj.get_status_display(),
-            _admin_url(user, obj),
-        )
-    return TimelineItem(
-        obj.created_at,
-        source,
-        f"{obj.actor_label or 'System'}: {obj.action}",
-        str((obj.data or {}).get("reason") or "")[:200],
-        "",
-        _admin_url(user, obj),
-    )
-
-
-_EMPTY = {
-    "stripe": "No Stripe events for this customer yet",
-    "handler": "no follow-up handler has run",
-    "sync": "nothing sent to the CRM, helpdesk or by email",
-    "ticket": "no tickets",
-    "staff": "no staff actions",
-}
-
-
-def customer_timeline(
-    customer: Customer, user: Any, *, page: int = 1, page_size: int = PAGE_SIZE
-) -> Timeline:
-    """Page ``page`` of everything about the customer, newest first.
-
-    Each source is read already sorted and cut at ``page * page_size`` rows, then merged,
-    so a page costs at most five small indexed queries plus five counts, however long
-    the history. Pages beyond ``MAX_PAGE`` are not served (use the per-model lists).
-    """
-    finance = can_view_finance_details(user)
-    sources = _sources(customer, finance)
-    counts = {name: qs.count() for name, qs in sources.items()}
-    total = sum(counts.values())
-    pages = max(min((total + page_size - 1) // page_size, MAX_PAGE), 1)
-    page = min(max(page, 1), pages)
-    depth = page * page_size
-    items = [
-        _item(name, obj, user) for name, qs in sources.items() if counts[name] for obj in qs[:depth]
-    ]
-    items.sort(key=lambda item: item.at, reverse=True)
-    start = (page - 1) * page_size
-    empty = [_EMPTY[name] for name, n in counts.items() if not n]
-    return Timeline(
-        items=items[start : start + page_size],
-        page=page,
-        pages=pages,
-        total=total,
-        finance=finance,
-        empty=empty,
-    )

@@ -35,6 +35,9 @@ export REDIS_URL=${DEMO_REDIS_URL:-redis://127.0.0.1:6379/2}
 export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
 export STRIPE_SECRET_KEY=${STRIPE_SECRET_KEY:-sk_test_switchboardLocalDevelopmentKey}
 export ALLOWED_HOSTS=127.0.0.1,localhost
+# Warnings and errors only: the demo's own progress and the box at the end are what a
+# person reads. LOG_LEVEL=INFO make demo shows every request, job and Stripe call.
+export LOG_LEVEL=${LOG_LEVEL:-WARNING}
 
 pids=()
 cleanup() {
@@ -48,7 +51,22 @@ trap cleanup INT TERM EXIT
 echo "Preparing a fresh demo database and queue..."
 $PY scripts/ensure_db.py --recreate
 $PY -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"
-$PY manage.py migrate --no-input -v 0
+# migrate takes a minute or two on a fresh database (dj-stripe has ~300 migrations):
+# show how far it is instead of a silent terminal.
+total=$($PY manage.py showmigrations --plan 2>/dev/null | grep -c '^\[ \]' || true)
+$PY manage.py migrate --no-input -v 1 2>&1 | $PY -u -c '
+import sys
+total, done = int(sys.argv[1] or 0), 0
+shown = total or "?"
+for line in sys.stdin:
+    if line.lstrip().startswith("Applying "):
+        done += 1
+        sys.stdout.write(f"\r  Applying migrations: {done}/{shown}")
+        sys.stdout.flush()
+    elif line.strip() and not line.startswith(("Operations to perform", "  Apply all", "Running migrations")):
+        sys.stdout.write("\n" + line)
+print(f"\r  Applying migrations: {done}/{total or done}, done.")
+' "$total"
 
 $PY -m devkit.localstripe --port "$STRIPE_PORT" >/tmp/switchboard-demo-localstripe.log 2>&1 &
 pids+=($!)
@@ -76,11 +94,24 @@ wait_url "http://127.0.0.1:$PORT/healthz"
 # Seeds customers in localstripe; their webhooks reach the console over HTTP, and from
 # then on localstripe sends straight to the console's webhook URL.
 $PY manage.py demo_stripe_seed --customers "${DEMO_CUSTOMERS:-20}" --base-url "http://127.0.0.1:$PORT"
+# One reconcile at start, once the worker has processed the seeded events.
+$PY manage.py demo_reconcile
 
+# The logins and URLs last, in a box, so they are the last thing on the screen.
+box() {
+  local width=0 line border
+  for line in "$@"; do (( ${#line} > width )) && width=${#line}; done
+  border=$(printf '%*s' $((width + 2)) '' | tr ' ' '-')
+  echo "+$border+"
+  for line in "$@"; do printf '| %-*s |\n' "$width" "$line"; done
+  echo "+$border+"
+}
+mapfile -t logins < <($PY manage.py demo_setup)
 echo
-$PY manage.py demo_setup
-echo
-echo "Switchboard console: http://127.0.0.1:$PORT/admin/   (localstripe: $STRIPE_API_BASE)"
-echo "Operations dashboard: http://127.0.0.1:$PORT/admin/console/  API description: http://127.0.0.1:$PORT/api/v1/openapi.json"
-echo "Ctrl-C stops web, worker, scheduler and localstripe."
+box "Switchboard console: http://127.0.0.1:$PORT/admin/" \
+    "Operations dashboard: http://127.0.0.1:$PORT/admin/console/" \
+    "API description: http://127.0.0.1:$PORT/api/v1/openapi.json" \
+    "localstripe (fake Stripe): $STRIPE_API_BASE" \
+    "" "${logins[@]}" "" \
+    "Ctrl-C stops web, worker, scheduler and localstripe."
 wait

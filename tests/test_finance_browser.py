@@ -67,7 +67,7 @@ def test_finance_admin_refunds_through_the_confirmation_page(
     from playwright.sync_api import expect
 
     customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
-    customer_page = f"{live_server.url}/admin/customers/customer/{customer.pk}/change/"
+    customer_page = f"{live_server.url}/admin/console/customers/{customer.pk}/"
 
     page = _login(browser, live_server, finance_admin.username)
     page.goto(customer_page)

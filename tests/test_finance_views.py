@@ -17,7 +17,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from billing.forms import RefundForm
 from billing.models import ActionState, FinanceAction, RefundRequest
-from console.selectors import customer_timeline
+from console.story import customer_story
 from tests.factories import StaffUserFactory
 from tests.finance_support import approval_running_elsewhere, confirm, plan, subscriber
 
@@ -147,11 +147,14 @@ def test_refund_is_confirmed_in_two_steps_and_the_page_waits_for_stripe(
 ):
     customer, _, charge_id = subscriber(webhook, plan("plan_pro", 5000, "Pro"))
     client = _client(finance_admin)
-    page = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
+    page = client.get(reverse("console_customer", args=[customer.pk]))
     assert page.status_code == 200
-    # The customer page loads its finance panel from its own URL, after itself.
+    # The customer page loads its live finance panel from its own URL, after itself.
+    live_url = reverse("console_customer_live", args=[customer.pk])
+    assert live_url.encode() in page.content and b"finance-refund" not in page.content
+    live = client.get(live_url, headers={"X-Requested-With": "fetch"})
+    assert b'class="button finance-refund"' in live.content and b"<html" not in live.content
     panel_url = reverse("billing:customer_finance_panel", args=[customer.pk])
-    assert panel_url.encode() in page.content and b"finance-refund" not in page.content
     page = client.get(panel_url, headers={"X-Requested-With": "fetch"})
     assert (
         b'class="button finance-refund"' in page.content and b"50.00 USD refundable" in page.content
@@ -323,12 +326,10 @@ def test_support_agents_see_only_the_finance_actions_they_asked_for(
     audit_record(action=codes.BILLING_ACTION_CONFIRMED, target=customer, data={"action": admins.pk})
 
     def staff_titles(user):
-        return [
-            item.title for item in customer_timeline(customer, user).items if item.source == "staff"
-        ]
+        return [item.title for item in customer_story(customer, user, kind="staff").items]
 
-    assert any("billing.action.confirmed" in title for title in staff_titles(owner))
-    assert not any("billing.action." in title for title in staff_titles(support_agent))
+    assert any("finance action confirmed" in title for title in staff_titles(owner))
+    assert not any("finance action confirmed" in title for title in staff_titles(support_agent))
 
 
 NOT_AMOUNTS = {

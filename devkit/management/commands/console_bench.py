@@ -84,7 +84,7 @@ class Command(BaseCommand):
         plans: dict[str, tuple[Callable[[], str], dict[str, str]]] = {
             "api": (api_path, bearer),
             "customer_360": (
-                lambda: f"/admin/customers/customer/{rng.choice(sample)[0]}/change/",
+                lambda: f"/admin/console/customers/{rng.choice(sample)[0]}/",
                 cookie,
             ),
             "dashboard_7d": (lambda: "/admin/console/?window=7d", cookie),

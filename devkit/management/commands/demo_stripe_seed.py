@@ -4,7 +4,10 @@ Seeds demo customers through the Stripe API that ``STRIPE_API_BASE`` points at, 
 must be localstripe (started with ``python -m devkit.localstripe --port 8420``): the
 command refuses to run against the real Stripe, with a live key, or in production.
 Journeys, in turn: active, trialing, failed payment then recovered, canceled, partially
-refunded, disputed.
+refunded, disputed, past due (a renewal failed, Stripe retrying), unpaid (retries
+exhausted), matched by email only (a record with that email existed before Stripe's
+customer: linked for review) and needs review (two such records: a conflict, nothing
+linked blindly).
 
 localstripe's own webhooks are captured by a relay and handed to the console's webhook
 view byte for byte (signature verified as for Stripe). What localstripe cannot produce
@@ -42,7 +45,19 @@ from devkit import stripe_events as events
 from devkit.relay import WebhookRelay
 from devkit.signing import signed
 
-KINDS = ("active", "trialing", "recovered", "canceled", "partially_refunded", "disputed")
+# One customer in each state the console can show (with 20 customers, two of each).
+KINDS = (
+    "active",
+    "trialing",
+    "recovered",
+    "canceled",
+    "partially_refunded",
+    "disputed",
+    "past_due",
+    "unpaid",
+    "matched_by_email",
+    "needs_review",
+)
 NAMES = (
     "Ada Lovelace",
     "Grace Hopper",
@@ -287,6 +302,13 @@ class Command(BaseCommand):
         return seeded, skipped
 
     def _seed(self, kind: str, name: str, email: str, plan: Any) -> Seeded:
+        if kind in ("matched_by_email", "needs_review"):
+            # Records the product made before Stripe knew the person: one is linked by
+            # email only (for review), two with the same email are a conflict.
+            from customers.services import customer_create
+
+            for _ in range(1 if kind == "matched_by_email" else 2):
+                customer_create(actor=None, email=email, name=name)
         pm = stripe.PaymentMethod.create(type="card", card=dict(CARD))
         customer = stripe.Customer.create(
             email=email,
@@ -316,32 +338,45 @@ class Command(BaseCommand):
         sub = stripe.Subscription.create(customer=customer.id, items=[{"plan": plan.id}])
         seed.expected.update(PAID_SUBSCRIPTION)
         t = int(time.time()) + 1
-        if kind == "recovered":
-            renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
-            for offset, status, invoice_status, invoice_type in (
+        failing = {
+            "recovered": (
                 (0, "past_due", "open", "invoice.payment_failed"),
                 (1, "active", "paid", "invoice.paid"),
-            ):
-                seed.built += [
-                    events.event(
-                        invoice_type,
-                        events.invoice(
-                            customer.id,
-                            subscription_id=sub.id,
-                            status=invoice_status,
-                            invoice_id=renewal.id,
-                            amount=plan.amount,
-                            period_start=sub.current_period_start,
-                            period_end=sub.current_period_end,
-                        ),
-                        created=t + offset,
-                    ),
+            ),
+            "past_due": ((0, "past_due", "open", "invoice.payment_failed"),),
+            # Retries exhausted: only the subscription changes, a few seconds later (an
+            # event of the same second would be ambiguous and re-read from localstripe).
+            "unpaid": (
+                (0, "past_due", "open", "invoice.payment_failed"),
+                (3, "unpaid", "open", ""),
+            ),
+        }
+        if kind in failing:
+            renewal = stripe.Invoice.create(customer=customer.id, subscription=sub.id)
+            for offset, status, invoice_status, invoice_type in failing[kind]:
+                if invoice_type:  # none when only the subscription changed
+                    seed.built.append(
+                        events.event(
+                            invoice_type,
+                            events.invoice(
+                                customer.id,
+                                subscription_id=sub.id,
+                                status=invoice_status,
+                                invoice_id=renewal.id,
+                                amount=plan.amount,
+                                period_start=sub.current_period_start,
+                                period_end=sub.current_period_end,
+                            ),
+                            created=t + offset,
+                        )
+                    )
+                seed.built.append(
                     events.event(
                         "customer.subscription.updated",
                         self._subscription(sub, plan, status=status, latest_invoice=renewal.id),
                         created=t + offset,
-                    ),
-                ]
+                    )
+                )
         elif kind == "canceled":
             stripe.Subscription.cancel(sub.id)
             seed.expected["customer.subscription.deleted"] += 1
