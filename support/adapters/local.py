@@ -16,6 +16,7 @@ class LocalHelpdesk:
 
     def user_erase(self, *, user_id: str) -> None:
         logger.info("helpdesk (local): user %s erased", user_id)
+
     def user_email_update(self, *, user_id: str, email: str) -> str:
         return "local helpdesk: nothing to update"
 
