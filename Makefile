@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services browser lint test demo bench bench-downstream bench-console clean
+.PHONY: install services browser lint test proof demo bench bench-downstream bench-console clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -35,6 +35,11 @@ lint: install
 
 test: lint services browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The long sweep of tests/test_order_proof.py: every delivery order of the short journeys,
+# 20,000 of the others through the status map, 200 of each through the projection.
+proof: install services
+	SWITCHBOARD_PROOF=1 $(VENV)/bin/pytest tests/test_order_proof.py $(PYTEST_ARGS)
 
 demo: install services
 	@scripts/demo.sh
