@@ -92,6 +92,11 @@ def subscription(name: str) -> Subscription | None:
     return _SUBSCRIPTIONS.get(name)
 
 
+class LookupFailed(RuntimeError):
+    """What an event's object no longer carries could not be asked of Stripe right now
+    (:func:`invoice_id`, :func:`invoice_payment`): retry later."""
+
+
 class NotProjectedYet(RuntimeError):
     """The event has not been applied to the customer yet: the subscriber's run is
     retried (with the pipeline's backoff) instead of acting on a stale state."""
@@ -136,7 +141,12 @@ def _resolved_ref(event: BillingEvent, name: str, compute: Callable[[], Any]) ->
     known = rows.values_list("resolved", flat=True).first() or {}
     if name in (known.get("refs") or {}):
         return known["refs"][name]
-    value = compute()
+    from billing.adapters.stripe_client import StripeUnavailable
+
+    try:
+        value = compute()
+    except StripeUnavailable as exc:
+        raise LookupFailed(str(exc)) from exc
     with transaction.atomic():
         row = rows.select_for_update().only("pk", "resolved").first()
         if row is not None:
@@ -150,8 +160,9 @@ def invoice_id(event: BillingEvent) -> str:
     """The invoice the event's object belongs to ("" for none: a one-off payment).
 
     Since basil a payment intent no longer names its invoice: it is then asked of Stripe
-    (its InvoicePayments, one call, kept with the event). Raises when Stripe cannot be
-    reached, so the subscriber's run is retried rather than keyed wrongly."""
+    (its InvoicePayments, one call, kept with the event). Raises :class:`LookupFailed`
+    when Stripe cannot be reached, so the subscriber's run is retried rather than keyed
+    wrongly."""
     from billing import shapes
 
     obj = event.object
@@ -171,7 +182,8 @@ def invoice_id(event: BillingEvent) -> str:
 def invoice_payment(event: BillingEvent) -> tuple[str, str]:
     """(charge, payment intent) of the event's invoice ("" where there is none). Since
     basil an invoice names them only through its InvoicePayments: asked of Stripe (one
-    call, kept with the event). Raises when Stripe cannot be reached."""
+    call, kept with the event). Raises :class:`LookupFailed` when Stripe cannot be
+    reached."""
     from billing import shapes
 
     obj = event.object

@@ -103,7 +103,7 @@ def _payment_links(event: BillingEvent, key: str) -> tuple[str, ...]:
         return ()
     try:
         charge, payment_intent = events.invoice_payment(event)
-    except Exception:  # noqa: BLE001 - a missing link must not delay the ticket
+    except events.LookupFailed:
         logger.warning(
             "no payment link for invoice %s: Stripe did not answer", event.object.get("id")
         )
