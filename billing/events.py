@@ -30,12 +30,10 @@ from typing import Any
 from billing.shapes import (  # noqa: F401 - re-exported
     charge_id_of,
     email_of,
-    invoice_is_paid,
     invoice_payment_pays_in_full,
     linked_invoice_id,
     object_type,
     ref_id,
-    subscription_id_of,
 )
 
 

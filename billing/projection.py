@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -35,14 +35,8 @@ from customers.models import Customer, MatchState
 logger = logging.getLogger(__name__)
 
 
-def ts(value: Any) -> datetime | None:
-    """A Stripe unix timestamp as an aware datetime (None stays None)."""
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
-
-
 # The readers moved to billing/shapes.py; these names stay for their callers.
+ts = shapes.timestamp
 stripe_customer_id_of = shapes.customer_id
 resolve_stripe_customer_id = shapes.resolve_customer_id
 

@@ -49,6 +49,13 @@ ENDED_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
 # --- pure readers -----------------------------------------------------------------------
 
 
+def timestamp(value: Any) -> datetime | None:
+    """A Stripe timestamp (unix seconds) as an aware datetime; None stays None."""
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
 def ref_id(value: Any) -> str:
     """The id of an expandable reference: a string id, an expanded object, or nothing."""
     if isinstance(value, Mapping):
@@ -233,17 +240,6 @@ def linked_invoice_id(obj: Mapping[str, Any]) -> str | None:
     if "invoice" in obj:
         return ref_id(obj.get("invoice"))
     return None
-
-
-def subscription_id_of(obj: Mapping[str, Any]) -> str:
-    """The subscription an object is about: its own id, an invoice's subscription, a
-    checkout session's or older object's ``subscription``."""
-    kind = object_type(obj)
-    if kind == "subscription":
-        return str(obj.get("id") or "")
-    if kind == "invoice":
-        return invoice_subscription_id(obj)
-    return ref_id(obj.get("subscription"))
 
 
 def charge_id_of(obj: Mapping[str, Any]) -> str:

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from billing import shapes
@@ -425,12 +425,8 @@ def _after_invoice(status: str, invoice: Mapping[str, Any]) -> str:
     return status
 
 
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value not in (None, "") else None
-
-
 def _at(key: Key | None) -> datetime | None:
-    return _ts(key[0]) if key and key[0] else None
+    return shapes.timestamp(key[0]) if key and key[0] else None
 
 
 def derive(facts: Facts) -> dict[str, Any]:
@@ -446,7 +442,7 @@ def derive(facts: Facts) -> dict[str, Any]:
             subscription_id=sub_id,
             plan_id=sub["plan_id"],
             plan_name=sub["plan_name"],
-            current_period_end=_ts(sub["period_end"]),
+            current_period_end=shapes.timestamp(sub["period_end"]),
             cancel_at_period_end=sub["cancel_at_period_end"],
             subscription_event_created=_at(sub["k"]),
         )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin
@@ -34,15 +33,15 @@ from billing import shapes
 logger = logging.getLogger(__name__)
 
 
-def _when(timestamp: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
-
-
 # (model name, property) -> how to read it from the stored object in any API version.
 MOVED: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {
     ("invoice", "paid"): shapes.invoice_is_paid,
-    ("subscription", "current_period_start"): lambda d: _when(shapes.subscription_period(d)[0]),
-    ("subscription", "current_period_end"): lambda d: _when(shapes.subscription_period(d)[1]),
+    ("subscription", "current_period_start"): lambda d: shapes.timestamp(
+        shapes.subscription_period(d)[0]
+    ),
+    ("subscription", "current_period_end"): lambda d: shapes.timestamp(
+        shapes.subscription_period(d)[1]
+    ),
 }
 
 
