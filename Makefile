@@ -39,12 +39,15 @@ test: lint services browser
 # The long proofs, after `make test` in CI (.ci/run): workers under run_workers outlive a
 # Redis stopped for longer than their heartbeat TTL (every job done once), how long requests
 # wait on a hanging Redis, and the no-5xx property tests at FUZZ_EXAMPLES (10,000 signed
-# webhook bodies, 2,500 API paths). Figures are printed. About 6 minutes on 2 cores.
+# webhook bodies, 2,500 API paths), and the long sweep of tests/test_order_proof.py (every
+# delivery order of the short journeys, 20,000 of the others through the status map, 200
+# of each through the projection). Figures are printed.
 FUZZ_EXAMPLES ?= 10000
 proof: install services
 	LOG_LEVEL=WARNING FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q -s -p no:logging \
 		$(PYTEST_ARGS) tests/test_no_server_errors.py -k "malformed or crafted"
 	LOG_LEVEL=WARNING $(VENV)/bin/pytest -q -s -p no:logging -m proof $(PYTEST_ARGS)
+	SWITCHBOARD_PROOF=1 $(VENV)/bin/pytest -q tests/test_order_proof.py $(PYTEST_ARGS)
 
 # The web tier as in production: static files collected (hashed and compressed, served by
 # WhiteNoise), DEBUG off, gunicorn with threads. BIND, WEB_WORKERS and WEB_THREADS tune it;

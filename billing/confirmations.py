@@ -37,20 +37,21 @@ def _sent_by(qs: QuerySet[FinanceAction], created: datetime | None) -> QuerySet[
 
 def _candidates(event: StripeEvent) -> list[FinanceAction]:
     obj = event.data_object
+    event_type = event.snapshot_type
     submitted = FinanceAction.objects.select_for_update().filter(state=ActionState.SUBMITTED)
-    if event.type == "charge.refunded" and obj.get("id"):
+    if event_type == "charge.refunded" and obj.get("id"):
         refunds = submitted.filter(kind=ActionKind.REFUND, charge_id=obj["id"])
         listed = (obj.get("refunds") or {}).get("data")
         if listed is not None:
             ids = {r.get("id") for r in listed if r.get("status", "succeeded") == "succeeded"}
             return list(refunds.filter(stripe_object_id__in=ids))
         return list(_sent_by(refunds, event.created))
-    if not event.type.startswith("customer.subscription.") or not obj.get("id"):
+    if not event_type.startswith("customer.subscription.") or not obj.get("id"):
         return []
     subs = submitted.filter(stripe_subscription_id=obj["id"])
-    if event.type == "customer.subscription.deleted":
+    if event_type == "customer.subscription.deleted":
         return list(subs.filter(kind__in=[ActionKind.CANCEL_NOW, ActionKind.CANCEL_AT_PERIOD_END]))
-    if event.type != "customer.subscription.updated":
+    if event_type != "customer.subscription.updated":
         return []
     matched = []
     for action in _sent_by(subs, event.created):

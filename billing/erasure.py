@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
+from billing.models import CustomerFacts, EventStatus, HandlerRun, RunStatus, StripeEvent
 
 
 def minimal_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +33,14 @@ def minimal_payload(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def events_scrub(sender: Any, *, stripe_customer_id: str, **kwargs: Any) -> None:
+def events_scrub(
+    sender: Any, *, customer_id: Any, stripe_customer_id: str, **kwargs: Any
+) -> None:
+    for row in CustomerFacts.objects.filter(customer_id=customer_id):
+        profile = row.facts.get("profile")
+        if profile:
+            row.facts["profile"] = {**profile, "email": "", "name": ""}
+            row.save(update_fields=["facts", "updated_at"])
     if not stripe_customer_id:
         return
     for event in StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id).only(

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 
-from billing import actions, permissions, refunds, subscriptions
+from billing import actions, permissions, refunds, shapes, subscriptions
 from billing import forms as finance_forms
 from billing.adapters.stripe_client import StripeActionError, finance_list
 from billing.models import ActionState, FinanceAction, RefundRequest
@@ -210,7 +210,7 @@ class _SubscriptionStep(_Step):
     def facts(self, customer: Customer, request: HttpRequest) -> list[tuple[str, str]]:
         from billing.projection import ts
 
-        end = ts(self.sub.get("current_period_end"))
+        end = ts(shapes.subscription_period_end(self.sub))
         return [
             ("Subscription", self.sub["id"]),
             ("Status in Stripe", self.sub.get("status")),
@@ -222,7 +222,7 @@ class _SubscriptionStep(_Step):
     def period_end(self) -> str:
         from billing.projection import ts
 
-        end = ts(self.sub.get("current_period_end"))
+        end = ts(shapes.subscription_period_end(self.sub))
         return date_format(end, "DATE_FORMAT") if end else "the end of the period"
 
 

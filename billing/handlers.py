@@ -44,7 +44,7 @@ Handler = Callable[[StripeEvent], "str | Outcome"]
 def customer_projection(event: StripeEvent) -> Outcome:
     result = project(
         event_id=event.stripe_id or "",
-        event_type=event.type,
+        event_type=event.snapshot_type,
         created=event.created,
         obj=event.data_object,
     )
@@ -102,7 +102,7 @@ def published(event: StripeEvent) -> events.BillingEvent:
     )
     return events.BillingEvent(
         event_id=event.stripe_id or "",
-        type=event.type,
+        type=event.snapshot_type,
         created=event.created,
         livemode=event.livemode,
         customer_id=customer_id,

@@ -35,6 +35,10 @@ class StripeEvent(models.Model):
     object_id = models.CharField(max_length=255, blank=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     payload = models.JSONField(default=dict)
+    # What billing learnt beyond the payload, kept so it is fetched once: ``object`` is
+    # the object a thin event refers to (fetched in the job), ``refs`` the ids the
+    # object no longer carries in newer API versions (billing/shapes.py). NULL: nothing.
+    resolved = models.JSONField(null=True, blank=True, editable=False)
 
     status = models.CharField(
         max_length=12, choices=EventStatus.choices, default=EventStatus.RECEIVED
@@ -64,7 +68,21 @@ class StripeEvent(models.Model):
         return f"{self.stripe_id or 'unusable'} {self.type}"
 
     @property
+    def is_thin(self) -> bool:
+        """A thin event (``v1.*`` from an event destination): it carries a reference,
+        and its object is fetched in the job (``resolved["object"]``)."""
+        return self.payload.get("object") == "v2.core.event"
+
+    @property
+    def snapshot_type(self) -> str:
+        """The type the pipeline processes it as (a thin ``v1.customer.updated`` is a
+        ``customer.updated``)."""
+        return self.type.removeprefix("v1.") if self.is_thin else self.type
+
+    @property
     def data_object(self) -> dict:
+        if self.is_thin:
+            return (self.resolved or {}).get("object") or {}
         return (self.payload.get("data") or {}).get("object") or {}
 
 
@@ -122,6 +140,29 @@ class ReconcileRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconcile {self.started_at:%Y-%m-%d %H:%M} drift={self.drift_total}"
+
+
+class CustomerFacts(models.Model):
+    """What Stripe's events established about one customer, each fact newest-wins by
+    the event's place in Stripe's order (billing/status_map.py ``event_key``).
+
+    The customer's billing fields are derived from these facts on every event
+    (``status_map.derive``), never from the order events were processed in, so the same
+    events give the same customer whatever order they arrive in. ``facts`` is plain JSON
+    (``status_map.Facts`` documents its keys).
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    facts = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "customer facts"
+
+    def __str__(self) -> str:
+        return f"facts of {self.customer_id}"
 
 
 class MirrorCursor(models.Model):

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from audit import codes
 from audit.services import audit_record
-from billing import status_map
+from billing import shapes, status_map
 from billing.adapters import stripe_client
-from billing.models import ReconcileRun
+from billing.models import CustomerFacts, ReconcileRun
 from billing.projection import project, subscription_fields
 from customers.models import BillingStatus, Customer, MatchState
 
@@ -32,8 +32,23 @@ CATEGORIES = (
     "plan_mismatch",
     "period_end_mismatch",
 )
-# Local states that overlay the subscription's (a dispute, a review) are not drift.
+# Local states that overlay the subscription's (a dispute, a review) are not drift. A
+# dispute overlays only while one is open (billing/status_map.py): a customer left
+# ``disputed`` with every dispute closed is drift, repaired from the subscription.
 OVERLAY_STATUSES = {BillingStatus.DISPUTED, BillingStatus.NEEDS_REVIEW, BillingStatus.REFUNDED}
+
+
+def _overlaid(customer: Customer) -> bool:
+    if customer.status not in OVERLAY_STATUSES:
+        return False
+    if customer.status != BillingStatus.DISPUTED:
+        return True
+    facts = CustomerFacts.objects.filter(customer=customer).values_list("facts", flat=True).first()
+    disputes = (facts or {}).get("disputes")
+    # No facts yet (projected before they were kept): the dispute is taken as open.
+    return disputes is None or any(d.get("open") for d in disputes.values())
+
+
 _NO_SUBSCRIPTION_OK = {BillingStatus.NONE, BillingStatus.CANCELED, BillingStatus.REFUNDED}
 
 Progress = Callable[[str, int | None], None]
@@ -51,13 +66,13 @@ def _current_subscription(subs: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _compare(customer: Customer, sub: dict[str, Any] | None) -> list[dict[str, Any]]:
     drift = []
     if sub is None:
-        if customer.status not in _NO_SUBSCRIPTION_OK | OVERLAY_STATUSES:
+        if customer.status not in _NO_SUBSCRIPTION_OK and not _overlaid(customer):
             drift.append(
                 {"category": "status_mismatch", "local": customer.status, "stripe": "none"}
             )
         return drift
     expected = status_map.SUBSCRIPTION_STATUS.get(sub.get("status", ""))
-    if expected and customer.status != expected and customer.status not in OVERLAY_STATUSES:
+    if expected and customer.status != expected and not _overlaid(customer):
         drift.append({"category": "status_mismatch", "local": customer.status, "stripe": expected})
     fields = subscription_fields(sub)
     if fields["plan_id"] and customer.plan_id != fields["plan_id"]:
@@ -89,11 +104,7 @@ def reconcile_run(*, repair: bool, progress: Progress | None = None) -> Reconcil
             say("customers", None)
         subs_by_customer: dict[str, list[dict[str, Any]]] = {}
         for sub in stripe_client.list_all("subscription", status="all"):
-            customer_id = (
-                sub.get("customer")
-                if isinstance(sub.get("customer"), str)
-                else (sub.get("customer") or {}).get("id")
-            )
+            customer_id = shapes.customer_id(sub)
             subs_by_customer.setdefault(customer_id, []).append(sub)
             say("subscriptions", None)
 
@@ -175,6 +186,7 @@ def _repair(
                 created=now,
                 obj=sub,
                 refetch=False,
+                authoritative=True,
             )
         elif any(i["category"] == "status_mismatch" for i in items):
             # Stripe has no subscription at all for this customer: whatever we had ended.
@@ -190,6 +202,7 @@ def _repair(
                 created=now,
                 obj=ended,
                 refetch=False,
+                authoritative=True,
             )
         customer = Customer.objects.get(pk=result.customer_id)
         audit_record(

@@ -16,6 +16,23 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def events_in_other_api_versions(start: Any, end: Any) -> dict[str, int]:
+    """Events received in [start, end) rendered in an API version other than
+    ``STRIPE_API_VERSION``, per version. They are processed like the others (billing/
+    shapes.py reads every version we accept); a count that grows says an endpoint in
+    Stripe is still on an old version. Thin events carry no version and are not counted."""
+    from django.conf import settings
+    from django.db.models import Count
+
+    rows = (
+        StripeEvent.objects.filter(received_at__gte=start, received_at__lt=end)
+        .exclude(api_version__in=["", settings.STRIPE_API_VERSION])
+        .values_list("api_version")
+        .annotate(n=Count("id"))
+    )
+    return {version: n for version, n in rows}
+
+
 def customer_state(*, stripe_customer_id: str, limit: int = 20) -> dict[str, Any] | None:
     """The canonical record of a Stripe customer with its recent events and handler runs;
     None when no canonical customer is linked to that id."""
@@ -78,6 +95,7 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
     from billing.adapters.stripe_client import StripeActionError, finance_list, finance_read
     from billing.models import FinanceAction, RefundRequest, RefundRequestStatus
     from billing.refunds import refunded_here
+    from billing.shapes import subscription_period_end
     from billing.subscriptions import current_plan, plan_label
     from customers.permissions import can_view_finance_details
 
@@ -144,7 +162,7 @@ def customer_finance(*, customer: Customer, user: Any) -> dict[str, Any]:
                 "status": sub.get("status"),
                 "plan": plan_label(plan),
                 "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
-                "current_period_end": _ts(sub.get("current_period_end")),
+                "current_period_end": _ts(subscription_period_end(sub)),
                 "ended": sub.get("status") in ("canceled", "incomplete_expired"),
             }
     except StripeActionError as exc:

@@ -23,7 +23,8 @@ from django.utils import timezone
 from audit import codes
 from audit.context import bind, note_stripe_event
 from audit.services import audit_record
-from billing import status_map
+from billing import shapes, status_map
+from billing.adapters import stripe_client
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
 from config import problems
@@ -115,6 +116,34 @@ def _envelope_fields(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _thin_envelope_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """Columns of a StripeEvent from a thin event (``object: v2.core.event``, from an event
+    destination): it names the object it is about (``related_object``) and carries no
+    snapshot and no API version; the job fetches the object. Raises UnusableEnvelope."""
+    event_id, event_type = payload.get("id"), payload.get("type")
+    created = shapes.thin_created(payload.get("created"))
+    related_type, related_id = shapes.thin_related(payload)
+    problems = []
+    if not isinstance(event_id, str) or not event_id.startswith("evt_") or len(event_id) > 255:
+        problems.append("id")
+    if not isinstance(event_type, str) or not event_type or len(event_type) > 100:
+        problems.append("type")
+    if created is None:
+        problems.append("created")
+    if problems:
+        raise UnusableEnvelope("missing or invalid: " + ", ".join(problems))
+    return {
+        "stripe_id": event_id,
+        "type": event_type,
+        "created": created,
+        "livemode": bool(payload.get("livemode")),
+        "api_version": "",
+        "object_type": related_type[:64],
+        "object_id": related_id[:255],
+        "stripe_customer_id": related_id if related_type == "customer" else "",
+    }
+
+
 _INSERT = """
 INSERT INTO billing_stripeevent
     (stripe_id, type, created, livemode, api_version, object_type, object_id,
@@ -135,7 +164,7 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
     read an event that is not committed. If Redis is down the row stays ``received``
     and the sweeper enqueues it later.
     """
-    fields = _envelope_fields(payload)
+    fields = (_thin_envelope_fields if shapes.is_thin(payload) else _envelope_fields)(payload)
     # One statement, so no explicit transaction: in autocommit it is committed when it
     # returns (BEGIN and COMMIT would be two more round trips on the hot path), and
     # enqueue_on_commit then sends the job at once; inside a caller's transaction it
@@ -201,6 +230,8 @@ def event_process(*, event_pk: int) -> bool:
         note_stripe_event(event.stripe_id or "")
         if event.status != EventStatus.PROCESSED:
             event.attempts += 1
+            if not _thin_object_fetch(event):
+                return True
             names = status_map.handlers_for(event.type)
             HandlerRun.objects.bulk_create(
                 [HandlerRun(event=event, handler=name) for name in names],
@@ -221,6 +252,38 @@ def event_process(*, event_pk: int) -> bool:
         _execute_claimed(projection)
     if follow_ups:
         enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_runs_job", follow_ups)
+    return True
+
+
+def _thin_object_fetch(event: StripeEvent) -> bool:
+    """A thin event's object, fetched once (through the billing adapter) and kept in
+    ``resolved["object"]``, so every handler run then reads it like a snapshot event's.
+    Returns False when Stripe could not be asked: the event is left ``failed`` for the
+    sweeper to retry, and a person is alerted once it has failed
+    ``HANDLER_MAX_ATTEMPTS`` times. Call with the event row locked."""
+    if not event.is_thin or (event.resolved or {}).get("object"):
+        return True
+    related_type, related_id = shapes.thin_related(event.payload)
+    if status_map.rule_for(event.type) is None or not related_id:
+        return True  # fans out into nothing: there is nothing to fetch it for
+    try:
+        obj = stripe_client.retrieve(related_type, related_id)
+    except (stripe_client.StripeUnavailable, ValueError) as exc:
+        event.status = EventStatus.FAILED
+        event.last_error = f"fetching the thin event's {related_type} {related_id}: {exc}"[:1000]
+        event.save(update_fields=["attempts", "status", "last_error"])
+        if event.attempts >= settings.HANDLER_MAX_ATTEMPTS:
+            problems.report(
+                key=f"thin_event_fetch:{event.pk}",
+                title=f"Stripe event {event.stripe_id}: its {related_type} cannot be fetched",
+                detail=event.last_error,
+            )
+        return False
+    event.resolved = {**(event.resolved or {}), "object": obj}
+    event.stripe_customer_id = shapes.customer_id(obj)[:255] or event.stripe_customer_id
+    event.save(update_fields=["resolved", "stripe_customer_id"])
+    if event.attempts > 1:
+        problems.resolve(key=f"thin_event_fetch:{event.pk}")
     return True
 
 

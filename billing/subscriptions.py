@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from billing import actions, permissions
+from billing import actions, permissions, shapes
 from billing.adapters import stripe_client
 from billing.models import ActionKind, FinanceAction
 from config.money import format_money
@@ -39,11 +39,8 @@ def plan_label(plan: dict[str, Any]) -> str:
 
 def current_plan(subscription: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(subscription item id, its plan) of a one-item subscription."""
-    items = (subscription.get("items") or {}).get("data") or []
-    if not items:
-        return "", {}
-    item = items[0]
-    return item.get("id") or "", item.get("plan") or item.get("price") or {}
+    item_id, plan = shapes.subscription_plan(subscription)
+    return item_id, dict(plan)
 
 
 def live_subscription(customer: Customer) -> dict[str, Any]:
@@ -194,7 +191,7 @@ def subscription_cancel(
             "audit": {
                 "subscription": sub["id"],
                 "at_period_end": at_period_end,
-                "current_period_end": sub.get("current_period_end"),
+                "current_period_end": shapes.subscription_period_end(sub),
                 "before": before,
                 "after": after,
             }

@@ -24,6 +24,7 @@ from django.utils import timezone
 from billing.models import EventStatus, HandlerRun, ReconcileRun, RunStatus, StripeEvent
 from billing.permissions import VIEW_RECONCILERUN
 from billing.rejections import webhook_rejection_count
+from billing.selectors import events_in_other_api_versions
 from config.health import worker_liveness
 from console.alerts import can_view_alerts
 from console.api_tokens import api_rate_limit_fail_open_count
@@ -252,6 +253,22 @@ def _webhooks(board: Dashboard, user: Any, total: Stats, start: datetime, end: d
         ),
         Metric("Failure rate", _pct(failures, attempts), warn=failures > 0),
     ]
+    other_versions = events_in_other_api_versions(start, end)
+    board.webhooks.append(
+        Metric(
+            "Events in another Stripe API version",
+            sum(other_versions.values()),
+            warn=bool(other_versions),
+            note=(
+                f"processed all the same; we speak {settings.STRIPE_API_VERSION}"
+                + (
+                    ": " + ", ".join(f"{v} ({n})" for v, n in sorted(other_versions.items()))
+                    if other_versions
+                    else ""
+                )
+            ),
+        )
+    )
 
 
 def _lag(board: Dashboard, user: Any, total: Stats, start: datetime, end: datetime) -> None:

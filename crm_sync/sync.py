@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from billing.events import BillingEvent
+from billing.events import BillingEvent, charge_id_of
 from config.money import format_money
 from crm_sync.adapters import ContactConflict, EmailTaken, get_crm
 from crm_sync.lifecycle import contact_properties, update_properties
@@ -51,6 +51,7 @@ EVENT_TYPES = (
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
+    "invoice_payment.paid",
     "charge.refunded",
     "charge.dispute.created",
     "charge.dispute.closed",
@@ -102,7 +103,7 @@ def crm_update(event: BillingEvent) -> str:
             dedupe_key=f"crm:note:dispute:{obj.get('id')}",
             payload={
                 "body": f"Dispute {obj.get('id')} opened on charge "
-                f"{obj.get('charge')}: {obj.get('reason') or 'no reason'}, "
+                f"{charge_id_of(obj)}: {obj.get('reason') or 'no reason'}, "
                 f"{amount}."
             },
         )

@@ -16,6 +16,10 @@ Server side (patched inside the localstripe subprocess, see :func:`_apply_server
 - No Prices: a Plan is exported as a Price too (``price`` on subscription items and
   invoice lines, ``GET /v1/prices/<id>``), as Stripe does for plans.
 - No ``GET /v1/products/<id>/features`` (dj-stripe reads it after syncing a product).
+- No InvoicePayments: since 2025-03-31.basil an invoice's payment and a payment intent's
+  invoice are read from ``GET /v1/invoice_payments?invoice=…`` or
+  ``?payment[type]=payment_intent&payment[payment_intent]=…``; answered here from
+  localstripe's invoices and their payment intents.
 - Every write pickles the whole store to ``/tmp/localstripe.pickle`` (shared by every
   instance on the machine, O(store) per write). The store here is per process and
   started ``--from-scratch``, so the dump is switched off.
@@ -370,6 +374,42 @@ def _apply_server_shims() -> None:
             }
         )
 
+    # InvoicePayments (basil and later) of localstripe's invoices: one per invoice that
+    # has a payment intent, in the shape of Stripe's example (fixtures3.json).
+    def invoice_payment_of(invoice: Any) -> dict[str, Any]:
+        paid = invoice.status == "paid"
+        return {
+            "id": "inpay_" + invoice.id.removeprefix("in_"),
+            "object": "invoice_payment",
+            "invoice": invoice.id,
+            "amount_requested": invoice.amount_due,
+            "amount_paid": invoice.amount_due if paid else None,
+            "currency": invoice.currency,
+            "created": invoice.created,
+            "is_default": True,
+            "livemode": False,
+            "status": "paid" if paid else "open",
+            "payment": {"type": "payment_intent", "payment_intent": invoice.payment_intent},
+            "status_transitions": {"canceled_at": None, "paid_at": None},
+        }
+
+    async def list_invoice_payments(request: Any) -> Any:
+        query = request.rel_url.query
+        wanted_invoice = query.get("invoice")
+        wanted_pi = query.get("payment[payment_intent]")
+        found = [
+            invoice_payment_of(invoice)
+            for key, invoice in list(resources.store.items())
+            if key.startswith("invoice:")
+            and getattr(invoice, "payment_intent", None)
+            and (wanted_invoice is None or invoice.id == wanted_invoice)
+            and (wanted_pi is None or invoice.payment_intent == wanted_pi)
+        ]
+        return server.json_response(
+            {"object": "list", "data": found, "has_more": False, "url": "/v1/invoice_payments"}
+        )
+
+    server.app.router.add_get("/v1/invoice_payments", list_invoice_payments)
     server.app.router.add_get("/v1/prices/{id}", retrieve_price)
     server.app.router.add_get("/v1/products/{id}/features", product_features)
 

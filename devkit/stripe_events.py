@@ -7,6 +7,14 @@ renewal, ``charge.refunded``, ``charge.dispute.*``, ``customer.subscription.upda
 are built from those shapes, with ids replaced by objects that exist in the test's (or
 the demo's) world. ``devkit.signing`` signs them as Stripe does.
 
+The examples are in the newest shape (stripe/openapi at 2026-08-21, a dahlia version), and
+so are the objects built here. :func:`event` renders an event in an API version: by
+default ``STRIPE_API_VERSION`` (the newest shape); ``api_version=LEGACY`` renders the same
+objects as an endpoint pinned to 2024-06-20 would receive them (period on the
+subscription, ``invoice.subscription``/``paid``/``charge``/``payment_intent``,
+``charge.invoice``, ``payment_intent.invoice``), from the values the builders keep aside
+for it. :func:`thin_event` builds a thin ``v1.*`` event of an event destination.
+
 No pytest here: ``manage.py demo_stripe_seed`` and the benchmarks use the same builders
 as the test suite.
 """
@@ -17,12 +25,27 @@ import copy
 import itertools
 import json
 import time
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures" / "fixtures3.json"
 _counter = itertools.count(1)
+
+# The oldest API version we accept: its shapes are rendered from the newest ones.
+LEGACY = "2024-06-20"
+# What an object's 2024-06-20 rendering has that its newest shape no longer carries
+# (invoice.charge, payment_intent.invoice ...): kept aside on the object under this key,
+# used or dropped by :func:`event`.
+_LEGACY_FIELDS = "__legacy_fields__"
+
+
+def newest_version() -> str:
+    """The version the builders render by default: the one the project speaks."""
+    from django.conf import settings
+
+    return settings.STRIPE_API_VERSION
 
 
 @cache
@@ -47,8 +70,11 @@ def event(
     created: int | None = None,
     event_id: str | None = None,
     previous_attributes: dict[str, Any] | None = None,
+    api_version: str | None = None,
 ) -> dict[str, Any]:
-    """A Stripe event envelope around ``obj``, shaped like Stripe's example event."""
+    """A Stripe event envelope around ``obj``, shaped like Stripe's example event and
+    rendered in ``api_version`` (default: the newest, ``STRIPE_API_VERSION``)."""
+    version = api_version or newest_version()
     envelope = example("event")
     envelope.update(
         {
@@ -58,13 +84,90 @@ def event(
             "livemode": False,
             "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None},
-            "data": {"object": obj},
+            "api_version": version,
+            "data": {"object": render(obj, version)},
         }
     )
     if previous_attributes is not None:
         envelope["data"]["previous_attributes"] = previous_attributes
     envelope.pop("account", None)
     return envelope
+
+
+def render(obj: dict[str, Any], version: str) -> dict[str, Any]:
+    """``obj`` (a builder's newest-shape object) as the API renders it in ``version``."""
+    out = copy.deepcopy(obj)
+    legacy = out.pop(_LEGACY_FIELDS, {})
+    if version >= "2025-03-31":
+        return out
+    kind = out.get("object")
+    if kind == "invoice_payment":
+        raise ValueError(f"InvoicePayment objects do not exist in {version}")
+    if kind == "subscription":
+        for item in out["items"]["data"]:
+            start = item.pop("current_period_start", None)
+            end = item.pop("current_period_end", None)
+            out.setdefault("current_period_start", start)
+            out.setdefault("current_period_end", end)
+    elif kind == "invoice":
+        parent = out.pop("parent", None) or {}
+        if not out.get("subscription"):
+            out["subscription"] = (parent.get("subscription_details") or {}).get("subscription")
+        out.setdefault("paid", out.get("status") == "paid")
+        out.setdefault("charge", legacy.get("charge"))
+        out.setdefault("payment_intent", legacy.get("payment_intent"))
+        for line in (out.get("lines") or {}).get("data") or []:
+            line.pop("parent", None)
+            line.setdefault("subscription", out["subscription"])
+    elif kind in ("charge", "payment_intent"):
+        out.setdefault("invoice", legacy.get("invoice"))
+    return out
+
+
+def _iso(seconds: int) -> str:
+    return (
+        datetime.fromtimestamp(seconds, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+_URL_PATHS = {
+    "customer": "customers",
+    "subscription": "subscriptions",
+    "invoice": "invoices",
+    "charge": "charges",
+    "payment_intent": "payment_intents",
+    "dispute": "disputes",
+    "invoice_payment": "invoice_payments",
+}
+
+
+def thin_event(
+    event_type: str,
+    related_type: str,
+    related_id: str,
+    *,
+    created: int | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A thin event as an event destination delivers it (``object: v2.core.event``): the
+    type, an RFC 3339 ``created`` and a reference to the object, no snapshot, no version.
+    """
+    return {
+        "id": event_id or new_id("evt"),
+        "object": "v2.core.event",
+        "type": event_type,
+        "created": _iso(int(time.time()) if created is None else created),
+        "livemode": False,
+        "context": None,
+        "reason": {"type": "request", "request": {"id": new_id("req"), "idempotency_key": None}},
+        "related_object": {
+            "id": related_id,
+            "type": related_type,
+            "url": f"/v1/{_URL_PATHS.get(related_type, related_type + 's')}/{related_id}",
+        },
+    }
 
 
 def customer(
@@ -178,33 +281,55 @@ def invoice(
     currency: str = "usd",
     period_start: int | None = None,
     period_end: int | None = None,
+    charge: str | None = None,
+    payment_intent: str | None = None,
+    customer_email: str | None = None,
 ) -> dict[str, Any]:
-    """An invoice (one line, for the subscription when given) in ``status``."""
+    """An invoice (one line, for the subscription when given) in ``status``, in the
+    newest shape: its subscription under ``parent``, no ``paid``, and its ``charge`` and
+    ``payment_intent`` kept aside for a 2024-06-20 rendering (the newest names them only
+    through InvoicePayments)."""
     obj = example("invoice")
     invoice_id = invoice_id or new_id("in")
     now = int(time.time())
     period_end = period_end or now
     period_start = period_start or period_end - 30 * 86400
     paid = status == "paid"
-    obj["parent"] = {
-        "type": "subscription_details",
-        "quote_details": None,
-        "subscription_details": {"metadata": {}, "subscription": subscription_id},
-    }
+    obj["parent"] = (
+        {
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {"metadata": {}, "subscription": subscription_id},
+        }
+        if subscription_id
+        else None
+    )
     obj["from_invoice"] = None
     obj["last_finalization_error"] = None
     line = obj["lines"]["data"][0]
+    line.pop("subscription", None)
     line.update(
         {
             "id": new_id("il"),
             "invoice": invoice_id,
-            "subscription": subscription_id,
             "amount": amount,
             "subtotal": amount,
             "currency": currency,
             "description": "Subscription" if subscription_id else line["description"],
             "period": {"start": period_start, "end": period_end},
-            "parent": None,
+            "parent": {
+                "type": "subscription_item_details",
+                "invoice_item_details": None,
+                "subscription_item_details": {
+                    "invoice_item": None,
+                    "proration": False,
+                    "proration_details": {"credited_items": None},
+                    "subscription": subscription_id,
+                    "subscription_item": None,
+                },
+            }
+            if subscription_id
+            else None,
         }
     )
     obj["lines"].update({"data": [line], "url": f"/v1/invoices/{invoice_id}/lines"})
@@ -212,9 +337,8 @@ def invoice(
         {
             "id": invoice_id,
             "customer": customer_id,
-            "subscription": subscription_id,
+            "customer_email": customer_email,
             "status": status,
-            "paid": paid,
             "amount_due": amount,
             "amount_paid": amount if paid else 0,
             "amount_remaining": 0 if paid else amount,
@@ -241,8 +365,10 @@ def invoice(
                 "voided_at": None,
             },
             "shipping_cost": None,
+            _LEGACY_FIELDS: {"charge": charge, "payment_intent": payment_intent},
         }
     )
+    obj.pop("subscription", None)
     return obj
 
 
@@ -254,9 +380,13 @@ def charge(
     charge_id: str | None = None,
     payment_intent: str | None = None,
     payment_method: str | None = None,
+    invoice_id: str | None = None,
+    email: str | None = None,
 ) -> dict[str, Any]:
     """A succeeded card charge; the example's references to objects that exist only in
-    Stripe's documentation (balance transaction, source, card) are cleared."""
+    Stripe's documentation (balance transaction, source, card) are cleared. ``invoice_id``
+    is its invoice in a 2024-06-20 rendering (the newest shape no longer names it);
+    ``email`` the billing details' address."""
     obj = example("charge")
     charge_id = charge_id or new_id("ch")
     obj.update(
@@ -282,6 +412,74 @@ def charge(
                 "data": [],
                 "has_more": False,
                 "url": f"/v1/charges/{charge_id}/refunds",
+            },
+            "billing_details": {**obj["billing_details"], "email": email},
+            _LEGACY_FIELDS: {"invoice": invoice_id},
+        }
+    )
+    return obj
+
+
+def payment_intent(
+    customer_id: str,
+    *,
+    status: str = "succeeded",
+    amount: int = 2000,
+    pi_id: str | None = None,
+    latest_charge: str | None = None,
+    invoice_id: str | None = None,
+) -> dict[str, Any]:
+    """A payment intent in ``status``; ``invoice_id`` is its invoice in a 2024-06-20
+    rendering (since basil only its InvoicePayment names the invoice)."""
+    obj = example("payment_intent")
+    obj.update(
+        {
+            "id": pi_id or new_id("pi"),
+            "customer": customer_id,
+            "amount": amount,
+            "amount_received": amount if status == "succeeded" else 0,
+            "currency": "usd",
+            "status": status,
+            "livemode": False,
+            "latest_charge": latest_charge,
+            "last_payment_error": None
+            if status == "succeeded"
+            else {"type": "card_error", "code": "card_declined"},
+            "next_action": None,
+            "canceled_at": None,
+            _LEGACY_FIELDS: {"invoice": invoice_id},
+        }
+    )
+    return obj
+
+
+def invoice_payment(
+    invoice_obj: dict[str, Any],
+    *,
+    payment_intent: str | None = None,
+    status: str = "paid",
+    amount: int | None = None,
+) -> dict[str, Any]:
+    """An InvoicePayment (basil and later) of ``invoice_obj``: by default its whole amount,
+    paid through ``payment_intent``."""
+    amount = invoice_obj["amount_due"] if amount is None else amount
+    now = int(time.time())
+    obj = example("invoice_payment")
+    obj.update(
+        {
+            "id": new_id("inpay"),
+            "invoice": invoice_obj["id"],
+            "amount_requested": invoice_obj["amount_due"],
+            "amount_paid": amount if status == "paid" else None,
+            "currency": invoice_obj.get("currency") or "usd",
+            "status": status,
+            "is_default": True,
+            "livemode": False,
+            "created": now,
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent or new_id("pi")},
+            "status_transitions": {
+                "canceled_at": None,
+                "paid_at": now if status == "paid" else None,
             },
         }
     )

@@ -3,11 +3,11 @@ data or secrets (only ids, amounts and statuses are read; free text is masked)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audit.services import mask_secrets
-from billing.events import recent_events
+from billing.events import charge_id_of, recent_events
 from config.money import format_money
 from config.stripe_dashboard import stripe_dashboard_url
 from customers.models import Customer
@@ -26,8 +26,11 @@ def ticket_body(
     obj: Mapping[str, Any] | None = None,
     livemode: bool | None = None,
     summary: str = "",
+    related: Iterable[str] = (),
 ) -> str:
-    """The ticket's text. ``livemode`` None: links in the mode of our Stripe key."""
+    """The ticket's text. ``livemode`` None: links in the mode of our Stripe key.
+    ``related``: more Stripe ids to link (an invoice's charge where its shape no longer
+    names it)."""
     obj = obj or {}
     # Ids, amounts and statuses come from fields we pick; free text (a name, a summary)
     # is masked in case someone typed a card number into it.
@@ -42,9 +45,7 @@ def ticket_body(
         "Stripe:",
     ]
     ids = [customer.stripe_customer_id or "", customer.subscription_id, str(obj.get("id") or "")]
-    charge = obj.get("charge")
-    if isinstance(charge, str):
-        ids.append(charge)
+    ids += [charge_id_of(obj), *related]
     for object_id in dict.fromkeys(i for i in ids if i):
         link = stripe_dashboard_url(object_id, livemode=livemode)
         lines.append(f"- {object_id}: {link}" if link else f"- {object_id}")

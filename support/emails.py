@@ -4,7 +4,15 @@ invoice is paid. Written to the outbox (built-in ``email`` channel) by the
 
 One email per invoice, not per retry: the dedupe key is the invoice
 (``email:payment_failed:<invoice>``); Stripe's later retries of the same invoice find the
-row and send nothing. The confirmation is sent only for an invoice we emailed about.
+row and send nothing. The confirmation is sent only for an invoice we emailed about, and
+no failure email goes out for an invoice Stripe already told us was paid (events arrive
+in any order).
+
+The address is the customer's, else the one the invoice carries (``customer_email``),
+else one a charge or payment of the customer carried (billing details, receipt address).
+With none known yet (the customer record came from an event without one, before
+``customer.created`` was processed) the run fails and is retried until the address
+arrives, or is dead and alerted: never "succeeded" without sending.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from billing import events
 from billing.events import BillingEvent
 from customers.models import Customer
 from delivery.email import EMAIL, email_payload
@@ -37,8 +46,13 @@ PAYMENT_RECOVERED = "email_payment_recovered"
 TEMPLATES = {PAYMENT_FAILED: "emails/payment_failed", PAYMENT_RECOVERED: "emails/payment_recovered"}
 
 
+class NoAddressYet(RuntimeError):
+    """No email address is known for the customer yet: the run is retried (with the
+    pipeline's backoff) until one is, or is dead and alerted."""
+
+
 def _queue(
-    kind: str, *, customer: Customer, event: BillingEvent, invoice: Mapping[str, Any]
+    kind: str, *, customer: Customer, event: BillingEvent, invoice: Mapping[str, Any], to: str
 ) -> tuple[OutboxMessage, bool]:
     context = {
         "name": customer.name or "there",
@@ -55,7 +69,7 @@ def _queue(
         customer=customer,
         cause=event.cause,
         dedupe_key=f"email:{kind.removeprefix('email_')}:{invoice['id']}",
-        payload=email_payload(to=customer.email, subject=subject, body=body),
+        payload=email_payload(to=to, subject=subject, body=body),
     )
 
 
@@ -71,14 +85,21 @@ def customer_notification(event: BillingEvent) -> str:
     invoice = event.object
     if not invoice.get("id"):
         return "nothing to do: the invoice has no id"
-    if not customer.email:
-        return "not sent: the customer has no email address"
     if event.type == "invoice.payment_failed":
-        row, created = _queue(PAYMENT_FAILED, customer=customer, event=event, invoice=invoice)
+        if events.invoice_was_paid(invoice["id"]):
+            return f"nothing to do: invoice {invoice['id']} is already paid"
+        kind = PAYMENT_FAILED
     else:
         if not OutboxMessage.objects.filter(
             dedupe_key=f"email:payment_failed:{invoice['id']}"
         ).exists():
             return "nothing to do: no failure email was sent for this invoice"
-        row, created = _queue(PAYMENT_RECOVERED, customer=customer, event=event, invoice=invoice)
+        kind = PAYMENT_RECOVERED
+    to = customer.email or events.email_of(invoice) or events.email_seen(event.stripe_customer_id)
+    if not to:
+        raise NoAddressYet(
+            f"no email address for customer {customer.pk} yet (not on the customer, "
+            f"invoice {invoice['id']} or its charges); retried until one is known"
+        )
+    row, created = _queue(kind, customer=customer, event=event, invoice=invoice, to=to)
     return f"{row.kind} {'queued' if created else 'already queued'} (#{row.pk})"

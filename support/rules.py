@@ -6,6 +6,15 @@ identifies the real situation (``payment_failed:<invoice id>``). The key is uniq
 ``Ticket``: Stripe retrying a payment four times, or an event replayed, finds the same
 ticket instead of opening another.
 
+Order-proof: Stripe's events arrive in any order. A rule that opens a ticket also says
+when its situation is already over (``over``: the invoice was paid, the dispute closed
+before the opening event was processed); the ticket is then solved as it is opened, so
+every order ends in the same solved ticket.
+
+Stripe objects are read through billing's published readers (billing/events.py), which
+know every API version's shape: since 2025-03-31.basil a payment intent no longer names
+its invoice, and ``events.invoice_id`` asks Stripe for it.
+
 ``needs_review`` has no event: it is opened by code when the state is unknown or
 conflicting after retries (two CRM contacts match one customer, a CRM update or an
 email failed for good).
@@ -17,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from billing import events
+from billing.events import BillingEvent
 from support.models import TicketPriority as Pr
 
 OPEN = "open"
@@ -42,30 +53,56 @@ QUEUES = {
     HUMAN_REVIEW: ("Human review", "State unknown or conflicting after retries", _EVERY_ROLE),
 }
 
-KeyFn = Callable[[dict[str, Any], Any], str | None]
+KeyFn = Callable[[BillingEvent, Any], str | None]
+# (event, situation key) -> the note that solves the ticket at once, or None.
+OverFn = Callable[[BillingEvent, str], str | None]
 
 
-def _invoice_key(obj: dict[str, Any], customer: Any) -> str | None:
-    return f"payment_failed:{obj['id']}" if obj.get("id") else None
+def _invoice_key(event: BillingEvent, customer: Any) -> str | None:
+    invoice = events.linked_invoice_id(event.object)
+    return f"payment_failed:{invoice}" if invoice else None
 
 
-def _payment_intent_key(obj: dict[str, Any], customer: Any) -> str | None:
-    # A subscription payment failing also fails its invoice: that ticket is the one.
-    invoice = obj.get("invoice")
-    if isinstance(invoice, dict):
-        invoice = invoice.get("id")
+def _recovered_key(event: BillingEvent, customer: Any) -> str | None:
+    obj = event.object
+    if events.object_type(obj) == "invoice_payment" and not events.invoice_payment_pays_in_full(
+        obj
+    ):
+        return None  # a part payment: the invoice is still open
+    return _invoice_key(event, customer)
+
+
+def _payment_intent_key(event: BillingEvent, customer: Any) -> str | None:
+    # A subscription payment failing also fails its invoice: that ticket is the one. A
+    # one-off payment (no invoice) is its own situation.
+    invoice = events.invoice_id(event)
     if invoice:
         return f"payment_failed:{invoice}"
-    if customer.subscription_id:
-        return None  # invoice.payment_failed covers subscription payments
+    obj = event.object
     return f"payment_failed:{obj['id']}" if obj.get("id") else None
 
 
-def _dispute_key(obj: dict[str, Any], customer: Any) -> str | None:
+def _payment_over(event: BillingEvent, key: str) -> str | None:
+    invoice = key.removeprefix("payment_failed:")
+    if invoice.startswith("in_") and events.invoice_was_paid(invoice):
+        return f"Recovered: invoice {invoice} was paid. Nothing left to do."
+    return None
+
+
+def _dispute_key(event: BillingEvent, customer: Any) -> str | None:
+    obj = event.object
     return f"dispute:{obj['id']}" if obj.get("id") else None
 
 
-def _canceled_key(obj: dict[str, Any], customer: Any) -> str | None:
+def _dispute_over(event: BillingEvent, key: str) -> str | None:
+    closed = events.dispute_closed(key.removeprefix("dispute:"))
+    if closed is None:
+        return None
+    return f"Dispute {closed.get('id')} closed: {closed.get('status', '')}."
+
+
+def _canceled_key(event: BillingEvent, customer: Any) -> str | None:
+    obj = event.object
     if obj.get("object") == "subscription":
         return f"canceled:{obj['id']}" if obj.get("status") == "canceled" else None
     # A deleted Stripe customer ends their subscription: the same retention note.
@@ -82,6 +119,7 @@ class TicketRule:
     priority: str = Pr.NORMAL
     subject: str = ""
     note: str = ""
+    over: OverFn | None = None
 
 
 TICKET_RULES: tuple[TicketRule, ...] = (
@@ -93,6 +131,7 @@ TICKET_RULES: tuple[TicketRule, ...] = (
         queue=BILLING,
         priority=Pr.HIGH,
         subject="Payment failed: {customer} (invoice {object_id})",
+        over=_payment_over,
     ),
     TicketRule(
         "payment_failed",
@@ -102,13 +141,14 @@ TICKET_RULES: tuple[TicketRule, ...] = (
         queue=BILLING,
         priority=Pr.HIGH,
         subject="Payment failed: {customer} ({object_id})",
+        over=_payment_over,
     ),
     TicketRule(
         "payment_recovered",
-        ("invoice.paid", "invoice.payment_succeeded"),
+        ("invoice.paid", "invoice.payment_succeeded", "invoice_payment.paid"),
         SOLVE,
-        _invoice_key,
-        note="Recovered: invoice {object_id} was paid. Nothing left to do.",
+        _recovered_key,
+        note="Recovered: invoice {invoice} was paid. Nothing left to do.",
     ),
     TicketRule(
         "dispute_opened",
@@ -118,6 +158,7 @@ TICKET_RULES: tuple[TicketRule, ...] = (
         queue=DISPUTES,
         priority=Pr.URGENT,
         subject="Dispute opened: {customer} (charge {charge})",
+        over=_dispute_over,
     ),
     TicketRule(
         "dispute_closed",

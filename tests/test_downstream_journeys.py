@@ -120,6 +120,7 @@ def test_payment_failed_twice_then_recovered(world, hubspot, zendesk):
             "id": events.new_id("pi"),
             "customer": world.cus["id"],
             "status": "requires_payment_method",
+            "invoice": invoice["id"],  # 2024-06-20 shape; basil's: tests/test_stripe_versions.py
         },
     )
     run_all()

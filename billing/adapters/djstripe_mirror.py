@@ -5,6 +5,11 @@ seen yet (a customer's first subscription brings its plan and product), so a new
 customer costs a few API calls once and later events usually none. The canonical
 customer never waits for this: the mirror is its own handler run, retried alone.
 
+dj-stripe 2.11 reads a few fields newer API versions moved or removed (an invoice's
+``paid`` and ``subscription``, a subscription's ``current_period_end``): the snapshot is
+given to it with those filled in from their new place (``shapes.for_djstripe``), so its
+admin pages and its ``Subscription.current_period_end`` work on every version we accept.
+
 Never regress: a ``MirrorCursor`` per object remembers the ``created`` time of the
 snapshot written last. An older snapshot is skipped; a different event from the same
 second cannot be ordered, so the object is then re-read from Stripe (one API call).
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from djstripe import models as djstripe_models
 
+from billing import shapes
 from billing.adapters import stripe_client
 from billing.models import MirrorCursor
 
@@ -63,7 +69,8 @@ def sync_object(obj: dict[str, Any], *, event_id: str = "", created: datetime | 
             ):
                 obj = stripe_client.retrieve(kind, object_id)
         model.sync_from_stripe_data(
-            stripe.convert_to_stripe_object(obj), api_key=settings.STRIPE_SECRET_KEY
+            stripe.convert_to_stripe_object(shapes.for_djstripe(obj)),
+            api_key=settings.STRIPE_SECRET_KEY,
         )
         if cursor is not None:
             cursor.event_created, cursor.event_id = created, event_id

@@ -3,8 +3,9 @@
 Creates or updates the local dj-stripe ``WebhookEndpoint`` record that holds
 ``STRIPE_WEBHOOK_SECRET``, and prints the full webhook URL as the last line. Pointed at
 a local server (localstripe, the demo, tests) it never calls Stripe. Against the real
-Stripe, ``--register`` also creates the endpoint there through the API and stores the
-signing secret Stripe returns (documented, not exercised by the tests).
+Stripe, ``--register`` also creates the endpoint there through the API, pinned to
+``STRIPE_API_VERSION`` (without it Stripe renders the events in the account's default
+version, whatever that is), and stores the signing secret Stripe returns.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                 livemode=settings.STRIPE_LIVE_MODE,
                 enabled_events=["*"],
                 status="enabled",
-                api_version="",
+                api_version=settings.STRIPE_API_VERSION,
             )
         path = reverse("billing:stripe_webhook", kwargs={"endpoint_uuid": endpoint.djstripe_uuid})
         url = base_url.rstrip("/") + path
@@ -59,6 +60,7 @@ class Command(BaseCommand):
             url, secret = self._register_with_stripe(url)
         endpoint.url = url
         endpoint.secret = secret
+        endpoint.api_version = settings.STRIPE_API_VERSION
         endpoint.save()
         clear_cache()
         self.stdout.write(
@@ -72,6 +74,10 @@ class Command(BaseCommand):
 
         from billing.status_map import RULES
 
-        created = stripe.WebhookEndpoint.create(url=url, enabled_events=sorted(RULES))
-        self.stdout.write(f"Registered with Stripe as {created.id}.")
+        created = stripe.WebhookEndpoint.create(
+            url=url, enabled_events=sorted(RULES), api_version=settings.STRIPE_API_VERSION
+        )
+        self.stdout.write(
+            f"Registered with Stripe as {created.id} (API version {settings.STRIPE_API_VERSION})."
+        )
         return url, created.secret
