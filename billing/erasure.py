@@ -33,9 +33,7 @@ def minimal_payload(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def events_scrub(
-    sender: Any, *, customer_id: Any, stripe_customer_id: str, **kwargs: Any
-) -> None:
+def events_scrub(sender: Any, *, customer_id: Any, stripe_customer_id: str, **kwargs: Any) -> None:
     for row in CustomerFacts.objects.filter(customer_id=customer_id):
         profile = row.facts.get("profile")
         if profile:
