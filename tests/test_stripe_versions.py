@@ -370,3 +370,23 @@ def test_djstripe_mirror_and_its_admin_pages_on_the_newest_shapes(
         assert response.status_code == 200, url
     listing = client.get("/admin/djstripe/invoice/").content.decode()
     assert 'alt="True"' in listing  # the "paid" column, read from the invoice's status
+
+
+def test_finance_panel_and_cancel_page_show_the_period_end_of_a_newest_shape_subscription(
+    client, finance_admin, monkeypatch
+):
+    """Stripe answering in the pinned (newest) version: the period is on the items."""
+    from billing.adapters import stripe_client
+    from tests.factories import CustomerFactory
+
+    sub = events.subscription("cus_Newest1", period_end=1_900_000_000, nickname="Pro")
+    assert "current_period_end" not in sub
+    customer = CustomerFactory(stripe_customer_id="cus_Newest1", subscription_id=sub["id"])
+    monkeypatch.setattr(stripe_client, "finance_read", lambda kind, object_id: dict(sub))
+    monkeypatch.setattr(stripe_client, "finance_list", lambda kind, **params: [])
+    client.force_login(finance_admin)
+    period_end = "March 17, 2030"  # 1_900_000_000 in the console's date format
+    panel = client.get(f"/finance/customers/{customer.pk}/panel/").content.decode()
+    assert f"period ends {period_end}" in panel
+    cancel = client.get(f"/finance/customers/{customer.pk}/cancel/").content.decode()
+    assert period_end in cancel
