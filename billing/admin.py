@@ -65,7 +65,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
         (enough to confirm the payment from a browser), keys, tokens and card numbers
         never reach the page."""
         text = json.dumps(mask_secrets(obj.payload), indent=2, sort_keys=True)
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", mask_text(text))
+        return format_html("<pre class='sb-payload'>{}</pre>", mask_text(text))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -78,14 +78,18 @@ def console_dashboard(request: HttpRequest) -> HttpResponse:
         "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
         "can_retry": request.user.has_perm(REPLAY_EVENTS),
         "can_acknowledge": can_acknowledge_alerts(request.user),
-        "deliveries_svg": mark_safe(
-            charts.deliveries_chart(  # noqa: S308 - pygal escapes labels
-                board.series, title=f"Webhook deliveries and failures, {board.window_label}"
+        "deliveries_svg": mark_safe(  # noqa: S308 - pygal escapes labels
+            charts.csp_safe(
+                charts.deliveries_chart(
+                    board.series, title=f"Webhook deliveries and failures, {board.window_label}"
+                ),
+                nonce=str(request.csp_nonce),
             )
         ),
-        "runs_svg": mark_safe(
-            charts.runs_chart(  # noqa: S308
-                board.run_counts, title="Handler runs by status"
+        "runs_svg": mark_safe(  # noqa: S308
+            charts.csp_safe(
+                charts.runs_chart(board.run_counts, title="Handler runs by status"),
+                nonce=str(request.csp_nonce),
             )
         ),
     }

@@ -42,7 +42,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     @admin.display(description="payload")
     def pretty_payload(self, obj: OutboxMessage) -> str:
         return format_html(
-            "<pre style='max-height:30em;overflow:auto'>{}</pre>",
+            "<pre class='sb-payload'>{}</pre>",
             json.dumps(obj.payload, indent=2, sort_keys=True),
         )
 
