@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-import django_rq
 from django.utils import timezone
 from redis.exceptions import RedisError
+
+from config.queueing import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def webhook_rejection_record(*, now: datetime | None = None) -> None:
     a 500 (Stripe would then retry a delivery that can never succeed)."""
     minute_key, hour_key = _rejection_keys(now or timezone.now())
     try:
-        pipe = django_rq.get_connection("default").pipeline()
+        pipe = redis_client().pipeline()
         pipe.incr(minute_key).expire(minute_key, REJECTION_TTL)
         pipe.incr(hour_key).expire(hour_key, REJECTION_TTL)
         pipe.execute()
@@ -55,7 +56,7 @@ def webhook_rejection_count(start: datetime, end: datetime) -> int:
     if not keys:
         return 0
     try:
-        values = django_rq.get_connection("default").mget(keys)
+        values = redis_client().mget(keys)
     except RedisError:
         return 0
     return sum(int(v) for v in values if v)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 
-import django_rq
 from django.conf import settings
+
+from config.queueing import redis_client
 
 # KEYS[1]: the vendor's key; ARGV: interval (µs), max wait (µs).
 # Returns the wait in µs (>= 0) for a reserved slot, or -(wait) when not reserved.
@@ -83,7 +84,7 @@ def acquire(vendor: str, *, max_wait: float | None = None) -> float:
         return 0.0
     if max_wait is None:
         max_wait = settings.SYNC_RATE_MAX_WAIT_SECONDS
-    connection = django_rq.get_connection("sync")
+    connection = redis_client()
     waited = connection.eval(
         _RESERVE, 1, _key(vendor), int(1_000_000 / rate), int(max_wait * 1_000_000)
     )
@@ -99,6 +100,6 @@ def block_for(vendor: str, seconds: float) -> None:
     """The vendor said "not before ``seconds``": no worker sends to it, through any of its
     buckets, before then."""
     if seconds > 0:
-        connection = django_rq.get_connection("sync")
+        connection = redis_client()
         for bucket in buckets(vendor):
             connection.eval(_BLOCK, 1, _key(bucket), int(seconds * 1_000_000))
