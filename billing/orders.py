@@ -28,11 +28,14 @@ refunded in full -> ``refunded``; in part -> ``partially_refunded``; a won dispu
 ``pending`` (a Checkout session completed, awaiting a bank debit). A refund or a
 dispute implies the payment was made, whatever arrives first.
 
-Whether a payment pays an invoice is read from the object where its shape says so
-(older API versions, a Checkout session's ``mode``); since basil a charge or payment
-intent no longer names its invoice, and it is asked of Stripe once per event (its
-InvoicePayments, kept with the event; ``billing.events.invoice_id``) unless an order for
-that payment already exists.
+Whether a payment is an order is read from the object where it says so (a Checkout
+session's ``mode``, Connect fields, older API versions' ``invoice``); since basil a
+charge or payment intent no longer names its invoice, and it is asked of Stripe once per
+event (its InvoicePayments, kept with the event; ``billing.events.invoice_id``) until an
+order for that payment exists. Stripe being unreachable never fails the customer
+projection this runs in: the event is passed over, and when a later event of the payment
+creates the order, every stored event of that payment is folded in (facts do not depend
+on the order they are applied in).
 """
 
 from __future__ import annotations
@@ -351,19 +354,20 @@ def _orders_for(refs: Mapping[str, str]) -> list[Order]:
     return list(Order.objects.select_for_update().filter(match).order_by("pk"))
 
 
-def pays_an_invoice(
+def _connect_fields(obj: Mapping[str, Any]) -> bool:
+    """The object is a Connect payment (destination, on behalf of, application fee)."""
+    return bool(
+        _destination(obj)
+        or shapes.ref_id(obj.get("on_behalf_of"))
+        or obj.get("application_fee_amount")
+    )
+
+
+def _pays_an_invoice(
     *, event_id: str, event_type: str, created: datetime | None, obj: Mapping[str, Any]
-) -> bool:
-    """Whether the object's payment pays an invoice (a subscription's), so is no order.
-    May ask Stripe (basil shapes), once per event; raises ``events.LookupFailed`` when
-    Stripe cannot be reached, so the run is retried."""
-    if shapes.object_type(obj) == "checkout.session":
-        return obj.get("mode") != "payment"
-    linked = shapes.linked_invoice_id(obj)
-    if linked is not None:
-        return bool(linked)
-    if not payment_refs(obj)["payment_intent"]:
-        return False  # a charge made without a payment intent pays no invoice
+) -> bool | None:
+    """Whether the object's payment pays an invoice, asked of Stripe's InvoicePayments
+    (basil shapes name no invoice), once per event; None when Stripe cannot be asked."""
     from billing import events
 
     probe = events.BillingEvent(
@@ -375,7 +379,70 @@ def pays_an_invoice(
         stripe_customer_id="",
         object=obj,
     )
-    return bool(events.invoice_id(probe))
+    try:
+        return bool(events.invoice_id(probe))
+    except events.LookupFailed:
+        return None
+
+
+@dataclass
+class _Decision:
+    is_order: bool | None  # None: cannot tell now (Stripe unreachable)
+    why: str
+    charge: Mapping[str, Any] | None = None  # the charge, when it had to be read
+
+
+def _decide(
+    *, event_id: str, event_type: str, created: datetime | None, obj: Mapping[str, Any]
+) -> _Decision:
+    """Is the object's payment (of which no order exists yet) a one-time payment?
+
+    From the object where it says so: a Checkout session's ``mode``; Connect fields (a
+    marketplace payment); an older shape's ``invoice``. A refund or dispute says none of
+    this: its charge is read once (which also tells the seller). Else Stripe's
+    InvoicePayments of the payment intent are asked. Never raises for Stripe being
+    unreachable: the event is then left to the order's later events, which fold in every
+    stored event of the payment when they create the order."""
+    kind = shapes.object_type(obj)
+    if kind == "checkout.session":
+        return _Decision(
+            obj.get("mode") == "payment", f"a Checkout session in mode {obj.get('mode')}"
+        )
+    charge = None
+    subject = obj
+    if kind in ("refund", "dispute") and payment_refs(obj)["charge"]:
+        try:
+            charge = stripe_client.retrieve("charge", payment_refs(obj)["charge"])
+        except stripe_client.StripeUnavailable:
+            return _Decision(None, "its charge could not be read from Stripe")
+        subject = charge
+    if _connect_fields(subject):
+        return _Decision(True, "a Connect payment", charge)
+    linked = shapes.linked_invoice_id(subject)
+    if linked is not None:
+        return _Decision(not linked, f"invoice {linked}" if linked else "no invoice", charge)
+    if not payment_refs(subject)["payment_intent"]:
+        return _Decision(True, "a charge without a payment intent", charge)
+    pays = _pays_an_invoice(event_id=event_id, event_type=event_type, created=created, obj=subject)
+    if pays is None:
+        return _Decision(None, "Stripe could not say whether it pays an invoice", charge)
+    return _Decision(not pays, "pays an invoice" if pays else "pays no invoice", charge)
+
+
+def _stored_events(refs: Mapping[str, str]) -> list[Any]:
+    """Every stored event about the payment (its objects, and refunds and disputes that
+    name its charge or payment intent), for an order created after some were skipped."""
+    from billing.models import StripeEvent
+
+    ids = [r for r in refs.values() if r]
+    match = Q(object_id__in=ids)
+    for pointer in ("charge", "payment_intent"):
+        match |= Q(**{f"payload__data__object__{pointer}__in": ids})
+    return list(
+        StripeEvent.objects.filter(match, type__in=ORDER_EVENTS)
+        .exclude(stripe_id=None)
+        .only("stripe_id", "type", "created", "payload", "resolved")[:500]
+    )
 
 
 def order_project(
@@ -393,11 +460,11 @@ def order_project(
         for ref in sorted(r for r in refs.values() if r):
             advisory_xact_lock(f"order:{ref}")
         found = _orders_for(refs)
-        if not found and pays_an_invoice(
-            event_id=event_id, event_type=event_type, created=created, obj=obj
-        ):
-            return OrderResult(None, "pays an invoice: no order")
-        key = event_key(created, event_type, event_id)
+        decision = None
+        if not found:
+            decision = _decide(event_id=event_id, event_type=event_type, created=created, obj=obj)
+            if not decision.is_order:
+                return OrderResult(None, f"no order: {decision.why}")
         order = found[0] if found else Order(facts={})
         created_now = order.pk is None
         before = (None, 0) if created_now else (order.state, order.amount_refunded)
@@ -406,13 +473,22 @@ def order_project(
             # Two orders were one payment (their first events named different ids).
             merge(facts, other.facts or {})
             other.delete()
-        apply(facts, event_type, obj, key)
-        if "amount" not in facts["ids"] and refs["charge"]:
-            # A refund or dispute processed before any event of the payment itself: its
-            # charge says who was paid (the seller) and how much, read once from Stripe.
-            # Kept as the oldest fact, so every event of the payment overrides it.
-            charge = stripe_client.retrieve("charge", refs["charge"])
-            _identity_facts(facts, charge, [0, -1, f"fetched:{refs['charge']}"])
+        apply(facts, event_type, obj, event_key(created, event_type, event_id))
+        if created_now:
+            # Events of this payment processed before it was known to be an order (Stripe
+            # could not be asked then) count too: the facts do not depend on the order.
+            for row in _stored_events(refs):
+                apply(
+                    facts,
+                    row.type,
+                    row.data_object,
+                    event_key(row.created, row.type, row.stripe_id),
+                )
+        if decision is not None and decision.charge is not None:
+            # A refund or dispute before any event of the payment itself: the charge read
+            # for the decision says who was paid (the seller) and how much. Kept as the
+            # oldest fact, so every event of the payment overrides it.
+            _identity_facts(facts, decision.charge, [0, -1, f"fetched:{refs['charge']}"])
         order.facts = facts
         for name, value in derive(facts).items():
             setattr(order, name, value)
