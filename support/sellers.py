@@ -74,7 +74,9 @@ def _dispute(event: BillingEvent) -> str:
         return f"solved ticket #{solved.pk}" if solved else f"no open ticket {key}"
     buyer = _customer(order.buyer_customer_id)
     seller = _customer(order.seller_customer_id)
-    filed_under = buyer or seller
+    # Filed under the buyer (the chargeback is theirs), else the seller; never under a
+    # customer whose data was erased on request.
+    filed_under = next((c for c in (buyer, seller) if c is not None and c.erased_at is None), None)
     if filed_under is None:
         problems.report(
             key=f"seller_dispute_unfiled:{dispute_id}",

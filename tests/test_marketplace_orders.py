@@ -7,11 +7,13 @@ queue; and every delivery order, duplicate and replay ends in the same order."""
 
 from __future__ import annotations
 
+import io
 import random
 import uuid
 
 import pytest
 import stripe
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -32,7 +34,7 @@ from devkit import stripe_events as events
 from support.models import Ticket, TicketStatus
 from tests.factories import CustomerFactory, StaffUserFactory
 from tests.stripe_support import objects
-from tests.stripe_support.fixtures import drain
+from tests.stripe_support.fixtures import Webhook, drain
 from tests.stripe_support.objects import snap
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -290,6 +292,30 @@ def test_payout_failed_on_a_connected_account_opens_one_seller_ticket(stripe_api
     assert Alert.objects.filter(key="seller_unknown:acct_1Unknown0000").exists()
 
 
+def test_payout_failed_reaches_the_console_through_a_connect_endpoint(
+    stripe_api, webhook, settings
+):
+    """``stripe_webhook_setup --connect``: a second endpoint with its own signing secret."""
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_connect_endpoint_secret"
+    out = io.StringIO()
+    call_command("stripe_webhook_setup", "--connect", "--base-url", "http://testserver", stdout=out)
+    url = out.getvalue().strip().splitlines()[-1].removeprefix("http://testserver")
+    assert url != webhook.url
+    seller = _seller()
+    connect = Webhook(
+        url=url,
+        secret=settings.STRIPE_CONNECT_WEBHOOK_SECRET,
+        client=webhook.client,
+        on_commit=webhook.on_commit,
+    )
+    failed = events.event("payout.failed", events.payout(), account=ACCT)
+    # Signed with the platform endpoint's secret, it is refused on the Connect endpoint.
+    assert connect.post(failed, secret=settings.STRIPE_WEBHOOK_SECRET).status_code == 400
+    assert connect.post(failed).status_code == 200
+    drain()
+    assert Ticket.objects.get(queue__slug="sellers").customer == seller
+
+
 def _journey(charge, buyer, pi, base: int) -> list[dict]:
     """Paid, partly refunded (refund object and charge), disputed, dispute lost."""
     refunded = {**_newest(charge), "amount_refunded": 3000, "refunded": False}
@@ -413,3 +439,19 @@ def test_seller_link_made_after_the_orders_arrived(stripe_api, webhook, owner):
         {"email": "y@example.test", "marketplace_role": "none", "stripe_account_id": "cus_nope"},
     )
     assert b"starts with &#x27;acct_&#x27;" in not_account.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_marketplace_seed_makes_a_seller_and_two_orders_once(stripe_api):
+    out = io.StringIO()
+    call_command("demo_marketplace_seed", "--process", stdout=out)
+    assert "Seeded the demo marketplace" in out.getvalue() and "answers [200]" in out.getvalue()
+    seller = Customer.objects.get(stripe_account_id="acct_1DemoSellerShop01")
+    orders = Order.objects.order_by("amount")
+    assert [(o.state, o.amount, o.amount_refunded, o.seller) for o in orders] == [
+        ("paid", 4900, 0, seller),
+        ("partially_refunded", 12000, 3000, seller),
+    ]
+    again = io.StringIO()
+    call_command("demo_marketplace_seed", "--process", stdout=again)
+    assert "already seeded" in again.getvalue() and Order.objects.count() == 2
