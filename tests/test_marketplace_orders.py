@@ -455,3 +455,46 @@ def test_demo_marketplace_seed_makes_a_seller_and_two_orders_once(stripe_api):
     again = io.StringIO()
     call_command("demo_marketplace_seed", "--process", stdout=again)
     assert "already seeded" in again.getvalue() and Order.objects.count() == 2
+
+
+def test_order_pages_answer_every_role_and_refuse_anonymous(staff_by_role):
+    """Guest buyer and unlinked seller, odd filters: every role reads, no one gets a 5xx;
+    only roles that may request a refund see the refund button."""
+    buyer = CustomerFactory(stripe_customer_id="cus_1OrderPages01")
+    linked = Order.objects.create(
+        payment_intent_id="pi_1OrderPages01",
+        charge_id="ch_1OrderPages01",
+        state="disputed",
+        buyer=buyer,
+        buyer_stripe_customer_id=buyer.stripe_customer_id,
+        seller_account_id="acct_1NobodyYet0001",
+        amount=5000,
+        currency="eur",
+        application_fee_amount=500,
+        facts={
+            "disputes": {"dp_1": {"k": [1, 0, "e"], "status": "needs_response", "amount": 5000}}
+        },
+    )
+    guest = Order.objects.create(
+        checkout_session_id="cs_test_guest1", state="pending", buyer_email="g@example.test"
+    )
+    paths = [
+        reverse("console_orders"),
+        reverse("console_orders") + "?state=nonsense&seller=%3Cscript%3E&page=abc",
+        reverse("console_orders") + "?page=999",
+        reverse("console_order", args=[linked.pk]),
+        reverse("console_order", args=[guest.pk]),
+        reverse("console_order", args=[999999]),
+    ]
+    for path in paths:
+        assert Client().get(path).status_code == 302  # to the login page
+    for role, user in staff_by_role.items():
+        client = _client(user)
+        for path in paths:
+            status = client.get(path).status_code
+            assert status == (404 if path.endswith("/999999/") else 200), (role, path)
+        page = client.get(reverse("console_order", args=[linked.pk])).content
+        assert b'id="order-refund"' in page  # every role may at least request one
+        assert b"acct_1NobodyYet0001" in page and b"dp_1" in page
+        guest_page = client.get(reverse("console_order", args=[guest.pk])).content
+        assert b'id="order-refund"' not in guest_page and b"guest checkout" in guest_page
