@@ -123,10 +123,16 @@ def event_key(created: datetime | None, event_type: str, event_id: str) -> Key:
 # --- what an object says ------------------------------------------------------------------
 
 
+def _account(value: Any) -> str:
+    """A connected account id (``acct_…``) from an expandable reference, else ""."""
+    found = shapes.ref_id(value)
+    return found if found.startswith("acct_") else ""
+
+
 def _destination(obj: Mapping[str, Any]) -> str:
     transfer_data = obj.get("transfer_data") or {}
-    found = shapes.ref_id(transfer_data.get("destination")) if transfer_data else ""
-    return found or shapes.ref_id(obj.get("destination"))  # charges before 2019
+    found = _account(transfer_data.get("destination")) if transfer_data else ""
+    return found or _account(obj.get("destination"))  # charges before 2019
 
 
 def payment_refs(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -180,7 +186,7 @@ def _identity(obj: Mapping[str, Any]) -> dict[str, Any]:
         amount=obj.get("amount"),
         application_fee_amount=obj.get("application_fee_amount"),
         seller_account=_destination(obj),
-        on_behalf_of=shapes.ref_id(obj.get("on_behalf_of")),
+        on_behalf_of=_account(obj.get("on_behalf_of")),
     )
     if kind == "charge":
         values["transfer"] = shapes.ref_id(obj.get("transfer"))
@@ -357,9 +363,7 @@ def _orders_for(refs: Mapping[str, str]) -> list[Order]:
 def _connect_fields(obj: Mapping[str, Any]) -> bool:
     """The object is a Connect payment (destination, on behalf of, application fee)."""
     return bool(
-        _destination(obj)
-        or shapes.ref_id(obj.get("on_behalf_of"))
-        or obj.get("application_fee_amount")
+        _destination(obj) or _account(obj.get("on_behalf_of")) or obj.get("application_fee_amount")
     )
 
 

@@ -617,6 +617,18 @@ def _apply_connect_shims(resources: Any, server: Any) -> None:
     resources.Charge.application_fee_amount = from_intent("application_fee_amount")
     resources.Charge.on_behalf_of = from_intent("on_behalf_of")
     resources.Charge.transfer = property(lambda self: connect_of(self)[0] or None)
+
+    # localstripe never sets a charge's ``invoice``, which the API versions before basil
+    # carry: a subscription's charge would read as a one-time payment. It is its payment
+    # intent's invoice (a data descriptor, so localstripe's own ``self.invoice = None``
+    # lands in the setter).
+    def charge_invoice(self: Any) -> Any:
+        return getattr(intent_of(self), "invoice", None) or self.__dict__.get("_invoice_set")
+
+    def charge_invoice_set(self: Any, value: Any) -> None:
+        self.__dict__["_invoice_set"] = value
+
+    resources.Charge.invoice = property(charge_invoice, charge_invoice_set)
     resources.Charge.application_fee = property(lambda self: connect_of(self)[1] or None)
 
     refund_init = resources.Refund.__init__

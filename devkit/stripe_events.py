@@ -387,11 +387,14 @@ def charge(
     payment_method: str | None = None,
     invoice_id: str | None = None,
     email: str | None = None,
+    destination: str | None = None,
+    application_fee_amount: int | None = None,
 ) -> dict[str, Any]:
     """A succeeded card charge; the example's references to objects that exist only in
-    Stripe's documentation (balance transaction, source, card) are cleared. ``invoice_id``
-    is its invoice in a 2024-06-20 rendering (the newest shape no longer names it);
-    ``email`` the billing details' address."""
+    Stripe's documentation (balance transaction, source, card, the placeholder connected
+    account) are cleared. ``invoice_id`` is its invoice in a 2024-06-20 rendering (the
+    newest shape no longer names it); ``email`` the billing details' address;
+    ``destination`` a connected account it pays (a marketplace destination charge)."""
     obj = example("charge")
     charge_id = charge_id or new_id("ch")
     obj.update(
@@ -419,6 +422,9 @@ def charge(
                 "url": f"/v1/charges/{charge_id}/refunds",
             },
             "billing_details": {**obj["billing_details"], "email": email},
+            "transfer_data": {"amount": None, "destination": destination} if destination else None,
+            "application_fee_amount": application_fee_amount,
+            "on_behalf_of": None,
             _LEGACY_FIELDS: {"invoice": invoice_id},
         }
     )
@@ -433,9 +439,12 @@ def payment_intent(
     pi_id: str | None = None,
     latest_charge: str | None = None,
     invoice_id: str | None = None,
+    destination: str | None = None,
+    application_fee_amount: int | None = None,
 ) -> dict[str, Any]:
     """A payment intent in ``status``; ``invoice_id`` is its invoice in a 2024-06-20
-    rendering (since basil only its InvoicePayment names the invoice)."""
+    rendering (since basil only its InvoicePayment names the invoice); ``destination``
+    a connected account it pays (the example's placeholder account is cleared)."""
     obj = example("payment_intent")
     obj.update(
         {
@@ -452,6 +461,9 @@ def payment_intent(
             else {"type": "card_error", "code": "card_declined"},
             "next_action": None,
             "canceled_at": None,
+            "transfer_data": {"destination": destination} if destination else None,
+            "application_fee_amount": application_fee_amount,
+            "on_behalf_of": None,
             _LEGACY_FIELDS: {"invoice": invoice_id},
         }
     )
