@@ -103,6 +103,8 @@ def stripe_call(action: FinanceAction) -> dict[str, Any]:
             idempotency_key=key,
             reason=action.reason_code if action.reason_code in STRIPE_REFUND_REASONS else None,
             metadata={"switchboard_action": str(action.key), "reason_code": action.reason_code},
+            # A marketplace order's destination charge (billing/orders.py refund_params).
+            **(params.get("connect") or {}),
         )
     sub = action.stripe_subscription_id
     if action.kind == ActionKind.CHANGE_PLAN:

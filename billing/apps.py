@@ -13,3 +13,10 @@ class BillingConfig(AppConfig):
 
         stripe_client.configure()
         customer_erasing.connect(erasure.events_scrub, dispatch_uid="billing_erase_events")
+
+        from django.db.models.signals import post_save
+
+        from billing.orders import seller_linked
+        from customers.models import Customer
+
+        post_save.connect(seller_linked, sender=Customer, dispatch_uid="billing_order_sellers")

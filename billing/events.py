@@ -52,7 +52,12 @@ class BillingEvent:
     object: Mapping[str, Any] = field(default_factory=dict)
     """The Stripe object of the event (``data.object``), as Stripe sent it."""
     changes: tuple[str, ...] = ()
-    """The customer fields the projection changed (``status``, ``plan_id`` …)."""
+    """The customer fields the projection changed (``status``, ``plan_id`` …), and
+    ``order_created`` / ``order_state`` / ``order_amount_refunded`` when the event changed
+    an order (read it with :func:`order_of`)."""
+    account: str = ""
+    """The connected account (``acct_…``) the event happened on: Stripe's envelope
+    ``account``, set on events a Connect endpoint receives (a seller's payout)."""
 
     @property
     def cause(self) -> str:
@@ -98,6 +103,62 @@ class LookupFailed(RuntimeError):
 class NotProjectedYet(RuntimeError):
     """The event has not been applied to the customer yet: the subscriber's run is
     retried (with the pipeline's backoff) instead of acting on a stale state."""
+
+
+# --- marketplace orders (billing/orders.py decides their state) -------------------------
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """One order (a one-time payment) as it stands now; plain data only."""
+
+    order_id: int
+    state: str
+    """paid | partially_refunded | refunded | disputed | won | lost (and pending, failed
+    before a delayed payment method settled)."""
+    buyer_customer_id: uuid.UUID | None
+    seller_customer_id: uuid.UUID | None
+    amount: int
+    currency: str
+    amount_refunded: int
+    application_fee_amount: int
+    payment_intent_id: str
+    charge_id: str
+    checkout_session_id: str
+    seller_account_id: str
+
+
+def _order_facts(order: Any) -> OrderFacts:
+    return OrderFacts(
+        order_id=order.pk,
+        state=order.state,
+        buyer_customer_id=order.buyer_id,
+        seller_customer_id=order.seller_id,
+        amount=order.amount,
+        currency=order.currency,
+        amount_refunded=order.amount_refunded,
+        application_fee_amount=order.application_fee_amount,
+        payment_intent_id=order.payment_intent_id or "",
+        charge_id=order.charge_id or "",
+        checkout_session_id=order.checkout_session_id or "",
+        seller_account_id=order.seller_account_id,
+    )
+
+
+def order_of(event: BillingEvent) -> OrderFacts | None:
+    """The order this event touched (its payment's, by any id the object names), in its
+    current state; None when the event is about no order (a subscription's payment)."""
+    from billing.orders import order_for
+
+    order = order_for(event.object)
+    return _order_facts(order) if order is not None else None
+
+
+def order_by_id(order_id: int) -> OrderFacts | None:
+    from billing.models import Order
+
+    order = Order.objects.filter(pk=order_id).first()
+    return _order_facts(order) if order is not None else None
 
 
 # --- reads subscribers may make --------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from billing import events, status_map
 from billing.models import HandlerRun, RunStatus, StripeEvent
+from billing.orders import order_project
 from billing.projection import project
 from customers.models import Customer
 
@@ -52,14 +53,23 @@ def customer_projection(event: StripeEvent) -> Outcome:
         # Disputes name their customer only through the charge: remember who it was.
         StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
     changes = [name for name in result.changed if name not in _GUARD_FIELDS]
+    # A one-time payment's order (billing/orders.py), in the same transaction.
+    order = order_project(
+        event_id=event.stripe_id or "",
+        event_type=event.snapshot_type,
+        created=event.created,
+        obj=event.data_object,
+    )
+    changes += order.changes
+    note = "; ".join(n for n in (result.note, order.note) if n)
     # Finance actions (billing/confirmations.py): the event that proves a refund or a
     # subscription change happened closes its action row, in this same transaction.
     from billing.confirmations import actions_confirm_from_event
 
     confirmed = actions_confirm_from_event(event)
     if confirmed:
-        return Outcome(f"{result.note}; confirmed finance action(s) {confirmed}", changes)
-    return Outcome(result.note, changes)
+        return Outcome(f"{note}; confirmed finance action(s) {confirmed}", changes)
+    return Outcome(note, changes)
 
 
 def stripe_mirror(event: StripeEvent) -> str:
@@ -109,6 +119,7 @@ def published(event: StripeEvent) -> events.BillingEvent:
         stripe_customer_id=stripe_customer_id,
         object=event.data_object,
         changes=tuple(projection[1] or ()) if projection else (),
+        account=str(event.payload.get("account") or ""),
     )
 
 

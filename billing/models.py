@@ -312,3 +312,90 @@ class RefundRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Refund request #{self.pk} ({self.status})"
+
+
+class OrderState(models.TextChoices):
+    """An order's state, derived from every event about its payment (billing/orders.py)."""
+
+    PENDING = "pending", "Awaiting payment"
+    FAILED = "failed", "Payment failed"
+    PAID = "paid", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    DISPUTED = "disputed", "Disputed"
+    WON = "won", "Dispute won"
+    LOST = "lost", "Dispute lost"
+
+
+class Order(models.Model):
+    """One one-time payment (a Checkout session in ``payment`` mode, or a payment intent
+    that pays no invoice), with its buyer and, for a marketplace, its seller.
+
+    Written only by the order projection (billing/orders.py): ``facts`` holds what every
+    event said, newest-wins per fact, and the other fields are derived from it, so the
+    same events give the same order in any order. The Stripe ids are unique when set:
+    each event finds its order by any id it names.
+    """
+
+    payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)  # noqa: DJ001
+    charge_id = models.CharField(max_length=255, null=True, blank=True, unique=True)  # noqa: DJ001
+    checkout_session_id = models.CharField(  # noqa: DJ001
+        max_length=255, null=True, blank=True, unique=True
+    )
+    state = models.CharField(
+        max_length=20, choices=OrderState.choices, default=OrderState.PENDING, db_index=True
+    )
+    buyer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders_bought",
+    )
+    buyer_stripe_customer_id = models.CharField(max_length=255, blank=True)
+    buyer_email = models.EmailField(max_length=254, blank=True)
+    seller = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders_sold",
+    )
+    seller_account_id = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The connected account the payment goes to (transfer_data.destination).",
+    )
+    on_behalf_of = models.CharField(max_length=255, blank=True)
+    transfer_id = models.CharField(max_length=255, blank=True)
+    amount = models.BigIntegerField(default=0, help_text="Smallest currency unit.")
+    currency = models.CharField(max_length=3, blank=True)
+    application_fee_amount = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    livemode = models.BooleanField(default=False)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    last_event_created = models.DateTimeField(null=True, blank=True)
+    facts = models.JSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="order_state_idx"),
+            models.Index(fields=["seller", "-created_at"], name="order_seller_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk}"
+
+    @property
+    def is_destination_charge(self) -> bool:
+        """Paid to a connected account (Connect destination charge): a refund reverses
+        the transfer and the platform's application fee too."""
+        return bool(self.seller_account_id)
+
+    @property
+    def refundable(self) -> int:
+        return max(self.amount - self.amount_refunded, 0)

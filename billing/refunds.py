@@ -32,7 +32,7 @@ from guardian.shortcuts import assign_perm
 
 from audit import codes
 from audit.services import audit_record
-from billing import actions, permissions
+from billing import actions, orders, permissions
 from billing.adapters import stripe_client
 from billing.models import (
     ActionKind,
@@ -195,6 +195,8 @@ def refund_issue(
             "currency) need a second person's approval: submit it as a refund request."
         )
     facts = _check_fits(customer, charge_id, amount)
+    # A marketplace order paid to a seller: the refund reverses the transfer and the fee.
+    connect = orders.refund_params(charge_id)
     with transaction.atomic():
         advisory_xact_lock(f"refund:{charge_id}")
         left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
@@ -213,8 +215,10 @@ def refund_issue(
             note=note.strip(),
             params={
                 "charge_amount": facts.amount,
+                "connect": connect,
                 "audit": {
                     "charge_id": charge_id,
+                    **connect,
                     "amount": amount,
                     "currency": facts.currency,
                     "before": {"refunded": facts.refunded, "refundable": facts.refundable},

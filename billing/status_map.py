@@ -335,6 +335,30 @@ RULES: dict[str, Rule] = {
     ),
 }
 
+# Events about one-time payments (marketplace orders): the order projection
+# (billing/orders.py) decides the order's state; for the customer they only link the
+# buyer. Not mirrored: dj-stripe gains nothing the order does not hold.
+for _type in (
+    "charge.succeeded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+):
+    RULES[_type] = Rule(mirror=False, notes="an order's payment, refund or dispute")
+RULES["checkout.session.async_payment_succeeded"] = Rule(
+    payment=P.SUCCEEDED, mirror=False, notes="a delayed payment method (bank debit) paid"
+)
+RULES["checkout.session.async_payment_failed"] = Rule(
+    payment=P.FAILED, mirror=False, notes="a delayed payment method (bank debit) failed"
+)
+# A connected account's payout failed (the envelope's ``account`` names the seller; it
+# arrives on a Connect endpoint): nothing for the customer, a ticket for support.
+RULES["payout.failed"] = Rule(mirror=False, notes="a seller's payout: support's seller queue")
+
 # invoice.payment_succeeded is what older API versions (and localstripe) send for a paid
 # invoice; it means the same as invoice.paid.
 RULES["invoice.payment_succeeded"] = RULES["invoice.paid"]

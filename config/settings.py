@@ -211,6 +211,9 @@ LOGIN_URL = "admin:login"
 # --- Stripe (dj-stripe) -------------------------------------------------------------
 STRIPE_SECRET_KEY = _required("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = _required("STRIPE_WEBHOOK_SECRET")
+# The signing secret of a Connect endpoint (events of sellers' connected accounts, such
+# as payout.failed): ``stripe_webhook_setup --connect``. Empty: no Connect endpoint.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
 STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY

@@ -53,6 +53,12 @@ urlpatterns = [
     path(
         "admin/console/find/", admin.site.admin_view(views.customer_search), name="console_search"
     ),
+    path("admin/console/orders/", admin.site.admin_view(views.orders_list), name="console_orders"),
+    path(
+        "admin/console/orders/<int:order_id>/",
+        admin.site.admin_view(views.order_page),
+        name="console_order",
+    ),
     path("api/v1/customers/<str:ref>/state", api_views.customer_state, name="api_customer_state"),
     path("api/v1/openapi.json", api_views.openapi_document, name="api_openapi"),
     path(

@@ -70,6 +70,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "=crm_contact_id",
         "=helpdesk_user_id",
         "=product_user_id",
+        "=stripe_account_id",
     )
     show_full_result_count = False
     list_per_page = 50
@@ -78,7 +79,13 @@ class CustomerAdmin(admin.ModelAdmin):
     change_form_template = "admin/customers/customer/change_form.html"
 
     identity_fields = ("email", "name", "marketplace_role")
-    link_fields = ("stripe_customer_id", "crm_contact_id", "helpdesk_user_id", "product_user_id")
+    link_fields = (
+        "stripe_customer_id",
+        "stripe_account_id",
+        "crm_contact_id",
+        "helpdesk_user_id",
+        "product_user_id",
+    )
     billing_fields = Customer.BILLING_FIELDS
     record_fields = (
         "id",

@@ -18,7 +18,7 @@ from django.contrib.admin import AdminSite
 from django.http import HttpRequest
 from django.urls import reverse
 
-from customers.permissions import REQUEST_REFUND, can_view_console
+from customers.permissions import REQUEST_REFUND, VIEW_BILLING, can_view_console
 
 ORDER = [
     "customers",
@@ -64,6 +64,8 @@ def everyday_app(request: HttpRequest, apps: list[dict[str, Any]]) -> dict[str, 
     if "Customer" in models:
         entries.append(_entry("Customers", models["Customer"]["admin_url"]))
     entries.append(_entry("Find a customer", reverse("console_search")))
+    if user.has_perm(VIEW_BILLING):
+        entries.append(_entry("Orders", reverse("console_orders")))
     if user.has_perm(REQUEST_REFUND):
         entries.append(_entry("Refund requests", reverse("billing:refund_requests")))
     if "Ticket" in models:

@@ -13,7 +13,7 @@ import uuid
 
 from django.db.models import Q, QuerySet
 
-from billing.models import StripeEvent
+from billing.models import Order, StripeEvent
 from customers.models import Customer
 
 MAX_RESULTS = 50
@@ -55,6 +55,7 @@ def find_customers(query: str) -> QuerySet[Customer]:
         | Q(crm_contact_id=q)
         | Q(helpdesk_user_id=q)
         | Q(product_user_id=q)
+        | Q(stripe_account_id=q)
     )
     try:
         match |= Q(pk=uuid.UUID(q))
@@ -75,3 +76,21 @@ def customer_ids_for(query: str) -> list[uuid.UUID]:
     if not _STRIPE_ID.match(q):
         return []
     return list(find_customers(q).values_list("pk", flat=True))
+
+
+def find_orders(query: str) -> QuerySet[Order]:
+    """Orders a Stripe id names: the payment intent, charge or Checkout session, the
+    seller's connected account (``acct_``), the transfer, a refund or a dispute."""
+    q = (query or "").strip()
+    if not q or len(q) > 255 or not _STRIPE_ID.match(q):
+        return Order.objects.none()
+    match = (
+        Q(payment_intent_id=q)
+        | Q(charge_id=q)
+        | Q(checkout_session_id=q)
+        | Q(seller_account_id=q)
+        | Q(transfer_id=q)
+        | Q(facts__refunds__has_key=q)
+        | Q(facts__disputes__has_key=q)
+    )
+    return Order.objects.filter(match).select_related("buyer", "seller")[:MAX_RESULTS]

@@ -65,6 +65,7 @@ LINKED_ID_FIELDS = {
     "crm_contact_id": "CRM contact id",
     "helpdesk_user_id": "helpdesk user id",
     "product_user_id": "product user id",
+    "stripe_account_id": "Stripe connected account id",
 }
 
 
@@ -93,6 +94,9 @@ class Customer(models.Model):
     crm_contact_id = _linked_id(LINKED_ID_FIELDS["crm_contact_id"])
     helpdesk_user_id = _linked_id(LINKED_ID_FIELDS["helpdesk_user_id"])
     product_user_id = _linked_id(LINKED_ID_FIELDS["product_user_id"])
+    # A marketplace seller's Stripe connected account (``acct_…``): destination charges
+    # name it (``transfer_data.destination``), and so do its payouts' events (``account``).
+    stripe_account_id = _linked_id(LINKED_ID_FIELDS["stripe_account_id"])
 
     # Billing state, written by the Stripe pipeline.
     status = models.CharField(
@@ -198,3 +202,18 @@ class Customer(models.Model):
             raise ValidationError(
                 {"stripe_customer_id": "A Stripe customer id starts with 'cus_'."}
             )
+        if self.stripe_account_id:
+            if not self.stripe_account_id.startswith("acct_"):
+                raise ValidationError(
+                    {"stripe_account_id": "A Stripe connected account id starts with 'acct_'."}
+                )
+            # The connected account makes the customer a seller: one linked to an account
+            # cannot be a buyer only.
+            if self.marketplace_role == MarketplaceRole.BUYER:
+                raise ValidationError(
+                    {
+                        "marketplace_role": "A customer linked to a connected account is a "
+                        "seller: choose Seller or clear the account id."
+                    }
+                )
+            self.marketplace_role = MarketplaceRole.SELLER

@@ -31,6 +31,7 @@ EDITABLE_FIELDS = (
     "crm_contact_id",
     "helpdesk_user_id",
     "product_user_id",
+    "stripe_account_id",
     "marketplace_role",
 )
 
@@ -73,14 +74,21 @@ def customer_update(
         )
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
-        before = _snapshot(customer, tuple(changes))
+        everything_before = _snapshot(customer, EDITABLE_FIELDS)
         for field, value in changes.items():
             setattr(customer, field, value)
         customer.full_clean()
-        after = _snapshot(customer, tuple(changes))
+        # clean() may follow one field with another (a connected account makes a seller).
+        touched = tuple(
+            f
+            for f in EDITABLE_FIELDS
+            if f in changes or getattr(customer, f) != everything_before[f]
+        )
+        before = {f: everything_before[f] for f in touched}
+        after = _snapshot(customer, touched)
         if before == after:
             return customer
-        customer.save(update_fields=[*changes, "updated_at"])
+        customer.save(update_fields=[*touched, "updated_at"])
         audit_record(
             action=codes.CUSTOMER_UPDATED,
             actor=actor,

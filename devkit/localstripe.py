@@ -506,6 +506,187 @@ def _apply_finance_shims(resources: Any, server: Any) -> None:
         return response
 
     server.app.middlewares.append(idempotency)
+    _apply_connect_shims(resources, server)
+
+
+def _apply_connect_shims(resources: Any, server: Any) -> None:
+    """Connect destination charges, which localstripe does not know (marketplace orders,
+    billing/orders.py), as Stripe documents them:
+
+    - a payment intent takes ``transfer_data[destination]`` (an ``acct_…`` id),
+      ``application_fee_amount`` (only with a destination, at most the amount) and
+      ``on_behalf_of``; its charge carries them, and once it succeeded, ``transfer``
+      (the transfer of amount minus fee to the connected account) and
+      ``application_fee`` (the platform's fee), readable at ``GET /v1/transfers/<id>``
+      and ``GET /v1/application_fees/<id>``;
+    - a refund takes ``reverse_transfer`` and ``refund_application_fee``: the transfer
+      is reversed, and the fee refunded, in proportion to the amount refunded (the
+      refund's ``transfer_reversal`` names the reversal). ``reverse_transfer`` on a charge
+      with no transfer is refused, as Stripe refuses it.
+
+    Connected accounts themselves are not modelled: any ``acct_…`` id is accepted.
+    """
+    transfers: dict[str, dict[str, Any]] = {}
+    fees: dict[str, dict[str, Any]] = {}
+    by_charge: dict[str, tuple[str, str]] = {}
+
+    def bad(message: str) -> Any:
+        return resources.UserError(400, f"Bad request: {message}")
+
+    pi_init = resources.PaymentIntent.__init__
+
+    def pi_with_connect(
+        self: Any,
+        transfer_data: Any = None,
+        application_fee_amount: Any = None,
+        on_behalf_of: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        destination = transfer_data.get("destination") if isinstance(transfer_data, dict) else None
+        if transfer_data is not None and not (
+            isinstance(destination, str) and destination.startswith("acct_")
+        ):
+            raise bad("transfer_data[destination] must be a connected account id")
+        fee = None
+        if application_fee_amount is not None:
+            fee = resources.try_convert_to_int(application_fee_amount)
+            amount = resources.try_convert_to_int(kwargs.get("amount"))
+            if type(fee) is not int or fee < 0 or destination is None:
+                raise bad("application_fee_amount needs transfer_data[destination]")
+            if type(amount) is int and fee > amount:
+                raise bad("application_fee_amount is more than the amount")
+        if on_behalf_of is not None and not str(on_behalf_of).startswith("acct_"):
+            raise bad("on_behalf_of must be a connected account id")
+        pi_init(self, **kwargs)
+        self.transfer_data = {"destination": destination} if destination else None
+        self.application_fee_amount = fee
+        self.on_behalf_of = on_behalf_of
+
+    resources.PaymentIntent.__init__ = pi_with_connect
+
+    def intent_of(charge: Any) -> Any:
+        if not getattr(charge, "payment_intent", None):
+            return None
+        return resources.store.get("payment_intent:" + charge.payment_intent)
+
+    def connect_of(charge: Any) -> tuple[str, str]:
+        """(transfer id, fee id) of a succeeded destination charge, made once."""
+        intent = intent_of(charge)
+        if intent is None or not getattr(intent, "transfer_data", None):
+            return "", ""
+        if charge.status != "succeeded":
+            return "", ""
+        if charge.id not in by_charge:
+            fee_amount = intent.application_fee_amount or 0
+            transfer_id = "tr_" + resources.random_id(14)
+            transfers[transfer_id] = {
+                "id": transfer_id,
+                "object": "transfer",
+                "amount": charge.amount - fee_amount,
+                "amount_reversed": 0,
+                "currency": charge.currency,
+                "destination": intent.transfer_data["destination"],
+                "source_transaction": charge.id,
+                "reversed": False,
+                "livemode": False,
+                "created": charge.created,
+                "metadata": {},
+            }
+            fee_id = ""
+            if fee_amount:
+                fee_id = "fee_" + resources.random_id(14)
+                fees[fee_id] = {
+                    "id": fee_id,
+                    "object": "application_fee",
+                    "account": intent.transfer_data["destination"],
+                    "amount": fee_amount,
+                    "amount_refunded": 0,
+                    "charge": charge.id,
+                    "currency": charge.currency,
+                    "refunded": False,
+                    "livemode": False,
+                    "created": charge.created,
+                }
+            by_charge[charge.id] = (transfer_id, fee_id)
+        return by_charge[charge.id]
+
+    def from_intent(name: str) -> Any:
+        return property(lambda self: getattr(intent_of(self), name, None))
+
+    resources.Charge.transfer_data = from_intent("transfer_data")
+    resources.Charge.application_fee_amount = from_intent("application_fee_amount")
+    resources.Charge.on_behalf_of = from_intent("on_behalf_of")
+    resources.Charge.transfer = property(lambda self: connect_of(self)[0] or None)
+
+    # localstripe never sets a charge's ``invoice``, which the API versions before basil
+    # carry: a subscription's charge would read as a one-time payment. It is its payment
+    # intent's invoice (a data descriptor, so localstripe's own ``self.invoice = None``
+    # lands in the setter).
+    def charge_invoice(self: Any) -> Any:
+        return getattr(intent_of(self), "invoice", None) or self.__dict__.get("_invoice_set")
+
+    def charge_invoice_set(self: Any, value: Any) -> None:
+        self.__dict__["_invoice_set"] = value
+
+    resources.Charge.invoice = property(charge_invoice, charge_invoice_set)
+    resources.Charge.application_fee = property(lambda self: connect_of(self)[1] or None)
+
+    refund_init = resources.Refund.__init__
+
+    def refund_with_connect(
+        self: Any, reverse_transfer: Any = None, refund_application_fee: Any = None, **kwargs: Any
+    ) -> None:
+        reverse = resources.try_convert_to_bool(reverse_transfer) if reverse_transfer else False
+        fee_back = (
+            resources.try_convert_to_bool(refund_application_fee)
+            if refund_application_fee
+            else False
+        )
+        if type(reverse) is not bool or type(fee_back) is not bool:
+            raise bad("reverse_transfer and refund_application_fee are booleans")
+        charge_id = kwargs.get("charge")
+        if charge_id is None and kwargs.get("payment_intent"):
+            charge_id = resources.PaymentIntent._api_retrieve(
+                kwargs["payment_intent"]
+            ).latest_charge.id
+        transfer_id, fee_id = (
+            connect_of(resources.Charge._api_retrieve(charge_id)) if charge_id else ("", "")
+        )
+        if reverse and not transfer_id:
+            raise bad("this charge has no transfer to reverse")
+        if fee_back and not fee_id:
+            raise bad("this charge has no application fee to refund")
+        refund_init(self, **kwargs)
+        self.transfer_reversal = None
+        charge = resources.Charge._api_retrieve(self.charge)
+        share = self.amount / charge.amount if charge.amount else 0
+        if reverse:
+            transfer = transfers[transfer_id]
+            taken = min(
+                round(transfer["amount"] * share), transfer["amount"] - transfer["amount_reversed"]
+            )
+            transfer["amount_reversed"] += taken
+            transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+            self.transfer_reversal = "trr_" + resources.random_id(14)
+        if fee_back:
+            fee = fees[fee_id]
+            given = min(round(fee["amount"] * share), fee["amount"] - fee["amount_refunded"])
+            fee["amount_refunded"] += given
+            fee["refunded"] = fee["amount_refunded"] >= fee["amount"]
+
+    resources.Refund.__init__ = refund_with_connect
+
+    def answer(table: dict[str, dict[str, Any]]) -> Any:
+        async def view(request: Any) -> Any:
+            found = table.get(request.match_info["id"])
+            if found is None:
+                raise resources.UserError(404, "Not Found")
+            return server.json_response(found)
+
+        return view
+
+    server.app.router.add_get("/v1/transfers/{id}", answer(transfers))
+    server.app.router.add_get("/v1/application_fees/{id}", answer(fees))
 
 
 def main(argv: list[str] | None = None) -> None:

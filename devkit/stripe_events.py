@@ -71,9 +71,12 @@ def event(
     event_id: str | None = None,
     previous_attributes: dict[str, Any] | None = None,
     api_version: str | None = None,
+    account: str | None = None,
 ) -> dict[str, Any]:
     """A Stripe event envelope around ``obj``, shaped like Stripe's example event and
-    rendered in ``api_version`` (default: the newest, ``STRIPE_API_VERSION``)."""
+    rendered in ``api_version`` (default: the newest, ``STRIPE_API_VERSION``).
+    ``account``: the connected account it happened on (what a Connect endpoint receives,
+    e.g. a seller's ``payout.failed``)."""
     version = api_version or newest_version()
     envelope = example("event")
     envelope.update(
@@ -91,6 +94,8 @@ def event(
     if previous_attributes is not None:
         envelope["data"]["previous_attributes"] = previous_attributes
     envelope.pop("account", None)
+    if account:
+        envelope["account"] = account
     return envelope
 
 
@@ -382,11 +387,14 @@ def charge(
     payment_method: str | None = None,
     invoice_id: str | None = None,
     email: str | None = None,
+    destination: str | None = None,
+    application_fee_amount: int | None = None,
 ) -> dict[str, Any]:
     """A succeeded card charge; the example's references to objects that exist only in
-    Stripe's documentation (balance transaction, source, card) are cleared. ``invoice_id``
-    is its invoice in a 2024-06-20 rendering (the newest shape no longer names it);
-    ``email`` the billing details' address."""
+    Stripe's documentation (balance transaction, source, card, the placeholder connected
+    account) are cleared. ``invoice_id`` is its invoice in a 2024-06-20 rendering (the
+    newest shape no longer names it); ``email`` the billing details' address;
+    ``destination`` a connected account it pays (a marketplace destination charge)."""
     obj = example("charge")
     charge_id = charge_id or new_id("ch")
     obj.update(
@@ -414,6 +422,9 @@ def charge(
                 "url": f"/v1/charges/{charge_id}/refunds",
             },
             "billing_details": {**obj["billing_details"], "email": email},
+            "transfer_data": {"amount": None, "destination": destination} if destination else None,
+            "application_fee_amount": application_fee_amount,
+            "on_behalf_of": None,
             _LEGACY_FIELDS: {"invoice": invoice_id},
         }
     )
@@ -428,9 +439,12 @@ def payment_intent(
     pi_id: str | None = None,
     latest_charge: str | None = None,
     invoice_id: str | None = None,
+    destination: str | None = None,
+    application_fee_amount: int | None = None,
 ) -> dict[str, Any]:
     """A payment intent in ``status``; ``invoice_id`` is its invoice in a 2024-06-20
-    rendering (since basil only its InvoicePayment names the invoice)."""
+    rendering (since basil only its InvoicePayment names the invoice); ``destination``
+    a connected account it pays (the example's placeholder account is cleared)."""
     obj = example("payment_intent")
     obj.update(
         {
@@ -447,6 +461,9 @@ def payment_intent(
             else {"type": "card_error", "code": "card_declined"},
             "next_action": None,
             "canceled_at": None,
+            "transfer_data": {"destination": destination} if destination else None,
+            "application_fee_amount": application_fee_amount,
+            "on_behalf_of": None,
             _LEGACY_FIELDS: {"invoice": invoice_id},
         }
     )
@@ -498,6 +515,84 @@ def dispute(charge_obj: dict[str, Any], *, status: str = "needs_response") -> di
             "status": status,
             "livemode": False,
             "payment_intent": charge_obj.get("payment_intent"),
+        }
+    )
+    return obj
+
+
+def checkout_session(
+    *,
+    payment_intent: str | None,
+    amount: int,
+    customer_id: str | None = None,
+    mode: str = "payment",
+    payment_status: str = "paid",
+    session_id: str | None = None,
+    email: str | None = "buyer@example.test",
+    currency: str = "usd",
+) -> dict[str, Any]:
+    """A completed Checkout session (``mode=payment``: a one-time payment, an order)."""
+    obj = example("checkout.session")
+    obj.update(
+        {
+            "id": session_id or new_id("cs_test"),
+            "mode": mode,
+            "status": "complete",
+            "payment_status": payment_status,
+            "payment_intent": payment_intent,
+            "customer": customer_id,
+            "amount_total": amount,
+            "amount_subtotal": amount,
+            "currency": currency,
+            "livemode": False,
+            "subscription": None,
+            "invoice": None,
+            "url": None,
+            "customer_details": {**obj["customer_details"], "email": email},
+        }
+    )
+    return obj
+
+
+def refund(
+    charge_obj: dict[str, Any], *, amount: int, status: str = "succeeded", refund_id: str = ""
+) -> dict[str, Any]:
+    """A refund of ``charge_obj`` (refund.created / refund.updated objects)."""
+    obj = example("refund")
+    obj.update(
+        {
+            "id": refund_id or new_id("re"),
+            "charge": charge_obj["id"],
+            "payment_intent": charge_obj.get("payment_intent"),
+            "amount": amount,
+            "currency": charge_obj.get("currency") or "usd",
+            "status": status,
+            "balance_transaction": None,
+            "transfer_reversal": new_id("trr") if charge_obj.get("transfer") else None,
+        }
+    )
+    return obj
+
+
+def payout(
+    *,
+    amount: int = 1100,
+    status: str = "failed",
+    failure_code: str | None = "account_closed",
+    payout_id: str | None = None,
+) -> dict[str, Any]:
+    """A payout (of a connected account when its event carries ``account``)."""
+    obj = example("payout")
+    failed = status == "failed"
+    obj.update(
+        {
+            "id": payout_id or new_id("po"),
+            "amount": amount,
+            "status": status,
+            "livemode": False,
+            "balance_transaction": None,
+            "failure_code": failure_code if failed else None,
+            "failure_message": "The bank account has been closed." if failed else None,
         }
     )
     return obj

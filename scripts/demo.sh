@@ -94,6 +94,7 @@ wait_url "http://127.0.0.1:$PORT/healthz"
 # Seeds customers in localstripe; their webhooks reach the console over HTTP, and from
 # then on localstripe sends straight to the console's webhook URL.
 $PY manage.py demo_stripe_seed --customers "${DEMO_CUSTOMERS:-20}" --base-url "http://127.0.0.1:$PORT"
+$PY manage.py demo_marketplace_seed --base-url "http://127.0.0.1:$PORT"
 # One reconcile at start, once the worker has processed the seeded events.
 $PY manage.py demo_reconcile
 

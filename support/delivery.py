@@ -25,14 +25,14 @@ from delivery.outbox import outbox_write
 from delivery.senders import Delivered
 from support.adapters import get_helpdesk
 from support.models import Ticket
-from support.rules import DISPUTES
+from support.rules import DISPUTES, SELLER_DISPUTES
 from support.services import CHANNEL, TICKET_OPEN, USER_ERASE
 
 logger = logging.getLogger(__name__)
 
 # Queues only some staff may work (support/permissions.py): never opened at the helpdesk
 # outside a group.
-PRIVATE_QUEUES = frozenset({DISPUTES})
+PRIVATE_QUEUES = frozenset({DISPUTES, SELLER_DISPUTES})
 REQUESTER_SUBSCRIBER = "helpdesk_requester"
 REQUESTER_EVENT_TYPES = ("customer.updated",)
 REQUESTER_EMAIL = "requester_email"

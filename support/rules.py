@@ -35,6 +35,8 @@ SOLVE = "solve"
 
 # Queue slugs (rows created by migration support.0002).
 BILLING, DISPUTES, RETENTION, HUMAN_REVIEW = "billing", "disputes", "retention", "human_review"
+# Marketplace sellers (rows created by migration support.0003; support/sellers.py).
+SELLER_DISPUTES, SELLERS = "seller_disputes", "sellers"
 _EVERY_ROLE = ("owner", "finance_admin", "support_agent")
 # slug -> (name, description, role groups that may work it). Migration support.0002
 # created these rows and grants; support.services.queue_get re-creates a missing one.
@@ -51,6 +53,16 @@ QUEUES = {
         _EVERY_ROLE,
     ),
     HUMAN_REVIEW: ("Human review", "State unknown or conflicting after retries", _EVERY_ROLE),
+    SELLER_DISPUTES: (
+        "Seller disputes",
+        "Chargebacks on marketplace orders: order, buyer and seller; finance admins and owners",
+        ("owner", "finance_admin"),
+    ),
+    SELLERS: (
+        "Sellers",
+        "Marketplace sellers' problems: failed payouts of their connected accounts",
+        _EVERY_ROLE,
+    ),
 }
 
 KeyFn = Callable[[BillingEvent, Any], str | None]
@@ -91,10 +103,15 @@ def _payment_over(event: BillingEvent, key: str) -> str | None:
 
 def _dispute_key(event: BillingEvent, customer: Any) -> str | None:
     obj = event.object
-    return f"dispute:{obj['id']}" if obj.get("id") else None
+    if not obj.get("id"):
+        return None
+    order = events.order_of(event)
+    if order is not None and order.seller_account_id:
+        return None  # a marketplace order's dispute: the seller queue's (support/sellers.py)
+    return f"dispute:{obj['id']}"
 
 
-def _dispute_over(event: BillingEvent, key: str) -> str | None:
+def dispute_over(event: BillingEvent, key: str) -> str | None:
     closed = events.dispute_closed(key.removeprefix("dispute:"))
     if closed is None:
         return None
@@ -158,7 +175,7 @@ TICKET_RULES: tuple[TicketRule, ...] = (
         queue=DISPUTES,
         priority=Pr.URGENT,
         subject="Dispute opened: {customer} (charge {charge})",
-        over=_dispute_over,
+        over=dispute_over,
     ),
     TicketRule(
         "dispute_closed",
@@ -176,6 +193,25 @@ TICKET_RULES: tuple[TicketRule, ...] = (
         priority=Pr.NORMAL,
         subject="Canceled: {customer} ({plan})",
     ),
+    # Opened by support/sellers.py (the ``seller_ticket`` subscriber), not by this table.
+    TicketRule(
+        "seller_dispute",
+        (),
+        OPEN,
+        None,
+        queue=SELLER_DISPUTES,
+        priority=Pr.URGENT,
+        subject="Seller dispute: order #{order} ({seller}), charge {charge}",
+    ),
+    TicketRule(
+        "seller_payout_failed",
+        (),
+        OPEN,
+        None,
+        queue=SELLERS,
+        priority=Pr.HIGH,
+        subject="Payout failed: {seller} ({payout})",
+    ),
     TicketRule(
         "needs_review",
         (),
@@ -188,6 +224,10 @@ TICKET_RULES: tuple[TicketRule, ...] = (
 )
 
 NEEDS_REVIEW = next(rule for rule in TICKET_RULES if rule.situation == "needs_review")
+SELLER_DISPUTE = next(rule for rule in TICKET_RULES if rule.situation == "seller_dispute")
+SELLER_PAYOUT_FAILED = next(
+    rule for rule in TICKET_RULES if rule.situation == "seller_payout_failed"
+)
 
 
 def rules_for(event_type: str) -> list[TicketRule]:

@@ -181,9 +181,14 @@ def refund_create(
     idempotency_key: str,
     reason: str | None = None,
     metadata: dict[str, str] | None = None,
+    reverse_transfer: bool = False,
+    refund_application_fee: bool = False,
 ) -> dict[str, Any]:
     """POST /v1/refunds for ``amount`` of ``charge_id``. ``reason`` is Stripe's own
-    (duplicate, fraudulent, requested_by_customer) or None; ours travels in metadata."""
+    (duplicate, fraudulent, requested_by_customer) or None; ours travels in metadata.
+    For a Connect destination charge, ``reverse_transfer`` takes the refund back from
+    the seller's connected account and ``refund_application_fee`` gives back the
+    platform's fee, each in proportion to the amount refunded."""
     params: dict[str, Any] = {
         "charge": charge_id,
         "amount": amount,
@@ -192,6 +197,10 @@ def refund_create(
     }
     if reason:
         params["reason"] = reason
+    if reverse_transfer:
+        params["reverse_transfer"] = True
+    if refund_application_fee:
+        params["refund_application_fee"] = True
     try:
         return stripe.Refund.create(**params).to_dict()
     except stripe.StripeError as exc:

@@ -23,3 +23,9 @@ def customer_finance(context: dict[str, Any], customer: Any) -> dict[str, Any]:
 def request_amount(refund_request: Any) -> str:
     """'150.00 USD' for a refund request."""
     return format_money(refund_request.amount, refund_request.currency)
+
+
+@register.filter
+def money(amount: Any, currency: str) -> str:
+    """'150.00 USD' for an amount in the currency's smallest unit (config/money.py)."""
+    return format_money(amount, currency)

@@ -21,7 +21,7 @@ QUEUES = [
 ]
 
 
-def create_queues(apps, schema_editor):
+def create_queues(apps, schema_editor, queues=QUEUES):
     app_config = apps.get_app_config("support")
     original = getattr(app_config, "models_module", None)
     app_config.models_module = original or True
@@ -36,7 +36,7 @@ def create_queues(apps, schema_editor):
     GroupObjectPermission = apps.get_model("guardian", "GroupObjectPermission")
     content_type = ContentType.objects.get(app_label="support", model="supportqueue")
     work = Permission.objects.get(content_type=content_type, codename="work_queue")
-    for slug, name, description, roles in QUEUES:
+    for slug, name, description, roles in queues:
         queue, _ = SupportQueue.objects.update_or_create(
             slug=slug, defaults={"name": name, "description": description})
         for role in roles:
@@ -45,14 +45,14 @@ def create_queues(apps, schema_editor):
                 group=group, permission=work, content_type=content_type, object_pk=str(queue.pk))
 
 
-def remove_queues(apps, schema_editor):
+def remove_queues(apps, schema_editor, queues=QUEUES):
     SupportQueue = apps.get_model("support", "SupportQueue")
     GroupObjectPermission = apps.get_model("guardian", "GroupObjectPermission")
-    queues = SupportQueue.objects.filter(slug__in=[q[0] for q in QUEUES], tickets__isnull=True)
+    rows = SupportQueue.objects.filter(slug__in=[q[0] for q in queues], tickets__isnull=True)
     GroupObjectPermission.objects.filter(
-        content_type__app_label="support", object_pk__in=[str(pk) for pk in queues.values_list("pk", flat=True)]
+        content_type__app_label="support", object_pk__in=[str(pk) for pk in rows.values_list("pk", flat=True)]
     ).delete()
-    queues.delete()
+    rows.delete()
 
 
 class Migration(migrations.Migration):

@@ -147,14 +147,7 @@ class Command(BaseCommand):
         # localstripe has no GET /v1/account, which dj-stripe's mirror would call.
         localstripe.djstripe_account_ensure(settings.STRIPE_SECRET_KEY)
         base_url = options["base_url"].rstrip("/")
-        out = io.StringIO()
-        call_command(
-            "stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000", stdout=out
-        )
-        endpoint_url = out.getvalue().strip().splitlines()[-1]
-        deliver = (
-            self._http_delivery(endpoint_url) if base_url else self._local_delivery(endpoint_url)
-        )
+        endpoint_url, deliver = self._delivery(base_url)
         plans = self._plans()
 
         with WebhookRelay() as relay:
@@ -225,6 +218,19 @@ class Command(BaseCommand):
         return client
 
     # --- delivery --------------------------------------------------------------------
+
+    def _delivery(self, base_url: str) -> tuple[str, Any]:
+        """The console's webhook URL (its endpoint record made first) and a function that
+        posts one signed body to it: over HTTP to ``base_url``, else in-process."""
+        out = io.StringIO()
+        call_command(
+            "stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000", stdout=out
+        )
+        endpoint_url = out.getvalue().strip().splitlines()[-1]
+        deliver = (
+            self._http_delivery(endpoint_url) if base_url else self._local_delivery(endpoint_url)
+        )
+        return endpoint_url, deliver
 
     def _local_delivery(self, endpoint_url: str) -> Any:
         from django.test import Client
