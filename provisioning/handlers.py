@@ -26,10 +26,7 @@ EVENT_TYPES = (
     "invoice.payment_succeeded",
     "invoice.payment_failed",
     "invoice_payment.paid",
-    "payment_intent.succeeded",
     "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
 )
 
 
