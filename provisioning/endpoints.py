@@ -3,7 +3,8 @@
 Owners only, audited. A secret is ``whsec_`` + base64 of 32 random bytes (Standard
 Webhooks' format); the clear secret is returned once, to be shown once, and never goes
 into an audit entry, a log line or a page after that (``ProductEndpoint.secret_hint``).
-Rotation keeps the previous secret signing for ``PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS``
+Adding or enabling an endpoint sends it the ``customer.entitled`` of every customer still
+waiting for the product. Rotation keeps the previous secret signing for ``PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS``
 (both signatures in every message meanwhile), so the product can switch without losing
 a message.
 """
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from audit import codes
 from audit.services import audit_record
+from provisioning import states
 from provisioning.models import ProductEndpoint
 from provisioning.permissions import can_manage_endpoints, can_rotate_secret
 
@@ -80,6 +82,7 @@ def endpoint_create(*, actor: Any, url: str, description: str = "") -> tuple[Pro
             target=endpoint,
             data={"where": _where(endpoint), "signing_hint": endpoint.secret_hint},
         )
+        states.entitled_resend(cause=f"product_endpoint:{endpoint.pk}")
     return endpoint, secret
 
 
@@ -99,6 +102,8 @@ def endpoint_set_enabled(*, actor: Any, endpoint_pk: int, enabled: bool) -> bool
             target=endpoint,
             data={"where": _where(endpoint), "before": not enabled, "after": enabled},
         )
+        if enabled:
+            states.entitled_resend(cause=f"product_endpoint:{endpoint.pk}")
     return True
 
 

@@ -216,14 +216,7 @@ def _grant(customer: Customer, entitlement: Entitlement, *, cause: str, now: dat
     entitlement.entitled_at = now
     entitlement.revoked_at = None
     generation = entitlement.generation
-    rows = webhooks.product_event_send(
-        webhooks.ENTITLED,
-        webhooks.customer_data(customer, entitlement={"generation": generation}),
-        cause=cause,
-        dedupe_key=f"customer.entitled:{customer.pk}:{generation}",
-        customer=customer,
-        meta={"generation": generation},
-    )
+    rows = _send_entitled(customer, generation, cause=cause)
     reason = (
         "paid; waiting for the product to confirm customer.entitled"
         if rows
@@ -249,6 +242,34 @@ def _grant(customer: Customer, entitlement: Entitlement, *, cause: str, now: dat
     else:
         _move(customer, entitlement, O.PENDING_PROVISIONING, reason=reason, cause=cause)
     return f"entitled (generation {generation}): customer.entitled to {len(rows)} endpoint(s)"
+
+
+def entitled_resend(*, cause: str) -> int:
+    """Send ``customer.entitled`` of the current grant to endpoints that do not have it
+    yet: customers who paid before an endpoint was added or enabled are not left waiting.
+    Endpoints that already have the message write nothing (same dedupe key). Returns the
+    rows written."""
+    written = 0
+    waiting = Entitlement.objects.filter(
+        entitled=True, state__in=(O.PENDING_PROVISIONING, O.RETRYING, O.FAILED)
+    ).select_related("customer")
+    for entitlement in waiting.iterator():
+        customer = entitlement.customer
+        if customer.erased_at is not None:
+            continue
+        written += len(_send_entitled(customer, entitlement.generation, cause=cause))
+    return written
+
+
+def _send_entitled(customer: Customer, generation: int, *, cause: str) -> list:
+    return webhooks.product_event_send(
+        webhooks.ENTITLED,
+        webhooks.customer_data(customer, entitlement={"generation": generation}),
+        cause=cause,
+        dedupe_key=f"customer.entitled:{customer.pk}:{generation}",
+        customer=customer,
+        meta={"generation": generation},
+    )
 
 
 def _revoke(

@@ -129,6 +129,29 @@ def test_payment_alone_is_not_provisioning(buyer, sync_settings):
     assert not welcome_emails()
 
 
+def test_an_endpoint_added_later_hears_of_customers_still_waiting(
+    buyer, sync_settings, owner, django_capture_on_commit_callbacks
+):
+    from devkit.fakes.product import FakeProduct
+    from provisioning.endpoints import endpoint_create
+
+    buyer.checkout_paid()
+    run_all()
+    assert buyer.customer().onboarding_state == "pending_provisioning"
+    fake = FakeProduct().start()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _, secret = endpoint_create(actor=owner, url=fake.endpoint_url)
+        run_all()
+        sent = fake.messages(webhooks.ENTITLED)
+        assert len(sent) == 1
+        assert Webhook(secret).verify(sent[0].raw, sent[0].headers)["data"]["email"] == EMAIL
+    finally:
+        fake.stop()
+    assert buyer.customer().onboarding_state == "active"
+    assert len(welcome_emails()) == 1
+
+
 def test_product_answering_500_then_200_is_retrying_then_active(buyer, product):
     product.fake.fail(500, times=1)
     buyer.checkout_paid()
