@@ -45,6 +45,10 @@ ALERT_ACKNOWLEDGED = "alerts.alert.acknowledged"
 
 # Support tickets
 SUPPORT_TICKET_SOLVED = "support.ticket.solved"
+# Product webhook endpoints (provisioning): never the secret itself, only its hint
+PRODUCT_ENDPOINT_CREATED = "provisioning.endpoint.created"
+PRODUCT_ENDPOINT_UPDATED = "provisioning.endpoint.updated"
+PRODUCT_ENDPOINT_SECRET_ROTATED = "provisioning.endpoint.secret_rotated"
 # Account-state API tokens
 API_TOKEN_CREATED = "customers.api_token.created"
 API_TOKEN_REVOKED = "customers.api_token.revoked"

@@ -11,7 +11,7 @@ So nothing here depends on which event came first. The map has two halves:
    the ``created`` second, then ``SAME_SECOND_ORDER``, then the event id). Newest-wins
    with one total order is commutative: the same events applied in any order leave the
    same facts.
-2. :func:`derive`: the customer's status, plan, period, payment status and onboarding from
+2. :func:`derive`: the customer's status, plan, period, and payment status from
    the facts. A pure function of the facts, so of the set of events, never of their order.
 
 How the status is derived (README.md has this in words):
@@ -31,10 +31,9 @@ How the status is derived (README.md has this in words):
   first; a later payment ends it;
 - **disputed**: while any dispute of the customer is open (created and not closed); when
   the last one closes, won or lost, the customer is back to what the rest of the facts say;
-- onboarding follows the status before refunds and disputes: active/trialing → active,
-  past_due → retrying, incomplete → pending provisioning, incomplete_expired → failed;
-  any other status → active once the customer was ever provisioned (a live subscription
-  or a payment), else pending provisioning.
+- onboarding (provisioning in the product) is not billing's to say: a payment never
+  means access was provisioned. The ``provisioning`` app subscribes to these events and
+  moves ``onboarding_state`` only when the product confirms (provisioning/states.py).
 
 Which other apps act on an event is not decided here: they subscribe to billing's
 published events by type (billing/events.py), and each subscriber gets its own run.
@@ -49,7 +48,6 @@ from typing import Any
 
 from billing import shapes
 from customers.models import BillingStatus as S
-from customers.models import OnboardingState as O
 from customers.models import PaymentStatus as P
 
 # Billing's own handler runs (billing/handlers.py); subscribers' runs are named after them.
@@ -68,14 +66,6 @@ SUBSCRIPTION_STATUS = {
     "paused": S.PAUSED,
 }
 
-# Onboarding follows the billing status it is given.
-ONBOARDING_FOR_STATUS = {
-    S.TRIALING: O.ACTIVE,
-    S.ACTIVE: O.ACTIVE,
-    S.PAST_DUE: O.RETRYING,
-    S.INCOMPLETE: O.PENDING_PROVISIONING,
-    S.INCOMPLETE_EXPIRED: O.FAILED,
-}
 # A subscription in one of these has been provisioned at least once.
 _PROVISIONED = {"active", "trialing", "past_due", "unpaid", "paused"}
 
@@ -500,9 +490,6 @@ def derive(facts: Facts) -> dict[str, Any]:
         facts.get(name) for name in ("subscriptions", "invoices", "deleted", "payment", "disputes")
     ):
         values["status"] = status_with_overlays
-        values["onboarding_state"] = ONBOARDING_FOR_STATUS.get(status) or (
-            O.ACTIVE if facts.get("provisioned") else O.PENDING_PROVISIONING
-        )
     if facts.get("latest_invoice"):
         values["latest_invoice_id"] = facts["latest_invoice"]["id"]
     if payment:
@@ -580,6 +567,6 @@ def facts_from_customer(customer: Any) -> Facts:
             "name": customer.name,
             "k": key(customer.profile_event_created),
         }
-    if customer.onboarding_state == O.ACTIVE or status in _PROVISIONED:
+    if customer.onboarding_state == "active" or status in _PROVISIONED:
         facts["provisioned"] = True
     return facts

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "billing",
     "crm_sync",
     "support",
+    "provisioning",
     "console",
 ]
 if not PRODUCTION:
@@ -299,6 +300,7 @@ SYNC_RATE_LIMITS = {
     "hubspot_search": HUBSPOT_SEARCH_PER_SECOND,
     "zendesk": ZENDESK_REQUESTS_PER_MINUTE / 60,
     "slack": env.float("SLACK_RATE_PER_SECOND", default=1.0),
+    "product": env.float("PRODUCT_WEBHOOK_RATE_PER_SECOND", default=20.0),
 }
 SYNC_RATE_HEADROOM = env.float("SYNC_RATE_HEADROOM", default=0.95)
 # A short window of few requests needs more room: at 0.95, HubSpot's 4 searches per 1 s
@@ -321,6 +323,19 @@ SYNC_BACKOFF_MAX_SECONDS = env.float("SYNC_BACKOFF_MAX_SECONDS", default=3600.0)
 SYNC_PAUSE_PROBE_SECONDS = env.int("SYNC_PAUSE_PROBE_SECONDS", default=300)
 # Product name used in customer emails (templates/emails/).
 EMAIL_PRODUCT_NAME = env.str("EMAIL_PRODUCT_NAME", default="Switchboard")
+
+# --- provisioning and dunning (provisioning/) --------------------------------------------
+# Dunning: access is revoked (customer.revoked to the product) only when a customer has at
+# least DUNNING_MAX_FAILURES failed payments since their last successful one AND
+# DUNNING_GRACE_DAYS have passed since the first of those failures. One failed charge
+# never revokes by itself; a later payment ends the dunning and entitles again.
+DUNNING_MAX_FAILURES = env.int("DUNNING_MAX_FAILURES", default=3)
+DUNNING_GRACE_DAYS = env.float("DUNNING_GRACE_DAYS", default=7.0)
+# After a secret rotation the previous secret still signs for this long (two signatures
+# in webhook-signature), so the product can switch over without losing a message.
+PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS = env.float(
+    "PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS", default=24.0
+)
 
 # --- alerts and email ------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url(

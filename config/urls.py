@@ -9,6 +9,7 @@ from django.urls import include, path
 from config import djstripe_admin, health, rq_admin
 from console import admin_site, api_views, views
 from console.dashboard_views import console_dashboard
+from provisioning import views as provisioning_views
 
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard console"
@@ -59,7 +60,32 @@ urlpatterns = [
         admin.site.admin_view(views.order_page),
         name="console_order",
     ),
+    path(
+        "admin/console/onboarding/",
+        admin.site.admin_view(provisioning_views.onboarding_list),
+        name="provisioning_onboarding",
+    ),
+    path(
+        "admin/console/product-endpoints/",
+        admin.site.admin_view(provisioning_views.endpoint_list),
+        name="provisioning_endpoints",
+    ),
+    path(
+        "admin/console/product-endpoints/<int:endpoint_id>/rotate/",
+        admin.site.admin_view(provisioning_views.endpoint_rotate),
+        name="provisioning_endpoint_rotate",
+    ),
+    path(
+        "admin/console/product-endpoints/<int:endpoint_id>/deliveries/",
+        admin.site.admin_view(provisioning_views.endpoint_deliveries),
+        name="provisioning_endpoint_deliveries",
+    ),
     path("api/v1/customers/<str:ref>/state", api_views.customer_state, name="api_customer_state"),
+    path(
+        "api/v1/customers/<str:ref>/provisioned",
+        api_views.customer_provisioned,
+        name="api_customer_provisioned",
+    ),
     path("api/v1/openapi.json", api_views.openapi_document, name="api_openapi"),
     path(
         "admin/r/<int:content_type_id>/<path:object_id>/",

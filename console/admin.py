@@ -205,9 +205,13 @@ class CustomerAdmin(admin.ModelAdmin):
 
 class ApiTokenForm(forms.ModelForm):
     scopes = forms.ChoiceField(
-        choices=list(API_SCOPES.items()),
+        choices=[
+            *API_SCOPES.items(),
+            (" ".join(API_SCOPES), "Both: read account state and confirm provisioning"),
+        ],
         initial=API_SCOPE_STATE_READ,
-        help_text="Read-only: the API has no write operations.",
+        help_text="state:read is read-only (chatbots, help widgets); provisioning:write "
+        "lets the product confirm it provisioned a customer.",
     )
 
     class Meta:

@@ -45,7 +45,11 @@ class Alert(models.Model):
 
 
 API_SCOPE_STATE_READ = "state:read"
-API_SCOPES = {API_SCOPE_STATE_READ: "Read a customer's account state"}
+API_SCOPE_PROVISIONING_WRITE = "provisioning:write"
+API_SCOPES = {
+    API_SCOPE_STATE_READ: "Read a customer's account state",
+    API_SCOPE_PROVISIONING_WRITE: "Confirm a customer was provisioned (the product)",
+}
 
 
 class ApiToken(models.Model):
@@ -68,7 +72,7 @@ class ApiToken(models.Model):
     scopes = models.CharField(
         max_length=200,
         default=API_SCOPE_STATE_READ,
-        help_text="Space-separated; state:read is the only scope",
+        help_text="Space-separated: state:read, provisioning:write",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

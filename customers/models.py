@@ -40,10 +40,15 @@ class PaymentStatus(models.TextChoices):
 
 
 class OnboardingState(models.TextChoices):
+    """Provisioning in the product (provisioning/): written by provisioning only, never
+    by billing. Paid -> pending provisioning -> (retrying ->) active, or failed; revoked
+    when the dunning policy or the end of the subscription takes access away."""
+
     PENDING_PROVISIONING = "pending_provisioning", "Pending provisioning"
     ACTIVE = "active", "Active"
     FAILED = "failed", "Failed"
     RETRYING = "retrying", "Retrying"
+    REVOKED = "revoked", "Revoked"
 
 
 class MarketplaceRole(models.TextChoices):

@@ -67,6 +67,8 @@ FINANCE_ADMIN_PERMISSIONS = [
     "delivery.view_outboxmessage",
     "delivery.retry_outboxmessage",
     *_SUPPORT_VIEW,
+    # the product's webhook endpoints and their delivery logs (read only)
+    "provisioning.view_productendpoint",
 ]
 
 OWNER_PERMISSIONS = [
@@ -75,6 +77,10 @@ OWNER_PERMISSIONS = [
     permissions.CHANGE_CUSTOMER,
     # erasing a person's data on request (irreversible, audited)
     permissions.ERASE_CUSTOMER,
+    # the product's webhook endpoints: add, enable/disable, rotate the signing secret
+    "provisioning.add_productendpoint",
+    "provisioning.change_productendpoint",
+    "provisioning.rotate_secret",
     # staff management
     "auth.view_user",
     permissions.ADD_USER,

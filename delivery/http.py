@@ -120,7 +120,11 @@ def request(
         ratelimit.acquire(vendor)
     except ratelimit.RateLimited as exc:
         raise RetryableError(str(exc), retry_after=exc.wait) from exc
-    data = json.dumps(payload).encode() if payload is not None else None
+    # bytes are sent as they are (a signed webhook body must be the bytes signed)
+    if isinstance(payload, bytes):
+        data: bytes | None = payload
+    else:
+        data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(
         url,
         data=data,

@@ -31,8 +31,9 @@ EVENT_TYPES = (
     "charge.dispute.created",
     "charge.dispute.closed",
 )
-# The channels whose dead rows a person must look at for the customer's sake.
-REVIEW_CHANNELS = ("crm", "email")
+# The channels whose dead rows a person must look at for the customer's sake (a dead
+# product_webhook row: the product never learned the customer paid, or was revoked).
+REVIEW_CHANNELS = ("crm", "email", "product_webhook")
 
 
 def helpdesk_ticket(event: BillingEvent) -> str:

@@ -43,5 +43,6 @@ def staff_by_role(owner, finance_admin, support_agent):
 
 
 from tests.fakes.fixtures import hubspot, slack, sync_settings, zendesk  # noqa: E402,F401
+from tests.provisioning_support import product  # noqa: E402,F401
 from tests.stripe_support.fixtures import webhook  # noqa: E402,F401
 from tests.stripe_support.localstripe_fixtures import localstripe, localstripe_webhooks, stripe_api  # noqa: E402,E501,F401

@@ -65,11 +65,12 @@ def test_subscription_journey_with_status_after_each_step(world):
     w.send("invoice.paid", inv1)
     drain()
     c = w.customer()
+    # Paid is not provisioned: onboarding waits for the product (provisioning/).
     assert (c.status, c.plan_id, c.last_payment_status, c.onboarding_state) == (
         "active",
         "plan_pro",
         "succeeded",
-        "active",
+        "pending_provisioning",
     )
     assert c.email == "lin@example.test" and c.current_period_end is not None
 
@@ -82,7 +83,9 @@ def test_subscription_journey_with_status_after_each_step(world):
         "failed",
         inv2["id"],
     )
-    assert c.onboarding_state == "retrying"
+    assert (
+        c.onboarding_state == "pending_provisioning"
+    )  # a failed payment is not billing's to revoke
 
     w.send("invoice.paid", {**inv2, "status": "paid", "paid": True})
     drain()

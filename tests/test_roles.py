@@ -46,12 +46,16 @@ FINANCE = (
         "billing.view_reconcilerun",
         "delivery.view_outboxmessage",
         "delivery.retry_outboxmessage",
+        "provisioning.view_productendpoint",
     }
 )
 OWNER = FINANCE | {
     "customers.add_customer",
     "customers.change_customer",
     "customers.erase_customer",
+    "provisioning.add_productendpoint",
+    "provisioning.change_productendpoint",
+    "provisioning.rotate_secret",
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

@@ -75,6 +75,8 @@ class Recorded:
     path: str
     status: int
     body: Any
+    raw: bytes = b""  # the body as sent (a signature is over these bytes)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FakeVendor:
@@ -245,7 +247,16 @@ class FakeVendor:
             )
         with self.lock:
             self.requests.append(
-                Recorded(time.monotonic(), time.time(), method, path, status, body)
+                Recorded(
+                    time.monotonic(),
+                    time.time(),
+                    method,
+                    path,
+                    status,
+                    body,
+                    raw,
+                    {k.lower(): v for k, v in handler.headers.items()},
+                )
             )
         if status == 204:
             data = b""  # "No Content": no body, as the vendors answer

@@ -136,7 +136,6 @@ def subscription_journey(version: str | None = None) -> Journey:
             "cancel_at_period_end": True,
             "latest_invoice_id": renewal["id"],
             "last_payment_status": "succeeded",
-            "onboarding_state": "active",
             "email": EMAIL,
         },
         ids={"renewal": renewal["id"], "sub": world["sub_id"]},

@@ -54,6 +54,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"sweep: {counts}")
             self._console_upkeep()
             actions_alert_unconfirmed()  # accepted by Stripe, never confirmed by a webhook
+            self._dunning()
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 enqueue_now("default", "billing.jobs.reconcile_job")
                 next_reconcile = time.monotonic() + reconcile_every
@@ -82,6 +83,18 @@ class Command(BaseCommand):
             return
         if result.raised or result.cleared:
             self.stdout.write(f"alerts: raised {result.raised}, recovered {result.cleared}")
+
+    def _dunning(self) -> None:
+        """Revoke customers whose dunning grace ran out with no new event."""
+        from provisioning.states import dunning_sweep
+
+        try:
+            revoked = dunning_sweep()
+        except Exception as exc:  # noqa: BLE001 - the sweeper must keep running
+            self.stderr.write(f"dunning sweep failed: {exc.__class__.__name__}: {exc}")
+            return
+        if revoked:
+            self.stdout.write(f"dunning: revoked {revoked} customer(s)")
 
     def _retention(self) -> None:
         """Purge what is past its retention time (settings RETENTION_*), in batches."""
