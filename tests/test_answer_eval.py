@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 from billing.models import EventStatus, RefundRequest, StripeEvent
 from console import answerer
 from console.answerer import KINDS, Answer, question_kind
+from console.api_tokens import api_token_create
 from customers.models import Customer
 from devkit import answer_eval as ev
 from devkit import stripe_events as events
@@ -90,6 +91,16 @@ def test_eval_scores_at_least_nine_in_ten_with_no_confident_wrong_answer(webhook
     assert StripeEvent.objects.filter(status=EventStatus.PROCESSED).count() >= 60
     assert StripeEvent.objects.filter(status=EventStatus.RECEIVED).count() == 2  # held back
     assert Customer.objects.filter(email__contains="+eval-").count() >= len(ev.SCENARIOS)
+
+
+def test_eval_over_http_against_a_running_console(live_server, owner):
+    """--api: the events go over HTTP to the console's webhook URL and every customer's
+    state is read from the account-state API with a bearer token, as a bot reads it."""
+    token, raw = api_token_create(actor=owner, name="eval bot")
+    said, (correct, total, wrong, _) = run_eval("--api", live_server.url, "--token", raw)
+    assert total >= 50 and wrong == 0 and correct / total >= 0.9, said
+    token.refresh_from_db()
+    assert token.use_count == len(ev.SCENARIOS)
 
 
 def test_one_confident_wrong_answer_fails_the_eval(webhook, monkeypatch):
