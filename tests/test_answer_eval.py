@@ -77,7 +77,7 @@ def paying_customer(webhook, email: str = "lin@example.test") -> ev._Customer:
 
 
 def test_eval_scores_at_least_nine_in_ten_with_no_confident_wrong_answer(webhook):
-    said, (correct, total, wrong, handoffs) = run_eval()
+    said, (correct, total, wrong, handoffs) = run_eval("--keep")
     assert total >= 50
     assert correct / total >= 0.9 and wrong == 0, said
     assert "PASS" in said
@@ -101,6 +101,12 @@ def test_eval_over_http_against_a_running_console(live_server, owner):
     assert total >= 50 and wrong == 0 and correct / total >= 0.9, said
     token.refresh_from_db()
     assert token.use_count == len(ev.SCENARIOS)
+
+
+def test_eval_leaves_the_database_as_it_was_unless_asked_to_keep(webhook):
+    said, (correct, total, wrong, _) = run_eval()
+    assert total >= 50 and wrong == 0 and correct / total >= 0.9, said
+    assert not StripeEvent.objects.exists() and not Customer.objects.exists()
 
 
 def test_one_confident_wrong_answer_fails_the_eval(webhook, monkeypatch):

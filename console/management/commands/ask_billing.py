@@ -1,5 +1,5 @@
 """manage.py ask_billing CUSTOMER "did my payment go through?"
-manage.py ask_billing --eval [--api URL --token TOKEN]
+manage.py ask_billing --eval [--keep | --api URL --token TOKEN]
 
 The reference answerer (console/answerer.py) fed by the account-state API's logic:
 locally (the same selector the API uses) or, with --api and --token, over HTTP exactly
@@ -46,6 +46,11 @@ class Command(BaseCommand):
             help="Score the answers against live state after fresh webhook changes "
             "(development and CI; exits non-zero below target)",
         )
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="With --eval: commit its customers and events (default: roll them back)",
+        )
 
     def _state_over_http(self, base: str, token: str, ref: str) -> dict[str, Any] | None:
         url = f"{base.rstrip('/')}/api/v1/customers/{urllib.parse.quote(ref, safe='')}/state"
@@ -77,6 +82,7 @@ class Command(BaseCommand):
                 "ask_billing_eval",
                 api=api,
                 token=token,
+                keep=options["keep"],
                 verbosity=options["verbosity"],
                 stdout=self.stdout._out,
                 stderr=self.stderr._out,

@@ -9,11 +9,13 @@ question and the score; exits non-zero unless at least 90% of the answers are co
 and none is confidently wrong.
 
 In-process by default (Django's test client against the webhook URL, the state API's
-selector): works on any development database, the demo's included; the eval's customers
-stay there, under ``…+eval-<run>@eval.switchboard.test`` emails. With ``--api`` and
-``--token`` the events go over HTTP to a running console and the state is read from
-``GET /api/v1/customers/<id>/state`` exactly as a bot reads it; that console's workers
-process the events (this command must use the same DATABASE_URL, to see them).
+selector), in one transaction rolled back at the end: it works on any development
+database, the demo's included, and leaves it as it was (``--keep`` commits the eval's
+customers, under ``…+eval-<run>@eval.switchboard.test`` emails, to look at them in the
+console). With ``--api`` and ``--token`` the events go over HTTP to a running console and
+the state is read from ``GET /api/v1/customers/<id>/state`` exactly as a bot reads it;
+that console's workers may process the events too, and its customers stay (this command
+must use the same DATABASE_URL, to see the events).
 
 It fabricates signed Stripe events, so it is a development tool (devkit): it refuses to
 run in production or with a live Stripe key.
@@ -32,6 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils.crypto import get_random_string
 
 from billing import services as billing_services
@@ -70,6 +73,10 @@ def _applied(stripe_ids: list[str]) -> bool:
     )
 
 
+class _RolledBack(Exception):
+    """Ends the eval's transaction without keeping anything."""
+
+
 class Command(BaseCommand):
     help = "Score the billing chatbot's answers against live state after fresh webhook changes."
 
@@ -78,6 +85,11 @@ class Command(BaseCommand):
             "--api", help="Base URL of a running Switchboard, e.g. http://127.0.0.1:8000"
         )
         parser.add_argument("--token", help="API token with state:read (with --api)")
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="Commit the eval's customers and events (in-process; default: roll back).",
+        )
         parser.add_argument(
             "--wait",
             type=float,
@@ -95,6 +107,18 @@ class Command(BaseCommand):
             raise CommandError("--api needs --token (an API token with the state:read scope).")
         self.verbosity = options["verbosity"]
         self.wait = options["wait"]
+        if api or options["keep"]:
+            asked, customers = self._eval(api, token)
+        else:
+            try:
+                with transaction.atomic():
+                    asked, customers = self._eval(api, token)
+                    raise _RolledBack
+            except _RolledBack:
+                pass
+        self._report(asked, customers)
+
+    def _eval(self, api: str | None, token: str | None) -> tuple[list[ev.Asked], int]:
         run = f"{time.strftime('%Y%m%d%H%M%S')}-{get_random_string(4).lower()}"
         scenarios = ev.build(run)
 
@@ -133,7 +157,7 @@ class Command(BaseCommand):
 
         asked = ev.ask_all(scenarios, state_of, answerer.answer, self._truth, progress)
         bar.finish()
-        self._report(asked, len(scenarios))
+        return asked, len(scenarios)
 
     # --- delivering ------------------------------------------------------------------
 
