@@ -109,6 +109,13 @@ def test_eval_leaves_the_database_as_it_was_unless_asked_to_keep(webhook):
     assert not StripeEvent.objects.exists() and not Customer.objects.exists()
 
 
+def test_eval_commits_fabricated_events_only_away_from_the_real_stripe(webhook, settings):
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    with pytest.raises(CommandError, match="real Stripe"):
+        run_eval("--keep")
+    assert not StripeEvent.objects.exists()
+
+
 def test_one_confident_wrong_answer_fails_the_eval(webhook, monkeypatch):
     """77 of 78 right is above 90%, but a bot telling one customer a wrong plan fails."""
     right = answerer._ANSWERS["plan"]

@@ -30,14 +30,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 from django.utils.crypto import get_random_string
+from djstripe.models import WebhookEndpoint
 
 from billing import services as billing_services
+from billing.management.commands.stripe_webhook_setup import LOCAL_ENDPOINT_ID
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.progress import ProgressBar
 from billing.status_map import PROJECTION
@@ -103,6 +107,13 @@ class Command(BaseCommand):
                 "ask_billing --eval delivers fabricated Stripe events; it never runs in "
                 "production or with a live key."
             )
+        host = (urlparse(settings.STRIPE_API_BASE).hostname or "").lower()
+        if (api or options["keep"]) and (host == "stripe.com" or host.endswith(".stripe.com")):
+            raise CommandError(
+                "--keep and --api commit fabricated Stripe events, and STRIPE_API_BASE is the "
+                "real Stripe (the dj-stripe mirror would look their ids up there): use them "
+                "with localstripe (make demo), or run the eval in-process without --keep."
+            )
         if api and not token:
             raise CommandError("--api needs --token (an API token with the state:read scope).")
         self.verbosity = options["verbosity"]
@@ -122,11 +133,7 @@ class Command(BaseCommand):
         run = f"{time.strftime('%Y%m%d%H%M%S')}-{get_random_string(4).lower()}"
         scenarios = ev.build(run)
 
-        out = io.StringIO()
-        call_command(
-            "stripe_webhook_setup", "--base-url", api or "http://127.0.0.1:8000", stdout=out
-        )
-        endpoint_url = out.getvalue().strip().splitlines()[-1]
+        endpoint_url, self.secret = self._endpoint(api or "http://127.0.0.1:8000")
         deliver = http_delivery(endpoint_url) if api else local_delivery(endpoint_url)
 
         bar = self._bar(len(scenarios), "Delivering fresh changes")
@@ -161,6 +168,20 @@ class Command(BaseCommand):
 
     # --- delivering ------------------------------------------------------------------
 
+    @staticmethod
+    def _endpoint(base_url: str) -> tuple[str, str]:
+        """The webhook URL and its signing secret: the endpoint this console already has
+        (never changed: its secret may be the one Stripe gave), else the local one that
+        ``stripe_webhook_setup`` makes, as the demo does."""
+        endpoints = WebhookEndpoint.objects.filter(status="enabled")
+        endpoint = endpoints.filter(id=LOCAL_ENDPOINT_ID).first() or endpoints.first()
+        if endpoint is None or not endpoint.secret:
+            out = io.StringIO()
+            call_command("stripe_webhook_setup", "--base-url", base_url, stdout=out)
+            return out.getvalue().strip().splitlines()[-1], settings.STRIPE_WEBHOOK_SECRET
+        path = reverse("billing:stripe_webhook", kwargs={"endpoint_uuid": endpoint.djstripe_uuid})
+        return base_url.rstrip("/") + path, endpoint.secret
+
     def _bar(self, total: int, label: str) -> ProgressBar:
         stream = self.stderr._out if self.stderr.isatty() else io.StringIO()
         return ProgressBar(total, label, stream=stream)
@@ -188,7 +209,7 @@ class Command(BaseCommand):
 
     def _send(self, batch: list[dict[str, Any]], deliver: Any) -> None:
         for event in batch:
-            status = deliver(*signed(event, settings.STRIPE_WEBHOOK_SECRET))
+            status = deliver(*signed(event, self.secret))
             if status != 200:
                 raise CommandError(
                     f"The webhook answered {status} to {event['type']} {event['id']}."
