@@ -4,7 +4,8 @@
 customer, including how sure we are (``confidence``):
 
 - ``needs_review`` (with reasons): sources disagree or a sync is broken — the billing
-  status is ``needs_review``, the record is a match conflict or matched by email only, a
+  status is ``needs_review``, the record is a match conflict or matched by email only,
+  another record without a Stripe link has the same email, a
   handler run of one of the customer's Stripe events is dead, a CRM/helpdesk delivery
   for the customer is dead or paused, or the last reconcile found Stripe and Switchboard
   disagreeing about the customer and no Stripe event has confirmed the state since.
@@ -106,6 +107,11 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
         )
     elif customer.match_state == MatchState.MATCHED_BY_EMAIL:
         reasons.append("the Stripe customer was matched by email only and is not verified")
+    if _unlinked_namesakes(customer):
+        reasons.append(
+            "another customer record without a Stripe link has the same email: the billing "
+            "may be that person's, linked to neither record"
+        )
     if customer.stripe_customer_id:
         dead = list(
             HandlerRun.objects.filter(
@@ -147,6 +153,26 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
             f"{settings.API_STATE_STALE_HOURS} hours ago"
         ]
     return CONFIRMED, []
+
+
+def _unlinked_namesakes(customer: Customer) -> bool:
+    """Another record, not linked to Stripe, with this customer's email. Whether Stripe's
+    customer is matched to the product's record by email depends on which event came
+    first (an invoice or subscription event carries no email), so the read side checks:
+    two records for one person are a conflict. Exact and lower-case matches (the email
+    index serves both)."""
+    email = (customer.email or "").strip()
+    if not email:
+        return False
+    return (
+        Customer.objects.filter(
+            email__in=sorted({email, email.lower()}),
+            stripe_customer_id__isnull=True,
+            erased_at__isnull=True,
+        )
+        .exclude(pk=customer.pk)
+        .exists()
+    )
 
 
 def unapplied_events(customer: Customer) -> int:

@@ -116,6 +116,15 @@ def test_eval_commits_fabricated_events_only_away_from_the_real_stripe(webhook, 
     assert not StripeEvent.objects.exists()
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_eval_holds_when_events_arrive_in_any_order_and_twice(webhook, seed):
+    """Stripe sends in no order and more than once: each customer's events shuffled and
+    duplicated (seed 1 made the product's record and Stripe's two records, answered
+    confidently, before the namesake check)."""
+    said, (correct, total, wrong, _) = run_eval("--shuffle", str(seed))
+    assert total >= 50 and wrong == 0 and correct / total >= 0.9, said
+
+
 def test_one_confident_wrong_answer_fails_the_eval(webhook, monkeypatch):
     """77 of 78 right is above 90%, but a bot telling one customer a wrong plan fails."""
     right = answerer._ANSWERS["plan"]
@@ -206,6 +215,22 @@ def test_stripe_disagreeing_at_the_last_reconcile_hands_off(stripe_api, webhook)
     drain()
     said = ask(customer.id, "Which plan am I on?")
     assert (said["handoff"], said["value"]) == (False, "Pro")
+
+
+def test_a_product_record_with_the_same_email_hands_off_whatever_came_first(webhook):
+    """The subscription's events before customer.created: Stripe's customer gets its own
+    record, and the product's record of the same person stays unlinked. Both hand off."""
+    from customers.services import customer_create
+
+    product_record = customer_create(actor=None, email="noor@example.test", name="Noor")
+    c = ev._Customer("noor@example.test", "Noor", "Pro", int(time.time()) - 3600)
+    deliver(webhook, c.out[1:] + c.out[:1])  # customer.created last
+    said = ask(c.id, "Which plan am I on?")
+    assert (said["handoff"], said["case"]) == (True, "needs_review")
+    assert (
+        "another customer record without a Stripe link has the same email" in (said["agent_note"])
+    )
+    assert ask(str(product_record.pk), "Which plan am I on?")["handoff"] is True
 
 
 def test_a_refund_waiting_for_approval_hands_off_refund_questions_only(webhook, finance_admin):
