@@ -1,5 +1,5 @@
 """manage.py ask_billing CUSTOMER "did my payment go through?"
-manage.py ask_billing --eval [--keep | --api URL --token TOKEN]
+manage.py ask_billing --eval [--shuffle SEED] [--keep | --api URL --token TOKEN]
 
 The reference answerer (console/answerer.py) fed by the account-state API's logic:
 locally (the same selector the API uses) or, with --api and --token, over HTTP exactly
@@ -51,6 +51,12 @@ class Command(BaseCommand):
             action="store_true",
             help="With --eval: commit its customers and events (default: roll them back)",
         )
+        parser.add_argument(
+            "--shuffle",
+            type=int,
+            metavar="SEED",
+            help="With --eval: deliver each customer's events in a seeded random order, twice",
+        )
 
     def _state_over_http(self, base: str, token: str, ref: str) -> dict[str, Any] | None:
         url = f"{base.rstrip('/')}/api/v1/customers/{urllib.parse.quote(ref, safe='')}/state"
@@ -83,6 +89,7 @@ class Command(BaseCommand):
                 api=api,
                 token=token,
                 keep=options["keep"],
+                shuffle=options["shuffle"],
                 verbosity=options["verbosity"],
                 stdout=self.stdout._out,
                 stderr=self.stderr._out,

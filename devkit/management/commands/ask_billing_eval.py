@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import time
 import urllib.error
 import urllib.parse
@@ -95,6 +96,13 @@ class Command(BaseCommand):
             help="Commit the eval's customers and events (in-process; default: roll back).",
         )
         parser.add_argument(
+            "--shuffle",
+            type=int,
+            metavar="SEED",
+            help="Deliver each customer's events in a random order (seeded), each twice, "
+            "as Stripe may: no order, more than once.",
+        )
+        parser.add_argument(
             "--wait",
             type=float,
             default=30.0,
@@ -118,6 +126,8 @@ class Command(BaseCommand):
             raise CommandError("--api needs --token (an API token with the state:read scope).")
         self.verbosity = options["verbosity"]
         self.wait = options["wait"]
+        seed = options.get("shuffle")
+        self.shuffle = random.Random(seed) if seed is not None else None
         if api or options["keep"]:
             asked, customers = self._eval(api, token)
         else:
@@ -189,8 +199,11 @@ class Command(BaseCommand):
     def _prepare(self, scenario: ev.Scenario, deliver: Any) -> None:
         for _ in range(scenario.records_before):
             customer_create(actor=None, email=scenario.email, name="eval record")
-        self._send(scenario.events, deliver)
-        ids = [e["id"] for e in scenario.events]
+        batch = list(scenario.events)
+        if self.shuffle is not None:
+            batch = self.shuffle.sample(batch * 2, len(batch) * 2)
+        self._send(batch, deliver)
+        ids = list(dict.fromkeys(e["id"] for e in batch))
         for stripe_id in ids:
             row = StripeEvent.objects.filter(stripe_id=stripe_id).values_list("pk", flat=True)
             if not row:
