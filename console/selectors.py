@@ -4,11 +4,20 @@
 customer, including how sure we are (``confidence``):
 
 - ``needs_review`` (with reasons): sources disagree or a sync is broken — the billing
-  status is ``needs_review``, the record is a match conflict or matched by email only, a
-  handler run of one of the customer's Stripe events is dead, or a CRM/helpdesk delivery
-  for the customer is dead or paused. Callers must hand over to a person.
-- ``stale``: Stripe has not confirmed the state for ``API_STATE_STALE_HOURS`` (or never).
+  status is ``needs_review``, the record is a match conflict or matched by email only,
+  another record without a Stripe link has the same email, a
+  handler run of one of the customer's Stripe events is dead, a CRM/helpdesk delivery
+  for the customer is dead or paused, or the last reconcile found Stripe and Switchboard
+  disagreeing about the customer and no Stripe event has confirmed the state since.
+  Callers must hand over to a person.
+- ``stale``: a Stripe event for the customer was received but is not applied yet (the
+  state is older than the newest event), or Stripe has not confirmed the state for
+  ``API_STATE_STALE_HOURS`` (or never).
 - ``confirmed``: otherwise.
+
+``refund_pending`` says a refund is asked for or on its way (a request waiting for a
+second person's approval, or a refund sent to Stripe and not confirmed yet): refund
+questions go to a person until it is decided.
 
 The customer page's header (console/summary.py) and timeline (console/story.py) build on
 these; support agents do not see finance-only items (see ``FINANCE_ONLY_*``).
@@ -21,9 +30,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import HandlerRun, RunStatus
+from billing.models import (
+    ActionKind,
+    ActionState,
+    EventStatus,
+    FinanceAction,
+    HandlerRun,
+    ReconcileRun,
+    RefundRequest,
+    RefundRequestStatus,
+    RunStatus,
+    StripeEvent,
+)
+from billing.status_map import PROJECTION
 from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.sync import CHANNEL as CRM
 from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
@@ -85,6 +107,11 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
         )
     elif customer.match_state == MatchState.MATCHED_BY_EMAIL:
         reasons.append("the Stripe customer was matched by email only and is not verified")
+    if _unlinked_namesakes(customer):
+        reasons.append(
+            "another customer record without a Stripe link has the same email: the billing "
+            "may be that person's, linked to neither record"
+        )
     if customer.stripe_customer_id:
         dead = list(
             HandlerRun.objects.filter(
@@ -103,8 +130,19 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
     )
     for channel, state in sorted(set(broken)):
         reasons.append(f"the {channel_label(channel)} sync is {state}")
+    drift = _reconcile_drift(customer)
+    if drift:
+        reasons.append(
+            f"Stripe and Switchboard disagreed at the last reconcile ({', '.join(drift)}) "
+            "and no Stripe event has confirmed the state since"
+        )
     if reasons:
         return NEEDS_REVIEW, reasons
+    unapplied = unapplied_events(customer)
+    if unapplied:
+        return STALE, [
+            f"{unapplied} Stripe event(s) for this customer received but not applied yet"
+        ]
     confirmed = customer.billing_confirmed_at
     if confirmed is None:
         return STALE, ["Stripe has never confirmed this customer's state"]
@@ -115,6 +153,83 @@ def confidence(customer: Customer, *, now: datetime | None = None) -> tuple[str,
             f"{settings.API_STATE_STALE_HOURS} hours ago"
         ]
     return CONFIRMED, []
+
+
+def _unlinked_namesakes(customer: Customer) -> bool:
+    """Another record, not linked to Stripe, with this customer's email. Whether Stripe's
+    customer is matched to the product's record by email depends on which event came
+    first (an invoice or subscription event carries no email), so the read side checks:
+    two records for one person are a conflict. Exact and lower-case matches (the email
+    index serves both)."""
+    email = (customer.email or "").strip()
+    if not email:
+        return False
+    return (
+        Customer.objects.filter(
+            email__in=sorted({email, email.lower()}),
+            stripe_customer_id__isnull=True,
+            erased_at__isnull=True,
+        )
+        .exclude(pk=customer.pk)
+        .exists()
+    )
+
+
+def unapplied_events(customer: Customer) -> int:
+    """The customer's Stripe events received but not applied to the record yet: not
+    processed (waiting, or failed and to be retried), or processed with the customer
+    projection still to run. Until they are, the state is older than what Stripe said."""
+    if not customer.stripe_customer_id:
+        return 0
+    waiting = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
+        handler_runs__handler=PROJECTION,
+        handler_runs__status__in=[RunStatus.PENDING, RunStatus.FAILED, RunStatus.STARTED],
+    )
+    return (
+        StripeEvent.objects.filter(stripe_customer_id=customer.stripe_customer_id)
+        .filter(waiting)
+        .values("pk")
+        .distinct()
+        .count()
+    )
+
+
+def _reconcile_drift(customer: Customer) -> list[str]:
+    """The drift categories the last completed reconcile listed for the customer, unless
+    a Stripe event confirmed the state after that reconcile started (the drift it saw
+    is about an older state then)."""
+    if not customer.stripe_customer_id:
+        return []
+    run = (
+        ReconcileRun.objects.filter(finished_at__isnull=False, error="")
+        .order_by("-started_at", "-pk")
+        .only("started_at", "details")
+        .first()
+    )
+    if run is None:
+        return []
+    confirmed = customer.billing_confirmed_at
+    if confirmed is not None and confirmed > run.started_at:
+        return []
+    return sorted(
+        {
+            str(item.get("category"))
+            for item in run.details or []
+            if item.get("stripe_customer_id") == customer.stripe_customer_id
+        }
+    )
+
+
+def refund_pending(customer: Customer) -> bool:
+    """A refund asked for and not decided, or sent to Stripe and not confirmed yet."""
+    return (
+        RefundRequest.objects.filter(customer=customer, status=RefundRequestStatus.PENDING).exists()
+        or FinanceAction.objects.filter(
+            customer=customer,
+            kind=ActionKind.REFUND,
+            state__in=[ActionState.REQUESTED, ActionState.SUBMITTED],
+        ).exists()
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -142,6 +257,7 @@ def account_state(customer: Customer, *, now: datetime | None = None) -> dict[st
             "at": _iso(customer.last_payment_at),
             "invoice_id": customer.latest_invoice_id or None,
         },
+        "refund_pending": refund_pending(customer),
         "open_tickets": Ticket.objects.filter(
             customer=customer, status__in=[TicketStatus.OPEN, TicketStatus.PENDING]
         ).count(),

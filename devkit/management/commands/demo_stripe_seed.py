@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import io
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +42,7 @@ from devkit import localstripe
 from devkit import stripe_events as events
 from devkit.relay import WebhookRelay
 from devkit.signing import signed
+from devkit.webhook_delivery import http_delivery, local_delivery
 
 # One customer in each state the console can show (with 20 customers, two of each).
 KINDS = (
@@ -227,50 +226,8 @@ class Command(BaseCommand):
             "stripe_webhook_setup", "--base-url", base_url or "http://127.0.0.1:8000", stdout=out
         )
         endpoint_url = out.getvalue().strip().splitlines()[-1]
-        deliver = (
-            self._http_delivery(endpoint_url) if base_url else self._local_delivery(endpoint_url)
-        )
+        deliver = http_delivery(endpoint_url) if base_url else local_delivery(endpoint_url)
         return endpoint_url, deliver
-
-    def _local_delivery(self, endpoint_url: str) -> Any:
-        from django.test import Client
-
-        hosts = settings.ALLOWED_HOSTS
-        if "testserver" in hosts or "*" in hosts:
-            host = "testserver"
-        else:
-            host = (hosts or ["localhost"])[0]
-        django_client = Client(HTTP_HOST=host.lstrip("."))
-        path = urlparse(endpoint_url).path
-
-        def deliver(body: bytes, signature: str) -> int:
-            response = django_client.post(
-                path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
-            )
-            return response.status_code
-
-        return deliver
-
-    def _http_delivery(self, endpoint_url: str) -> Any:
-        def deliver(body: bytes, signature: str) -> int:
-            request = urllib.request.Request(
-                endpoint_url,
-                data=body,
-                method="POST",
-                headers={
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Stripe-Signature": signature,
-                },
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    return response.status
-            except urllib.error.HTTPError as exc:
-                return exc.code
-            except OSError as exc:
-                raise CommandError(f"The console does not answer at {endpoint_url}: {exc}") from exc
-
-        return deliver
 
     # --- seeding ---------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from billing.models import ActionKind, ActionState, FinanceAction
 from devkit import localstripe
 from devkit import stripe_events as events
 from devkit.signing import signed
+from devkit.webhook_delivery import http_delivery, local_delivery
 
 
 def _is_loopback(host: str) -> bool:
@@ -85,12 +86,8 @@ class Command(BaseCommand):
         )
         endpoint_url = out.getvalue().strip().splitlines()[-1]
         from devkit.management.commands.demo_stripe_seed import WEBHOOK_ID
-        from devkit.management.commands.demo_stripe_seed import Command as Seed
 
-        seed = Seed()
-        self.deliver = (
-            seed._http_delivery(endpoint_url) if base_url else seed._local_delivery(endpoint_url)
-        )
+        self.deliver = http_delivery(endpoint_url) if base_url else local_delivery(endpoint_url)
         if base_url:
             # What localstripe does send (subscription deleted, ...) goes straight there.
             localstripe.LocalStripeClient(settings.STRIPE_API_BASE).register_webhook(
