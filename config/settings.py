@@ -83,6 +83,9 @@ INSTALLED_APPS = [
     "axes",
     "django_rq",
     "djstripe",
+    # Second factor for staff: TOTP devices (README "Two factors for staff").
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Switchboard, bottom layer first (README: "How the apps fit together"). crm_sync
     # before support: their subscribers to billing's events run in this order.
     "audit",
@@ -106,6 +109,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.user.is_verified(): the session's second factor (django-otp), then the gate
+    # that keeps a staff session without one out of every console, admin and finance page.
+    "django_otp.middleware.OTPMiddleware",
+    "customers.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -207,6 +214,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Two factors for staff (customers/two_factor.py). Staff in these roles (and superusers)
+# must enrol a second factor at their first login and verify it at every login before any
+# console, admin, finance or job-queue page opens; anyone else who enrolled verifies too.
+# Empty (TWO_FACTOR_REQUIRED_ROLES=) turns the requirement off.
+TWO_FACTOR_REQUIRED_ROLES = [
+    role.strip()
+    for role in env.list("TWO_FACTOR_REQUIRED_ROLES", default=["owner", "finance_admin"])
+    if role.strip()
+]
+# Adding or removing a device and new recovery codes need a code entered this recently.
+TWO_FACTOR_REVERIFY_MINUTES = env.int("TWO_FACTOR_REVERIFY_MINUTES", default=10)
+TWO_FACTOR_RECOVERY_CODES = 10
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Switchboard")
+# Wrong codes: each further try waits 1, 2, 4, 8 ... seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
 
 # --- Stripe (dj-stripe) -------------------------------------------------------------
 STRIPE_SECRET_KEY = _required("STRIPE_SECRET_KEY")
