@@ -95,8 +95,11 @@ def ordered_app_list(
 
 def has_permission(site: AdminSite, request: HttpRequest) -> bool:
     """Django's rule (an active staff user) and no second factor still owed: the admin's
-    own lock behind customers.middleware.TwoFactorMiddleware's."""
-    return AdminSite.has_permission(site, request) and pending_step(request.user) is None
+    own lock behind customers.middleware.TwoFactorMiddleware's. Signing out needs none."""
+    allowed = AdminSite.has_permission(site, request)
+    if not allowed or request.path == reverse("admin:logout", current_app=site.name):
+        return allowed
+    return pending_step(request.user) is None
 
 
 def install(site: AdminSite) -> None:

@@ -41,6 +41,11 @@ def console_pages(customer) -> list[str]:
         reverse("admin:support_ticket_changelist"),
         reverse("admin:audit_auditentry_changelist"),
         reverse("admin:console_alert_changelist"),
+        # the second factor's pages: one's own, adding an authenticator (QR code as inline
+        # SVG), and the code step asked again before a change
+        reverse("two_factor:manage"),
+        reverse("two_factor:enrol"),
+        reverse("two_factor:verify") + "?again=1",
     ]
 
 
