@@ -342,3 +342,36 @@ def test_create_staff_user_says_the_role_needs_a_second_factor(capsys):
         "create_staff_user", "fin@example.test", "--role", "finance_admin", "--generate-password"
     )
     assert "set up an authenticator app" in capsys.readouterr().out
+
+
+def test_the_demo_prints_a_key_for_the_roles_that_need_one_and_it_signs_in(capsys):
+    call_command("demo_setup")
+    output = capsys.readouterr().out
+    logins = dict(
+        (role, (username, password))
+        for role, username, password in re.findall(r"^\s+(\w+)\s+(\S+@\S+)\s+(\S+)$", output, re.M)
+    )
+    keys = dict(re.findall(r"^\s+(\w+)\s+(otpauth://totp/\S+)$", output, re.M))
+    assert set(keys) == {"owner", "finance_admin"}
+    username, password = logins["owner"]
+    secret = re.search(r"secret=([A-Z2-7]+)", keys["owner"]).group(1)
+    client = Client()
+    client.post("/admin/login/", {"username": username, "password": password})
+    response = client.post(VERIFY, {"code": code_from_secret(secret), "next": "/admin/"})
+    assert response.status_code == 302 and client.get("/admin/").status_code == 200
+    # The support agent has none and needs none.
+    agent = Client()
+    agent.post(
+        "/admin/login/",
+        {"username": logins["support_agent"][0], "password": logins["support_agent"][1]},
+    )
+    assert agent.get("/admin/").status_code == 200
+    # demo_totp_code prints the code the finance admin's authenticator shows now.
+    call_command("demo_totp_code", logins["finance_admin"][0])
+    code = capsys.readouterr().out.strip()
+    fin = Client()
+    fin.post(
+        "/admin/login/",
+        {"username": logins["finance_admin"][0], "password": logins["finance_admin"][1]},
+    )
+    assert fin.post(VERIFY, {"code": code, "next": "/admin/"}).status_code == 302
