@@ -86,6 +86,8 @@ INSTALLED_APPS = [
     # Second factor for staff: TOTP devices (README "Two factors for staff").
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # Passkeys (WebAuthn) as a further second factor, where the browser offers them.
+    "django_otp_webauthn",
     # Switchboard, bottom layer first (README: "How the apps fit together"). crm_sync
     # before support: their subscribers to billing's events run in this order.
     "audit",
@@ -231,6 +233,18 @@ TWO_FACTOR_RECOVERY_CODES = 10
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Switchboard")
 # Wrong codes: each further try waits 1, 2, 4, 8 ... seconds (django-otp's throttling).
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Passkeys (django-otp-webauthn) as a second factor only: never instead of the password.
+# The relying party is the host the console is reached at (customers.two_factor); the
+# origins the browser may report are PASSKEY_ORIGINS when set, else this request's own.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_NAME = "Switchboard"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "customers.two_factor.passkey_rp_id"
+OTP_WEBAUTHN_HELPER_CLASS = "customers.two_factor.PasskeyHelper"
+PASSKEY_ORIGINS = env.list("PASSKEY_ORIGINS", default=[])
+OTP_WEBAUTHN_ALLOWED_ORIGINS = PASSKEY_ORIGINS
+# Without PASSKEY_ORIGINS the origin is the request's own (customers.two_factor.PasskeyHelper),
+# which the library's start-up check cannot see; hosts are still limited by ALLOWED_HOSTS.
+SILENCED_SYSTEM_CHECKS = [] if PASSKEY_ORIGINS else ["otp_webauthn.E030"]
 
 # --- Stripe (dj-stripe) -------------------------------------------------------------
 STRIPE_SECRET_KEY = _required("STRIPE_SECRET_KEY")
@@ -407,7 +421,7 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     if not SECURE_HSTS_PRELOAD:
         # Preload-listing is hard to undo; the operator opts in, so the reminder is noise.
-        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnAttestation, WebAuthnCredential
 
 from customers import services, two_factor
 
@@ -20,8 +21,10 @@ from customers import services, two_factor
 # the model (and its config URL answers 500 for an unknown id). Devices are managed on the
 # Two factors pages instead (customers/two_factor_views.py); an owner resets someone's from
 # their Users page.
-if admin.site.is_registered(TOTPDevice):
-    admin.site.unregister(TOTPDevice)
+# The same for passkeys (django-otp-webauthn's admin).
+for _model in (TOTPDevice, WebAuthnCredential, WebAuthnAttestation):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 # --- staff logins ----------------------------------------------------------------------
 
@@ -59,10 +62,10 @@ class StaffUserAdmin(UserAdmin):
 
     @admin.display(description="Second factor")
     def second_factor(self, obj: Any) -> str:
-        devices = two_factor.totp_devices(obj).count()
+        devices = two_factor.totp_devices(obj).count() + two_factor.passkeys(obj).count()
         left = two_factor.recovery_codes_left(obj)
         if devices:
-            status = f"{devices} authenticator(s), {left} unused recovery code(s)"
+            status = f"{devices} authenticator(s) or passkey(s), {left} unused recovery code(s)"
         elif two_factor.two_factor_required(obj):
             status = "none yet: sets one up at the next sign-in (required for this role)"
         else:

@@ -32,6 +32,10 @@ def _open_prefixes() -> tuple[str, ...]:
         reverse("admin:logout"),
         reverse("two_factor:verify"),
         reverse("two_factor:enrol"),
+        # a passkey at the code step, and its script's texts
+        reverse("otp_webauthn:credential-authentication-begin"),
+        reverse("otp_webauthn:credential-authentication-complete"),
+        reverse("otp_webauthn:js-i18n-catalog"),
         static,
         "/healthz",
         "/readyz",

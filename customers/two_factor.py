@@ -25,9 +25,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import verify_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.helpers import WebAuthnHelper
+from django_otp_webauthn.models import WebAuthnCredential
 
 from audit import codes
 from audit.services import audit_record
@@ -61,8 +64,14 @@ def totp_devices(user: Any) -> Any:
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk")
 
 
+def passkeys(user: Any) -> Any:
+    """The user's passkeys (django-otp-webauthn), oldest first."""
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("pk")
+
+
 def is_enrolled(user: Any) -> bool:
-    return totp_devices(user).exists()
+    """Has a second factor of their own: an authenticator app or a passkey."""
+    return totp_devices(user).exists() or passkeys(user).exists()
 
 
 def recovery_codes_left(user: Any) -> int:
@@ -114,6 +123,40 @@ def recovery_code_hash(code: str) -> str:
 def _new_recovery_code() -> str:
     text = b32encode(secrets.token_bytes(10)).decode().lower()
     return "-".join(text[i : i + 4] for i in range(0, _RECOVERY_CHARS, 4))
+
+
+# --- passkeys (django-otp-webauthn does the ceremonies; customers/passkey_views.py) ------------
+
+
+def passkey_rp_id(request: HttpRequest) -> str:
+    """The relying party id is the host the console is reached at (ALLOWED_HOSTS decides
+    which hosts those can be); a passkey works only there, and the browser checks it."""
+    return request.get_host().rsplit(":", 1)[0].strip("[]")
+
+
+class PasskeyHelper(WebAuthnHelper):
+    def get_allowed_origins(self) -> list[str]:
+        """PASSKEY_ORIGINS when set (behind a proxy, give the public https origin), else
+        the origin this request came to."""
+        return super().get_allowed_origins() or [
+            f"{self.request.scheme}://{self.request.get_host()}"
+        ]
+
+
+def passkey_enrolled(*, actor: Any, device_id: int) -> None:
+    """Audit a passkey django-otp-webauthn just registered for the actor."""
+    device = passkeys(actor).get(pk=device_id)
+    audit_record(
+        action=codes.STAFF_2FA_ENROLLED,
+        actor=actor,
+        target=actor,
+        data={"device": device.name, "method": "passkey", "passkeys": passkeys(actor).count()},
+    )
+
+
+def passkey_failed(*, user: Any) -> None:
+    """Audit a passkey the server refused at the code step."""
+    _record_failure(user=user, method="passkey", info=None)
 
 
 def recovery_codes_generate(*, actor: Any) -> list[str]:
@@ -281,19 +324,22 @@ def recently_verified(verified_at: float | None, now: datetime | None = None) ->
 # --- removing and resetting ------------------------------------------------------------------
 
 
-def device_remove(*, actor: Any, device_id: int) -> None:
-    """Remove one of the actor's own authenticators. The last one of a user who must have
-    a second factor stays (add another first, or ask an owner for a reset); removing the
-    last one of anyone else removes their recovery codes too."""
+def device_remove(*, actor: Any, device_id: int, kind: str = "totp") -> None:
+    """Remove one of the actor's own authenticators (``kind="totp"``) or passkeys
+    (``"passkey"``). The last second factor of a user who must have one stays (add another
+    first, or ask an owner for a reset); removing the last one of anyone else removes
+    their recovery codes too."""
+    model = WebAuthnCredential if kind == "passkey" else TOTPDevice
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=actor).first()
+        device = model.objects.select_for_update().filter(pk=device_id, user=actor).first()
         if device is None or not device.confirmed:
             raise ValidationError("No such authenticator.")
-        others = totp_devices(actor).exclude(pk=device.pk).count()
+        # the device itself is confirmed and counted once
+        others = totp_devices(actor).count() + passkeys(actor).count() - 1
         if not others and two_factor_required(actor):
             raise ValidationError(
-                "Your role needs a second factor: add another authenticator before removing "
-                "this one, or ask an owner to reset your second factor."
+                "Your role needs a second factor: add another authenticator or passkey before "
+                "removing this one, or ask an owner to reset your second factor."
             )
         name = device.name
         device.delete()
@@ -305,7 +351,12 @@ def device_remove(*, actor: Any, device_id: int) -> None:
             action=codes.STAFF_2FA_DEVICE_REMOVED,
             actor=actor,
             target=actor,
-            data={"device": name, "devices_left": others, "recovery_codes_removed": dropped},
+            data={
+                "device": name,
+                "method": kind,
+                "devices_left": others,
+                "recovery_codes_removed": dropped,
+            },
         )
 
 
@@ -327,9 +378,10 @@ def two_factor_reset(*, actor: Any | None, user_id: int, reason: str) -> None:
         if actor is not None and user.pk == actor.pk:
             raise ValidationError("Manage your own second factor on your Two factors page.")
         devices = TOTPDevice.objects.filter(user=user)
-        removed = devices.filter(confirmed=True).count()
+        removed = devices.filter(confirmed=True).count() + passkeys(user).count()
         left = RecoveryCode.objects.filter(device__user=user).count()
         devices.delete()
+        WebAuthnCredential.objects.filter(user=user).delete()
         RecoveryCodeDevice.objects.filter(user=user).delete()
         audit_record(
             action=codes.STAFF_2FA_RESET,

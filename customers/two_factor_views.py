@@ -154,6 +154,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
             "Enter your code",
             form=form,
             next=next_url,
+            has_passkeys=two_factor.passkeys(user).exists(),
             again=bool(request.GET.get("again") or request.POST.get("again")),
             has_permission=False,
         ),
@@ -253,6 +254,8 @@ def manage_view(request: HttpRequest) -> HttpResponse:
             request,
             "Two factors",
             devices=list(two_factor.totp_devices(user)),
+            passkeys=list(two_factor.passkeys(user)),
+            can_add_passkey=two_factor.totp_devices(user).exists(),
             enrolled=two_factor.is_enrolled(user),
             required=two_factor.two_factor_required(user),
             codes_left=two_factor.recovery_codes_left(user),
@@ -279,9 +282,10 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @staff_member_required
 @require_http_methods(["GET", "POST"])
-def device_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Confirm, then remove one of one's own authenticators."""
-    device = two_factor.totp_devices(request.user).filter(pk=pk).first()
+def device_remove_view(request: HttpRequest, pk: int, kind: str = "totp") -> HttpResponse:
+    """Confirm, then remove one of one's own authenticators (or passkeys)."""
+    owned = two_factor.passkeys if kind == "passkey" else two_factor.totp_devices
+    device = owned(request.user).filter(pk=pk).first()
     if device is None:
         raise Http404("No such authenticator.")
     if (blocked := _reverify(request, request.path)) is not None:
@@ -289,7 +293,7 @@ def device_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
     manage = reverse("two_factor:manage")
     if request.method == "POST":
         try:
-            two_factor.device_remove(actor=request.user, device_id=device.pk)
+            two_factor.device_remove(actor=request.user, device_id=device.pk, kind=kind)
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
         else:
@@ -298,7 +302,11 @@ def device_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "admin/two_factor/device_remove.html",
-        _context(request, "Remove an authenticator", device=device),
+        _context(
+            request,
+            "Remove a passkey" if kind == "passkey" else "Remove an authenticator",
+            device=device,
+        ),
     )
 
 

@@ -12,5 +12,11 @@ urlpatterns = [
     path("enrol/", views.enrol_view, name="enrol"),
     path("recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
     path("devices/<int:pk>/remove/", views.device_remove_view, name="device_remove"),
+    path(
+        "passkey/<int:pk>/remove/",
+        views.device_remove_view,
+        {"kind": "passkey"},
+        name="passkey_remove",
+    ),
     path("reset/<int:user_id>/", views.reset_view, name="reset"),
 ]

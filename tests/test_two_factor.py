@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from audit import codes
 from audit.models import AuditEntry
@@ -375,3 +376,61 @@ def test_the_demo_prints_a_key_for_the_roles_that_need_one_and_it_signs_in(capsy
         {"username": logins["finance_admin"][0], "password": logins["finance_admin"][1]},
     )
     assert fin.post(VERIFY, {"code": code, "next": "/admin/"}).status_code == 302
+
+
+# --- passkeys (django-otp-webauthn) ---------------------------------------------------------
+BEGIN_REGISTRATION = "/admin/2fa/passkeys/registration/begin/"
+BEGIN_AUTHENTICATION = "/admin/2fa/passkeys/authentication/begin/"
+
+
+def test_adding_a_passkey_needs_an_authenticator_and_a_recent_code(client, owner, support_agent):
+    client.force_login(owner)
+    session = client.session
+    session["two_factor_verified_at"] = 1.0  # long ago
+    session.save()
+    stale = client.post(BEGIN_REGISTRATION)
+    assert stale.status_code == 403 and stale.json()["code"] == "code_first"
+    client.force_login(owner)  # a code just now
+    fresh = client.post(BEGIN_REGISTRATION)
+    assert fresh.status_code == 200
+    options = fresh.json()
+    assert options["rp"]["id"] == "testserver" and options["rp"]["name"] == "Switchboard"
+    assert options["challenge"]
+    # A support agent without an authenticator app adds one first.
+    agent = Client()
+    agent.force_login(support_agent)
+    assert agent.post(BEGIN_REGISTRATION).json()["code"] == "code_first"
+
+
+def test_a_passkey_is_a_second_factor_only(client, owner):
+    # No passwordless login: without the password step the ceremony does not start.
+    anonymous = client.post(BEGIN_AUTHENTICATION)
+    assert anonymous.status_code == 403
+    # After the password it can (the code step's alternative), though nothing else opens.
+    password_login(client, owner)
+    assert client.post(BEGIN_AUTHENTICATION).status_code == 200
+    assert client.get("/admin/").status_code == 302
+    # Registering is not open to a session that has not verified.
+    assert client.post(BEGIN_REGISTRATION).status_code in (302, 403)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "{", "[]", '{"id": 1}', '{"id": "x", "rawId": "x", "response": {}, "type": "public-key"}'],
+)
+def test_junk_posted_to_the_passkey_endpoints_is_a_4xx(client, owner, body):
+    password_login(client, owner)  # the code step: a passkey instead of the code
+    client.post(BEGIN_AUTHENTICATION)
+    response = client.post(
+        "/admin/2fa/passkeys/authentication/complete/", body, content_type="application/json"
+    )
+    assert 400 <= response.status_code < 500, response.status_code
+    assert client.get("/admin/").status_code == 302  # still owes its second factor
+    verified = Client()
+    verified.force_login(owner)  # the Two factors page: adding a passkey
+    verified.post(BEGIN_REGISTRATION)
+    response = verified.post(
+        "/admin/2fa/passkeys/registration/complete/", body, content_type="application/json"
+    )
+    assert 400 <= response.status_code < 500, response.status_code
+    assert not WebAuthnCredential.objects.exists()

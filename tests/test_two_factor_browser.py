@@ -81,3 +81,51 @@ def test_first_login_enrols_then_the_next_login_takes_a_totp_code(
     device = TOTPDevice.objects.get(user=owner, confirmed=True)
     assert device.name == "Test phone"
     assert AuditEntry.objects.filter(action=codes.STAFF_2FA_ENROLLED, actor=owner).count() == 1
+
+
+def test_a_passkey_added_on_the_two_factors_page_stands_in_for_the_code(
+    browser,  # noqa: F811
+    live_server,
+    owner,
+):
+    """Chromium's virtual authenticator (DevTools' WebAuthn domain) plays the passkey."""
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    context = browser.new_context()
+    context.add_init_script(CSP_RECORDER)
+    page = _login(browser, live_server, owner.username, page=context.new_page())
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    page.goto(f"{live_server.url}/admin/2fa/")
+    page.click("#passkey-register-button")
+    page.wait_for_selector("#two-factor-passkeys")  # the page shows it once registered
+    assert page.evaluate("window.__csp") == []
+    assert WebAuthnCredential.objects.filter(user=owner, confirmed=True).count() == 1
+    enrolled = AuditEntry.objects.get(action=codes.STAFF_2FA_ENROLLED, actor=owner)
+    assert enrolled.data["method"] == "passkey"
+
+    # Signed out and in again: the passkey instead of a code.
+    page.click("#logout-form button")
+    page.wait_for_selector("#content")
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/console/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#passkey-verification-button")
+    page.click("#passkey-verification-button")
+    page.wait_for_selector("#user-tools")
+    assert "/admin/console/" in page.url
+    assert page.evaluate("window.__csp") == []
