@@ -26,6 +26,7 @@ CSP_RECORDER = (
 def test_first_login_enrols_then_the_next_login_takes_a_totp_code(
     browser,  # noqa: F811
     live_server,
+    tmp_path,
 ):
     owner = StaffUserFactory(username="first@example.test", role="owner", two_factor=False)
     context = browser.new_context()
@@ -48,6 +49,7 @@ def test_first_login_enrols_then_the_next_login_takes_a_totp_code(
     page.wait_for_selector("#two-factor-enrol")
     assert "/admin/2fa/enrol/" in page.url
     assert page.locator(".two-factor-qr svg").count() == 1
+    page.screenshot(path=str(tmp_path / "enrol.png"), full_page=True)
     check_csp()
     page.goto(f"{live_server.url}/admin/console/")
     page.wait_for_selector("#two-factor-enrol")  # the console stays shut
@@ -58,6 +60,7 @@ def test_first_login_enrols_then_the_next_login_takes_a_totp_code(
 
     page.wait_for_selector("#recovery-codes")
     assert page.locator("#recovery-codes li").count() == 10
+    page.screenshot(path=str(tmp_path / "recovery-codes.png"), full_page=True)
     check_csp()
     page.click("#two-factor-continue")
     page.wait_for_selector("#user-tools")
@@ -65,6 +68,7 @@ def test_first_login_enrols_then_the_next_login_takes_a_totp_code(
     page.goto(f"{live_server.url}/admin/2fa/")
     page.wait_for_selector("#two-factor-devices")
     assert "Test phone" in page.locator("#two-factor-devices").inner_text()
+    page.screenshot(path=str(tmp_path / "two-factors.png"), full_page=True)
     check_csp()
 
     # Sign out; the next login asks for the code the app shows now.
