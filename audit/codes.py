@@ -14,6 +14,13 @@ STAFF_ROLE_CHANGED = "staff.user.role_changed"
 STAFF_PASSWORD_SET = "staff.user.password_set"
 STAFF_USER_UPDATED = "staff.user.updated"
 PERMISSION_DENIED = "staff.permission.denied"
+# Second factor (customers/two_factor.py): never a secret or a code in the data
+STAFF_2FA_ENROLLED = "staff.two_factor.enrolled"
+STAFF_2FA_DEVICE_REMOVED = "staff.two_factor.device_removed"
+STAFF_2FA_RECOVERY_CODES_GENERATED = "staff.two_factor.recovery_codes_generated"
+STAFF_2FA_RECOVERY_CODE_USED = "staff.two_factor.recovery_code_used"
+STAFF_2FA_RESET = "staff.two_factor.reset"
+STAFF_2FA_FAILED = "staff.two_factor.failed"
 
 # Canonical customer record
 CUSTOMER_CREATED = "customers.customer.created"

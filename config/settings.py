@@ -83,6 +83,11 @@ INSTALLED_APPS = [
     "axes",
     "django_rq",
     "djstripe",
+    # Second factor for staff: TOTP devices (README "Two factors for staff").
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    # Passkeys (WebAuthn) as a further second factor, where the browser offers them.
+    "django_otp_webauthn",
     # Switchboard, bottom layer first (README: "How the apps fit together"). crm_sync
     # before support: their subscribers to billing's events run in this order.
     "audit",
@@ -107,6 +112,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.user.is_verified(): the session's second factor (django-otp), then the gate
+    # that keeps a staff session without one out of every console, admin and finance page.
+    "django_otp.middleware.OTPMiddleware",
+    "customers.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -208,6 +217,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Two factors for staff (customers/two_factor.py). Staff in these roles (and superusers)
+# must enrol a second factor at their first login and verify it at every login before any
+# console, admin, finance or job-queue page opens; anyone else who enrolled verifies too.
+# Empty (TWO_FACTOR_REQUIRED_ROLES=) turns the requirement off.
+TWO_FACTOR_REQUIRED_ROLES = [
+    role.strip()
+    for role in env.list("TWO_FACTOR_REQUIRED_ROLES", default=["owner", "finance_admin"])
+    if role.strip()
+]
+# Adding or removing a device and new recovery codes need a code entered this recently.
+TWO_FACTOR_REVERIFY_MINUTES = env.int("TWO_FACTOR_REVERIFY_MINUTES", default=10)
+TWO_FACTOR_RECOVERY_CODES = 10
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Switchboard")
+# Wrong codes: each further try waits 1, 2, 4, 8 ... seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Passkeys (django-otp-webauthn) as a second factor only: never instead of the password.
+# The relying party is the host the console is reached at (customers.two_factor); the
+# origins the browser may report are PASSKEY_ORIGINS when set, else this request's own.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_NAME = "Switchboard"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "customers.two_factor.passkey_rp_id"
+OTP_WEBAUTHN_HELPER_CLASS = "customers.two_factor.PasskeyHelper"
+PASSKEY_ORIGINS = env.list("PASSKEY_ORIGINS", default=[])
+OTP_WEBAUTHN_ALLOWED_ORIGINS = PASSKEY_ORIGINS
+# Without PASSKEY_ORIGINS the origin is the request's own (customers.two_factor.PasskeyHelper),
+# which the library's start-up check cannot see; hosts are still limited by ALLOWED_HOSTS.
+SILENCED_SYSTEM_CHECKS = [] if PASSKEY_ORIGINS else ["otp_webauthn.E030"]
 
 # --- Stripe (dj-stripe) -------------------------------------------------------------
 STRIPE_SECRET_KEY = _required("STRIPE_SECRET_KEY")
@@ -401,7 +439,7 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     if not SECURE_HSTS_PRELOAD:
         # Preload-listing is hard to undo; the operator opts in, so the reminder is noise.
-        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

@@ -92,6 +92,9 @@ urlpatterns = [
         admin.site.admin_view(view_on_site),
         name="admin_view_on_site",
     ),
+    # The second factor: code step, enrolment, one's own devices, an owner's reset.
+    path("admin/2fa/passkeys/", include("customers.passkey_urls")),
+    path("admin/2fa/", include("customers.urls")),
     path("admin/", admin.site.urls),
     path("", include("billing.urls")),
 ]

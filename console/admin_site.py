@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from customers.permissions import REQUEST_REFUND, VIEW_BILLING, can_view_console
+from customers.two_factor import pending_step
 
 ORDER = [
     "customers",
@@ -94,6 +95,15 @@ def ordered_app_list(
     return [everyday, *apps] if everyday else apps
 
 
+def has_permission(site: AdminSite, request: HttpRequest) -> bool:
+    """Django's rule (an active staff user) and no second factor still owed: the admin's
+    own lock behind customers.middleware.TwoFactorMiddleware's. Signing out needs none."""
+    allowed = AdminSite.has_permission(site, request)
+    if not allowed or request.path == reverse("admin:logout", current_app=site.name):
+        return allowed
+    return pending_step(request.user) is None
+
+
 def install(site: AdminSite) -> None:
     site.site_url = "/admin/console/"
     # The collapsible sidebar settles after the page has drawn (its state lives in
@@ -101,3 +111,4 @@ def install(site: AdminSite) -> None:
     # lists the same apps, in the order people use them.
     site.enable_nav_sidebar = False
     site.get_app_list = MethodType(ordered_app_list, site)  # type: ignore[method-assign]
+    site.has_permission = MethodType(has_permission, site)  # type: ignore[method-assign]

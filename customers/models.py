@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class BillingStatus(models.TextChoices):
@@ -222,3 +224,49 @@ class Customer(models.Model):
                     }
                 )
             self.marketplace_role = MarketplaceRole.SELLER
+
+
+# --- staff second factor: recovery codes ---------------------------------------------------
+# The authenticator app is django-otp's TOTPDevice. Recovery codes are ours rather than
+# django-otp's StaticToken, which keeps each code in plain text: here only a SHA-256 of each
+# code is stored (codes carry 80 random bits, so a plain hash cannot be searched back), and a
+# code is deleted when used. The device takes part in django-otp's verification and
+# throttling like any other.
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A staff user's set of one-time recovery codes (at most one per user)."""
+
+    class Meta(Device.Meta):
+        verbose_name = "recovery codes"
+        verbose_name_plural = "recovery codes"
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token: object) -> bool:
+        """Consume ``token`` if it is one of this user's unused codes (once only)."""
+        from customers.two_factor import recovery_code_hash
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        digest = recovery_code_hash(str(token))
+        deleted, _ = self.codes.filter(code_hash=digest).delete() if digest else (0, None)
+        if deleted:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment(commit=True)
+        return False
+
+
+class RecoveryCode(models.Model):
+    """One unused recovery code, as the SHA-256 of its normalised text."""
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk}"

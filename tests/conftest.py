@@ -17,6 +17,26 @@ def clean_redis():
     connection.flushdb()
 
 
+@pytest.fixture(autouse=True)
+def force_login_holds_the_second_factor(monkeypatch):
+    """``client.force_login(user)`` signs in as far as the user's role needs: with the
+    second factor verified (an authenticator is added for a role that requires one).
+    ``force_login(user, verified=False)`` stops after the password, as a real login does
+    before the code step."""
+    from django.test import Client
+
+    from tests.two_factor_support import mark_verified
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None, *, verified=True):
+        original(self, user, backend)
+        if verified:
+            mark_verified(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD

@@ -30,6 +30,16 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
             self.groups.add(Group.objects.get(name=extracted))
         self.save()
 
+    @factory.post_generation
+    def two_factor(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        """An authenticator for the roles that must have one (``two_factor=False``: none
+        yet, as at a first login; ``True``: one whatever the role)."""
+        from customers.two_factor import two_factor_required
+        from tests.two_factor_support import totp_device
+
+        if extracted or (extracted is None and two_factor_required(self)):
+            totp_device(self)
+
 
 class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from devkit import stripe_events as events
 from tests.console_support import stripe_event
-from tests.factories import PASSWORD
 from tests.finance_support import confirm, plan, subscriber
 from tests.stripe_support.fixtures import drain
 from tests.stripe_support.objects import snap
@@ -108,12 +107,7 @@ def test_the_customer_page_fits_a_390px_phone(
     user = finance_admin
     customer, _, _ = _paid(webhook)
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page = _login(browser, live_server, user.username, page=context.new_page())
     page.goto(f"{live_server.url}/admin/console/customers/{customer.pk}/")
     expect(page.locator("#finance-charges")).to_be_visible()
     page.screenshot(path=str(tmp_path / "customer-390.png"), full_page=True)

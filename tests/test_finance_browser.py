@@ -12,6 +12,7 @@ import stripe
 
 from tests.factories import PASSWORD
 from tests.finance_support import confirm, plan, subscriber
+from tests.two_factor_support import next_code
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.browser]
 
@@ -50,15 +51,28 @@ def browser(monkeypatch, live_server):
             connections.close_all()
 
 
-def _login(browser, live_server, username):
-    page = browser.new_context().new_page()
+def _login(browser, live_server, username, page=None):
+    """Through the real form: the password, then, for a user with an authenticator, the
+    code it shows now (computed from the device's key, as the phone would)."""
+    page = page or browser.new_context().new_page()
     page.set_default_timeout(10_000)
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools, #two-factor-verify")
+    if page.locator("#two-factor-verify").count():
+        _enter_code(page, username)
     page.wait_for_selector("#user-tools")
     return page
+
+
+def _enter_code(page, username):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+    page.fill("#id_code", next_code(device))
+    page.click("#two-factor-verify input[type=submit]")
 
 
 def test_finance_admin_refunds_through_the_confirmation_page(

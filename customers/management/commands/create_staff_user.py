@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers import roles
 from customers.services import staff_user_create
+from customers.two_factor import is_enrolled, two_factor_required
 
 
 class Command(BaseCommand):
@@ -66,6 +67,11 @@ class Command(BaseCommand):
         shown = password if generate_password else generated
         if shown:
             self.stdout.write(f"Password (shown once): {shown}")
+        if two_factor_required(user) and not is_enrolled(user):
+            self.stdout.write(
+                "Their role needs a second factor: the first sign-in asks them to set up an "
+                "authenticator app."
+            )
 
     def _prompt_password(self) -> str:
         for _ in range(3):
