@@ -498,3 +498,50 @@ def test_order_pages_answer_every_role_and_refuse_anonymous(staff_by_role):
         assert b"acct_1NobodyYet0001" in page and b"dp_1" in page
         guest_page = client.get(reverse("console_order", args=[guest.pk])).content
         assert b'id="order-refund"' not in guest_page and b"guest checkout" in guest_page
+
+
+def test_product_hears_order_paid_once_and_order_refunded_per_refunded_total(
+    stripe_api, webhook, product
+):
+    """A marketplace order paid and partly refunded reaches the product as one signed
+    ``order.paid`` and one ``order.refunded``; duplicates, any order and replays add none."""
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.fakes.fixtures import run_all
+
+    seller = _seller()
+    buyer, pi, charge = _destination_payment()
+    base = 1_800_000_000
+    paid = _paid(buyer, pi, charge, base)
+    refund = events.refund(_newest(charge), amount=3000)
+    refunded = [
+        events.event("refund.created", refund, created=base + 20),
+        events.event(
+            "charge.refunded",
+            {**_newest(charge), "amount_refunded": 3000, "refunded": False},
+            created=base + 21,
+        ),
+    ]
+    rng = random.Random(7)
+    _deliver(webhook, rng.sample(paid + refunded, 6) + rng.sample(paid + refunded, 3))
+    run_all()
+
+    order = Order.objects.get(payment_intent_id=pi.id)
+    assert (order.state, order.amount_refunded) == ("partially_refunded", 3000)
+    paid_msgs = product.fake.messages("order.paid", ok=True)
+    refunded_msgs = product.fake.messages("order.refunded", ok=True)
+    assert len(paid_msgs) == 1
+    assert len(refunded_msgs) == 1
+    body = Webhook(product.secret).verify(paid_msgs[0].raw, paid_msgs[0].headers)
+    assert body["data"]["order_id"] == str(order.pk)
+    assert body["data"]["customer_id"] == str(order.buyer.pk)
+    assert body["data"]["seller_customer_id"] == str(seller.pk)
+    assert body["data"]["amount"] == 10000
+    refund_body = Webhook(product.secret).verify(refunded_msgs[0].raw, refunded_msgs[0].headers)
+    assert refund_body["data"]["amount_refunded"] == 3000
+
+    # Every event delivered again: the product hears nothing more.
+    _deliver(webhook, paid + refunded)
+    run_all()
+    assert len(product.fake.messages("order.paid")) == 1
+    assert len(product.fake.messages("order.refunded")) == 1

@@ -4,15 +4,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0009_product_endpoint_codes'),
+        ("audit", "0009_product_endpoint_codes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='action',
-            field=models.CharField(choices=[('alerts.alert.acknowledged', 'alerts.alert.acknowledged'), ('auth.login.locked_out', 'auth.login.locked_out'), ('billing.action.confirmed', 'billing.action.confirmed'), ('billing.event.replayed', 'billing.event.replayed'), ('billing.handler.replayed', 'billing.handler.replayed'), ('billing.reconcile.repaired', 'billing.reconcile.repaired'), ('billing.refund.approved', 'billing.refund.approved'), ('billing.refund.failed', 'billing.refund.failed'), ('billing.refund.issued', 'billing.refund.issued'), ('billing.refund.rejected', 'billing.refund.rejected'), ('billing.refund.requested', 'billing.refund.requested'), ('billing.subscription.action_failed', 'billing.subscription.action_failed'), ('billing.subscription.canceled', 'billing.subscription.canceled'), ('billing.subscription.plan_changed', 'billing.subscription.plan_changed'), ('billing.subscription.resumed', 'billing.subscription.resumed'), ('customers.api_token.created', 'customers.api_token.created'), ('customers.api_token.revoked', 'customers.api_token.revoked'), ('customers.customer.created', 'customers.customer.created'), ('customers.customer.erased', 'customers.customer.erased'), ('customers.customer.updated', 'customers.customer.updated'), ('staff.permission.denied', 'staff.permission.denied'), ('staff.two_factor.device_removed', 'staff.two_factor.device_removed'), ('staff.two_factor.enrolled', 'staff.two_factor.enrolled'), ('staff.two_factor.failed', 'staff.two_factor.failed'), ('staff.two_factor.recovery_code_used', 'staff.two_factor.recovery_code_used'), ('staff.two_factor.recovery_codes_generated', 'staff.two_factor.recovery_codes_generated'), ('staff.two_factor.reset', 'staff.two_factor.reset'), ('staff.user.created', 'staff.user.created'), ('staff.user.password_set', 'staff.user.password_set'), ('staff.user.role_changed', 'staff.user.role_changed'), ('staff.user.updated', 'staff.user.updated'), ('support.ticket.solved', 'support.ticket.solved'), ('sync.outbox.retried', 'sync.outbox.retried'), ('system.retention.purged', 'system.retention.purged')], db_index=True, max_length=80),
+            model_name="auditentry",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("alerts.alert.acknowledged", "alerts.alert.acknowledged"),
+                    ("auth.login.locked_out", "auth.login.locked_out"),
+                    ("billing.action.confirmed", "billing.action.confirmed"),
+                    ("billing.event.replayed", "billing.event.replayed"),
+                    ("billing.handler.replayed", "billing.handler.replayed"),
+                    ("billing.reconcile.repaired", "billing.reconcile.repaired"),
+                    ("billing.refund.approved", "billing.refund.approved"),
+                    ("billing.refund.failed", "billing.refund.failed"),
+                    ("billing.refund.issued", "billing.refund.issued"),
+                    ("billing.refund.rejected", "billing.refund.rejected"),
+                    ("billing.refund.requested", "billing.refund.requested"),
+                    ("billing.subscription.action_failed", "billing.subscription.action_failed"),
+                    ("billing.subscription.canceled", "billing.subscription.canceled"),
+                    ("billing.subscription.plan_changed", "billing.subscription.plan_changed"),
+                    ("billing.subscription.resumed", "billing.subscription.resumed"),
+                    ("customers.api_token.created", "customers.api_token.created"),
+                    ("customers.api_token.revoked", "customers.api_token.revoked"),
+                    ("customers.customer.created", "customers.customer.created"),
+                    ("customers.customer.erased", "customers.customer.erased"),
+                    ("customers.customer.updated", "customers.customer.updated"),
+                    ("provisioning.endpoint.created", "provisioning.endpoint.created"),
+                    (
+                        "provisioning.endpoint.secret_rotated",
+                        "provisioning.endpoint.secret_rotated",
+                    ),
+                    ("provisioning.endpoint.updated", "provisioning.endpoint.updated"),
+                    ("staff.permission.denied", "staff.permission.denied"),
+                    ("staff.two_factor.device_removed", "staff.two_factor.device_removed"),
+                    ("staff.two_factor.enrolled", "staff.two_factor.enrolled"),
+                    ("staff.two_factor.failed", "staff.two_factor.failed"),
+                    ("staff.two_factor.recovery_code_used", "staff.two_factor.recovery_code_used"),
+                    (
+                        "staff.two_factor.recovery_codes_generated",
+                        "staff.two_factor.recovery_codes_generated",
+                    ),
+                    ("staff.two_factor.reset", "staff.two_factor.reset"),
+                    ("staff.user.created", "staff.user.created"),
+                    ("staff.user.password_set", "staff.user.password_set"),
+                    ("staff.user.role_changed", "staff.user.role_changed"),
+                    ("staff.user.updated", "staff.user.updated"),
+                    ("support.ticket.solved", "support.ticket.solved"),
+                    ("sync.outbox.retried", "sync.outbox.retried"),
+                    ("system.retention.purged", "system.retention.purged"),
+                ],
+                db_index=True,
+                max_length=80,
+            ),
         ),
     ]
