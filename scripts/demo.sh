@@ -91,6 +91,13 @@ $PY manage.py run_scheduler &
 pids+=($!)
 wait_url "http://127.0.0.1:$PORT/healthz"
 
+# The product behind the console: answers every signed webhook 2xx, so paying customers
+# are provisioned and get their welcome email (provisioning/ README section).
+PRODUCT_PORT=$(next_free "${DEMO_PRODUCT_PORT:-8430}")
+$PY manage.py demo_product --port "$PRODUCT_PORT" >/tmp/switchboard-demo-product.log 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "Demo product listening" /tmp/switchboard-demo-product.log && break; sleep 0.2; done
+
 # Seeds customers in localstripe; their webhooks reach the console over HTTP, and from
 # then on localstripe sends straight to the console's webhook URL.
 $PY manage.py demo_stripe_seed --customers "${DEMO_CUSTOMERS:-20}" --base-url "http://127.0.0.1:$PORT"

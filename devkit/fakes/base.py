@@ -92,7 +92,8 @@ class FakeVendor:
 
     # --- control -----------------------------------------------------------------------
 
-    def start(self) -> FakeVendor:
+    def start(self, port: int = 0) -> FakeVendor:
+        """Serve on ``port`` of 127.0.0.1 (0: any free port), in a daemon thread."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -106,7 +107,7 @@ class FakeVendor:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
