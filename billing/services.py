@@ -41,6 +41,7 @@ from config import problems
 from config.queueing import (
     enqueue_now,
     enqueue_on_commit,
+    queue_ahead_waiting,
     signal_clear,
     signal_work,
     signal_work_on_commit,
@@ -533,7 +534,7 @@ def handler_runs_claim(*, run_pks: list[int] | None = None, limit: int | None = 
                 RunStatus.PENDING,
                 RunStatus.FAILED,
                 *params,
-                limit or settings.DRAIN_BATCH_SIZE,
+                limit or settings.DRAIN_RUNS_BATCH_SIZE,
             ],
         )
         return [row[0] for row in cursor.fetchall()]
@@ -574,7 +575,11 @@ def handler_runs_drain(
     *, run_pks: list[int] | None = None, max_seconds: float | None = None
 ) -> int:
     """The follow-up drain job: like :func:`events_drain`, for due handler runs. With
-    ``run_pks`` (the sweeper's list) it runs those only. Returns the number claimed."""
+    ``run_pks`` (the sweeper's list) it runs those only. Returns the number claimed.
+
+    Between two batches (``DRAIN_RUNS_BATCH_SIZE``) it steps aside when a job waits on a
+    queue workers take first (an events drain on ``webhooks``), handing over to a fresh
+    job, so the customer projection of new events never waits behind follow-ups."""
     if run_pks is not None:
         return handler_runs_drain_batch(run_pks=run_pks)
     signal_clear(RUNS_SIGNAL)
@@ -586,7 +591,7 @@ def handler_runs_drain(
         total += claimed
         if not claimed:
             break
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or queue_ahead_waiting(FOLLOW_UP_QUEUE):
             signal_work(
                 RUNS_SIGNAL, FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
             )
@@ -745,7 +750,10 @@ def _can_replay(actor: Any | None) -> bool:
 
 def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") -> int:
     """Process the given events again. Effects are not duplicated: runs that succeeded
-    are not re-run; failed or dead ones are reset to pending and run again."""
+    are not re-run; failed or dead ones are reset to pending and run again.
+
+    A failed event goes back to ``received`` and its runs to pending: the two drains take
+    them, so a replay of thousands of events costs two jobs, not one per event."""
     if not _can_replay(actor):
         raise PermissionDenied("You may not replay Stripe events.")
     count = 0
@@ -761,7 +769,8 @@ def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") 
                 continue
             if event.status == EventStatus.FAILED:
                 event.status = EventStatus.RECEIVED
-                event.save(update_fields=["status"])
+                event.claimed_until = None
+                event.save(update_fields=["status", "claimed_until"])
             HandlerRun.objects.filter(
                 event=event, status__in=[RunStatus.FAILED, RunStatus.DEAD]
             ).update(status=RunStatus.PENDING, next_attempt_at=timezone.now())
@@ -771,8 +780,10 @@ def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") 
                 target=event,
                 data={"stripe_event_id": event.stripe_id, "type": event.type, "reason": reason},
             )
-            enqueue_on_commit("webhooks", "billing.jobs.process_event_job", event.pk)
             count += 1
+    if count:
+        enqueue_on_commit("webhooks", DRAIN_EVENTS_JOB)
+        enqueue_on_commit(FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB)
     return count
 
 

@@ -155,6 +155,17 @@ def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: i
     return True
 
 
+def queue_ahead_waiting(queue: str) -> bool:
+    """Whether a queue that workers take before ``queue`` (``QUEUE_NAMES`` order) has
+    jobs waiting: a long drain of lesser work checks it between batches and steps aside.
+    False when Redis cannot say."""
+    ahead = QUEUE_NAMES[: QUEUE_NAMES.index(queue)]
+    try:
+        return any(_queue(name).count for name in ahead)
+    except RedisError:
+        return False
+
+
 def signal_clear(name: str) -> None:
     """Called by the job a signal sent, before it claims: later rows signal again."""
     try:

@@ -245,6 +245,9 @@ SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=15)
 # job only when none is pending (a Redis SET NX that lives DRAIN_SIGNAL_TTL_SECONDS); a
 # drain job goes on for at most DRAIN_MAX_SECONDS, then hands over to a fresh job.
 DRAIN_BATCH_SIZE = env.int("DRAIN_BATCH_SIZE", default=100)
+# Follow-up runs are claimed in smaller batches: between two, a follow-up drain steps
+# aside when new events wait, so customers are updated before the slower follow-ups.
+DRAIN_RUNS_BATCH_SIZE = env.int("DRAIN_RUNS_BATCH_SIZE", default=25)
 DRAIN_CLAIM_SECONDS = env.int("DRAIN_CLAIM_SECONDS", default=60)
 DRAIN_SIGNAL_TTL_SECONDS = env.int("DRAIN_SIGNAL_TTL_SECONDS", default=5)
 DRAIN_MAX_SECONDS = env.float("DRAIN_MAX_SECONDS", default=30.0)
