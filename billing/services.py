@@ -41,7 +41,7 @@ from config import problems
 from config.queueing import (
     enqueue_now,
     enqueue_on_commit,
-    queue_ahead_waiting,
+    queue_waiting,
     signal_clear,
     signal_work,
     signal_work_on_commit,
@@ -577,9 +577,9 @@ def handler_runs_drain(
     """The follow-up drain job: like :func:`events_drain`, for due handler runs. With
     ``run_pks`` (the sweeper's list) it runs those only. Returns the number claimed.
 
-    Between two batches (``DRAIN_RUNS_BATCH_SIZE``) it steps aside when a job waits on a
-    queue workers take first (an events drain on ``webhooks``), handing over to a fresh
-    job, so the customer projection of new events never waits behind follow-ups."""
+    Between two batches (``DRAIN_RUNS_BATCH_SIZE``) it steps aside when an events drain
+    waits on ``webhooks`` (workers take that queue first), handing over to a fresh job,
+    so the customer projection of new events never waits behind follow-ups."""
     if run_pks is not None:
         return handler_runs_drain_batch(run_pks=run_pks)
     signal_clear(RUNS_SIGNAL)
@@ -591,7 +591,7 @@ def handler_runs_drain(
         total += claimed
         if not claimed:
             break
-        if time.monotonic() > deadline or queue_ahead_waiting(FOLLOW_UP_QUEUE):
+        if time.monotonic() > deadline or queue_waiting("webhooks"):
             signal_work(
                 RUNS_SIGNAL, FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
             )

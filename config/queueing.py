@@ -155,13 +155,11 @@ def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: i
     return True
 
 
-def queue_ahead_waiting(queue: str) -> bool:
-    """Whether a queue that workers take before ``queue`` (``QUEUE_NAMES`` order) has
-    jobs waiting: a long drain of lesser work checks it between batches and steps aside.
-    False when Redis cannot say."""
-    ahead = QUEUE_NAMES[: QUEUE_NAMES.index(queue)]
+def queue_waiting(queue: str) -> bool:
+    """Whether ``queue`` has jobs waiting for a worker: a long drain of lesser work checks
+    it between batches and steps aside. False when Redis cannot say."""
     try:
-        return any(_queue(name).count for name in ahead)
+        return bool(_queue(queue).count)
     except RedisError:
         return False
 

@@ -44,7 +44,7 @@ from config.locks import advisory_xact_lock
 from config.queueing import (
     enqueue_now,
     enqueue_on_commit,
-    queue_ahead_waiting,
+    queue_waiting,
     signal_clear,
     signal_work,
     signal_work_on_commit,
@@ -256,7 +256,7 @@ def outbox_drain(*, max_seconds: float | None = None) -> int:
             outbox_deliver(message_pk=pk)
         tried += len(pks)
         previous = pks
-        if time.monotonic() > deadline or queue_ahead_waiting("sync"):
+        if time.monotonic() > deadline or queue_waiting("webhooks"):
             signal_work(OUTBOX_SIGNAL, "sync", DRAIN_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS)
             break
     return tried

@@ -23,6 +23,7 @@ from django.db import connection, connections
 from billing import handlers, services, status_map
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from customers.models import Customer
+from delivery.models import OutboxMessage, OutboxState
 from devkit import stripe_events as events
 from devkit.signing import encode
 from support.models import Ticket
@@ -31,18 +32,19 @@ from tests.stripe_support.fixtures import drain
 from tests.test_pipeline_recovery import ROOT, descendants, later
 
 
-def billing_jobs() -> list[str]:
-    """Every billing job RQ holds in Redis (queued, running or finished: RQ keeps a
-    finished job's hash for its result TTL), by description."""
+def rq_jobs() -> list[str]:
+    """Every job RQ holds in Redis (queued, running or finished: RQ keeps a finished
+    job's hash for its result TTL), by description."""
     redis = django_rq.get_connection("default")
     found = []
     for key in redis.scan_iter("rq:job:*"):
-        if redis.type(key) != b"hash":
-            continue
-        description = (redis.hget(key, "description") or b"").decode()
-        if description.startswith("billing."):
-            found.append(description)
+        if redis.type(key) == b"hash":
+            found.append((redis.hget(key, "description") or b"").decode())
     return found
+
+
+def billing_jobs() -> list[str]:
+    return [job for job in rq_jobs() if job.startswith("billing.")]
 
 
 def subscription_events(count: int, *, customers: int, base: int | None = None) -> list[dict]:
@@ -59,20 +61,28 @@ def subscription_events(count: int, *, customers: int, base: int | None = None) 
 
 
 @pytest.mark.django_db
-def test_a_burst_of_events_costs_one_drain_job_not_one_job_per_event(webhook):
+def test_a_burst_of_events_costs_one_drain_job_not_one_job_per_event(webhook, hubspot):
     burst = subscription_events(60, customers=6)
     for event in burst:
         assert webhook.post(event).status_code == 200
     assert django_rq.get_queue("webhooks").count == 1
     assert billing_jobs() == ["billing.jobs.drain_events_job()"]
 
-    drain()
+    run_all()
     assert StripeEvent.objects.filter(status=EventStatus.PROCESSED).count() == 60
     assert Customer.objects.filter(status="active").count() == 6
-    # Two jobs in all for 60 events: the events' drain and one follow-up drain.
-    jobs = billing_jobs()
-    assert sorted(jobs) == ["billing.jobs.drain_events_job()", "billing.jobs.drain_runs_job()"]
     assert not HandlerRun.objects.exclude(status=RunStatus.SUCCEEDED).exists()
+    assert len(hubspot.contacts) == 6
+    assert not OutboxMessage.objects.exclude(
+        state__in=[OutboxState.DELIVERED, OutboxState.SUPERSEDED]
+    ).exists()
+    # Three jobs in all for 60 events, their follow-up runs and their CRM rows: the
+    # events' drain, one follow-up drain and one outbox drain.
+    assert sorted(rq_jobs()) == [
+        "billing.jobs.drain_events_job()",
+        "billing.jobs.drain_runs_job()",
+        "delivery.jobs.outbox_drain_job()",
+    ]
 
 
 @pytest.mark.django_db
