@@ -525,6 +525,7 @@ def handler_runs_claim(*, run_pks: list[int] | None = None, limit: int | None = 
         )
     else:
         condition, params = "r.id = ANY(%s)", [list(run_pks)]
+        limit = limit or len(run_pks)
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_RUNS.format(condition=condition),

@@ -330,3 +330,28 @@ def test_a_claim_abandoned_by_a_killed_worker_is_redone_once(webhook, hubspot, z
     ]
     assert Ticket.objects.count() == 2
     assert len(zendesk.tickets) == 2
+
+
+@pytest.mark.django_db
+def test_the_sweepers_due_runs_are_retried_by_one_job_each_once(webhook, monkeypatch):
+    burst = subscription_events(30, customers=30)  # more than one follow-up batch
+    calls: list[str] = []
+
+    def down(event):
+        calls.append(event.stripe_id)
+        raise ConnectionError("CRM down")
+
+    monkeypatch.setitem(handlers.HANDLERS, "crm_update", down)
+    for event in burst:
+        webhook.post(event)
+    drain()
+    crm_runs = HandlerRun.objects.filter(handler="crm_update")
+    assert crm_runs.filter(status=RunStatus.FAILED).count() == 30 and len(calls) == 30
+
+    monkeypatch.setitem(handlers.HANDLERS, "crm_update", lambda event: "sent")
+    django_rq.get_connection("default").flushdb()
+    assert services.sweep(now=later(4000))["runs"] == 30
+    assert len(billing_jobs()) == 1  # one drain job carries the sweeper's 30 run ids
+    drain()
+    assert set(crm_runs.values_list("status", "attempts")) == {(RunStatus.SUCCEEDED, 2)}
+    assert len(calls) == 30
