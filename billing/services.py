@@ -363,8 +363,8 @@ def _signal_follow_ups(event_pks: list[int]) -> None:
 def _events_process(events: list[StripeEvent]) -> None:
     """Process claimed events of one customer, in the order given: handler runs created
     and the events marked processed in one transaction (one per event if that fails, so
-    a poisoned event is isolated and marked failed), then each projection run in its own
-    transaction, in order."""
+    a poisoned event is isolated and marked failed), then the projection runs, in order,
+    in a second one."""
     try:
         with transaction.atomic():
             projections = _events_prepare(events)
@@ -376,9 +376,13 @@ def _events_process(events: list[StripeEvent]) -> None:
             _events_process([StripeEvent.objects.get(pk=event.pk)])
         return
     by_pk = {event.pk: event for event in events}
-    for run in sorted(projections, key=lambda r: _by_stripe_order(by_pk[r.event_id])):
-        run.event = by_pk[run.event_id]
-        _execute_claimed(run)
+    # One commit for the customer's projections (each its own savepoint, so a failing
+    # one is recorded and the others stand): a worker dying half-way leaves them all
+    # started, for the sweeper, and none applied twice.
+    with transaction.atomic():
+        for run in sorted(projections, key=lambda r: _by_stripe_order(by_pk[r.event_id])):
+            run.event = by_pk[run.event_id]
+            _execute_claimed(run)
 
 
 def _events_prepare(events: list[StripeEvent]) -> list[HandlerRun]:
