@@ -15,14 +15,14 @@ def drain_events_job() -> None:
     signals; the table is the queue)."""
     with bind(request_id="drain-events", stripe_event_id=""):
         claimed = services.events_drain()
-        logger.info("drained %s event(s)", claimed)
+        logger.debug("drained %s event(s)", claimed)  # each event logs its own line
 
 
 def drain_runs_job(run_pks: list[int] | None = None) -> None:
     """Execute due handler runs in batches per subscriber (or the sweeper's ``run_pks``)."""
     with bind(request_id="drain-runs", stripe_event_id=""):
         claimed = services.handler_runs_drain(run_pks=run_pks)
-        logger.info("drained %s handler run(s)", claimed)
+        logger.debug("drained %s handler run(s)", claimed)
 
 
 def process_event_job(event_pk: int) -> None:

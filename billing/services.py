@@ -383,6 +383,13 @@ def _events_process(events: list[StripeEvent]) -> None:
         for run in sorted(projections, key=lambda r: _by_stripe_order(by_pk[r.event_id])):
             run.event = by_pk[run.event_id]
             _execute_claimed(run)
+    for event in events:
+        if event.status == EventStatus.PROCESSED:
+            with bind(
+                request_id=event.stripe_id or f"event-{event.pk}",
+                stripe_event_id=event.stripe_id or "",
+            ):
+                logger.info("event %s processed", event.stripe_id)
 
 
 def _events_prepare(events: list[StripeEvent]) -> list[HandlerRun]:
@@ -394,7 +401,6 @@ def _events_prepare(events: list[StripeEvent]) -> list[HandlerRun]:
         if event.status == EventStatus.PROCESSED:
             ready.append(event)
             continue
-        note_stripe_event(event.stripe_id or "")
         if not _thin_object_fetch(event):
             continue  # left failed, for the sweeper
         ready.append(event)
