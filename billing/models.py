@@ -2,7 +2,8 @@
 
 Flow: the webhook view verifies a delivery and inserts a ``StripeEvent`` (the unique
 ``stripe_id`` makes a second delivery of the same event a counter bump, never a second
-row), then enqueues processing after commit. Processing creates one ``HandlerRun`` per
+row), then signals that work exists (one drain job at a time). Drain jobs claim the
+received rows in batches (the table is the queue). Processing creates one ``HandlerRun`` per
 follow-up action named by the status map; each run is retried alone until it succeeds
 or is dead. Sweepers (billing/sweeper.py) re-enqueue anything left behind.
 """
@@ -48,6 +49,10 @@ class StripeEvent(models.Model):
     delivery_count = models.PositiveIntegerField(default=1)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Set when a drain job claims the event (billing/services.py): until then no other
+    # drain takes it; a claim past this time belongs to a worker that died and is taken
+    # again. NULL: not claimed.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

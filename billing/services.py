@@ -1,23 +1,33 @@
-"""Every write of the Stripe event pipeline: ingest, process, run handlers, sweep, replay.
+"""Every write of the Stripe event pipeline: ingest, drain, run handlers, sweep, replay.
 
-Ingest is the hot path (the webhook request): one INSERT .. ON CONFLICT and, when the
-row is new, one job enqueued after commit. It never calls Stripe and never processes.
+The events table is the queue. Ingest is the hot path (the webhook request): one
+INSERT .. ON CONFLICT and, when the row is new, at most one cheap signal that work exists
+(a Redis SET NX; a drain job is enqueued only when none is pending). It never calls
+Stripe and never processes.
 
-Processing (queue ``webhooks``) turns an event into handler runs named by the status
-map and runs them. Each run is claimed, executed and recorded in its own transaction,
-so a failed run is retried alone and a succeeded one never runs again.
+Draining (queue ``webhooks``): a drain job claims up to ``DRAIN_BATCH_SIZE`` received
+events in one statement (``FOR UPDATE SKIP LOCKED``, so any number of workers share the
+table through PostgreSQL alone), groups them by customer and processes each customer's
+events in Stripe's ``created`` order: the event's handler runs are created and its
+customer projection run. A claim carries a visibility timeout (``claimed_until``): a
+worker that dies holding it leaves events that the next drain takes again. Follow-up
+handler runs (mirror, CRM, helpdesk, notifications) are drained the same way on
+``FOLLOW_UP_QUEUE``, batched per subscriber. Each run is claimed, executed and recorded
+in its own transaction, so a failed run is retried alone and a succeeded one never runs
+again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit import codes
@@ -28,7 +38,14 @@ from billing.adapters import stripe_client
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
 from config import problems
-from config.queueing import enqueue_now, enqueue_on_commit
+from config.queueing import (
+    enqueue_now,
+    enqueue_on_commit,
+    queue_waiting,
+    signal_clear,
+    signal_work,
+    signal_work_on_commit,
+)
 from config.retry import backoff
 from customers.permissions import REPLAY_EVENTS
 
@@ -160,15 +177,15 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
 
     A second delivery of the same Stripe event only bumps ``delivery_count`` (the unique
     constraint on ``stripe_id`` decides, so two concurrent deliveries make one row). A
-    new row's processing job is enqueued after the row commits, so a worker can never
-    read an event that is not committed. If Redis is down the row stays ``received``
-    and the sweeper enqueues it later.
+    new row signals the drain after it commits, so a worker can never miss an event that
+    is committed. If Redis is down the row stays ``received`` and the sweeper has it
+    drained later.
     """
     fields = (_thin_envelope_fields if shapes.is_thin(payload) else _envelope_fields)(payload)
     # One statement, so no explicit transaction: in autocommit it is committed when it
-    # returns (BEGIN and COMMIT would be two more round trips on the hot path), and
-    # enqueue_on_commit then sends the job at once; inside a caller's transaction it
-    # waits for that commit as usual.
+    # returns (BEGIN and COMMIT would be two more round trips on the hot path), and the
+    # signal is then sent at once; inside a caller's transaction it waits for that
+    # commit as usual.
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT,
@@ -187,7 +204,10 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
         )
         row_id, inserted = cursor.fetchone()
     if inserted:
-        enqueue_on_commit("webhooks", "billing.jobs.process_event_job", row_id)
+        # Not a job per event: one drain job takes the whole burst (see "draining").
+        signal_work_on_commit(
+            EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+        )
     return row_id, inserted
 
 
@@ -213,46 +233,212 @@ def event_record_unusable(*, payload: Any, reason: str) -> StripeEvent:
 # every event's customer projection runs before the slower follow-ups of earlier events.
 FOLLOW_UP_QUEUE = "default"
 
+# The two drains: the Redis key of each one's "work exists" signal and its job.
+EVENTS_SIGNAL = "billing-events"
+RUNS_SIGNAL = "billing-runs"
+DRAIN_EVENTS_JOB = "billing.jobs.drain_events_job"
+DRAIN_RUNS_JOB = "billing.jobs.drain_runs_job"
+
 
 def event_process(*, event_pk: int) -> bool:
-    """Create the event's handler runs (once), run the customer projection now and
-    enqueue the other due runs on ``FOLLOW_UP_QUEUE``, as one job (they still succeed or
-    fail one by one; a failed run is retried alone by the sweeper).
+    """Process one event now, as a drain would: create its handler runs (once), run its
+    customer projection, and signal the follow-up drain for the other runs (they still
+    succeed or fail one by one; a failed run is retried alone).
 
-    Safe to call any number of times for one event, concurrently too: the event row is
-    locked (``SKIP LOCKED``: a second worker just leaves) and runs are unique per handler.
-    Returns False when another worker holds the event.
+    For replays and the sweeper's retry of a failed event. Safe to call any number of
+    times for one event, concurrently too: the event row is locked (``SKIP LOCKED``: a
+    second worker just leaves), an event a drain has claimed is left to it, and runs are
+    unique per handler. Returns False when another worker holds the event.
     """
+    now = timezone.now()
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
         if event is None or event.status == EventStatus.UNUSABLE:
             return False
-        note_stripe_event(event.stripe_id or "")
         if event.status != EventStatus.PROCESSED:
+            if event.claimed_until is not None and event.claimed_until > now:
+                return False  # a drain job holds it (and will process it)
             event.attempts += 1
-            if not _thin_object_fetch(event):
-                return True
-            names = status_map.handlers_for(event.type)
-            HandlerRun.objects.bulk_create(
-                [HandlerRun(event=event, handler=name) for name in names],
-                ignore_conflicts=True,
-            )
-            event.status = EventStatus.PROCESSED
-            event.processed_at = timezone.now()
-            event.last_error = ""
-            event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
-        # Claimed in the same transaction (one commit fewer on the hot path).
-        due = _due_runs().filter(event_id=event_pk)
-        projection = _claim(due.filter(handler=status_map.PROJECTION))
-        follow_ups = list(
-            due.exclude(handler=status_map.PROJECTION).order_by("id").values_list("pk", flat=True)
-        )
-    if projection is not None:
-        projection.event = event
-        _execute_claimed(projection)
-    if follow_ups:
-        enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_runs_job", follow_ups)
+            event.claimed_until = now + timedelta(seconds=settings.DRAIN_CLAIM_SECONDS)
+            event.save(update_fields=["attempts", "claimed_until"])
+    note_stripe_event(event.stripe_id or "")
+    _events_process([event])
+    _signal_follow_ups([event.pk])
     return True
+
+
+# --- draining: the events table is the queue --------------------------------------------
+
+_CLAIM_EVENTS = """
+UPDATE billing_stripeevent SET claimed_until = %s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM billing_stripeevent
+    WHERE status = %s AND (claimed_until IS NULL OR claimed_until < %s)
+    ORDER BY received_at, id
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def events_claim(*, limit: int | None = None) -> list[int]:
+    """Claim up to ``limit`` (``DRAIN_BATCH_SIZE``) received events, oldest first, in one
+    statement; returns their ids. Rows another drain is claiming are skipped (``SKIP
+    LOCKED``) and rows it claimed are invisible until its claim expires
+    (``DRAIN_CLAIM_SECONDS``), so two drains never take the same event."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_EVENTS,
+            [
+                now + timedelta(seconds=settings.DRAIN_CLAIM_SECONDS),
+                EventStatus.RECEIVED,
+                now,
+                limit or settings.DRAIN_BATCH_SIZE,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _by_stripe_order(event: StripeEvent) -> tuple[datetime, int]:
+    return (event.created or event.received_at, event.pk)
+
+
+def events_drain_batch(*, limit: int | None = None) -> int:
+    """Claim one batch of received events and process it; returns how many were claimed.
+
+    The batch is split by customer; each customer's events are processed in ``created``
+    order (the order rules of billing/status_map.py still decide the outcome, whatever
+    order events arrive in), each customer in its own transaction, so one bad event
+    never holds up another customer's. Follow-up runs are signalled once per batch.
+    """
+    pks = events_claim(limit=limit)
+    if not pks:
+        return 0
+    groups: dict[str, list[StripeEvent]] = {}
+    for event in sorted(StripeEvent.objects.filter(pk__in=pks), key=_by_stripe_order):
+        groups.setdefault(event.stripe_customer_id or f"event:{event.pk}", []).append(event)
+    for group in groups.values():
+        _events_process(group)
+    _signal_follow_ups(pks)
+    return len(pks)
+
+
+def events_drain(*, max_seconds: float | None = None) -> int:
+    """The drain job: claim and process batches until none is left (or ``max_seconds``,
+    ``DRAIN_MAX_SECONDS``, have passed: then a fresh job takes over). Returns the number
+    of events claimed.
+
+    The signal is cleared first, so an event committed after this point signals a new
+    job (a second worker joins in under a burst) and none is left without one.
+    """
+    signal_clear(EVENTS_SIGNAL)
+    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    deadline = time.monotonic() + limit
+    total = 0
+    while True:
+        claimed = events_drain_batch()
+        total += claimed
+        if not claimed:
+            break
+        if time.monotonic() > deadline:
+            signal_work(
+                EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+            )
+            break
+    return total
+
+
+def _signal_follow_ups(event_pks: list[int]) -> None:
+    """Wake the follow-up drain if these events left runs for it (one query, one SET NX).
+
+    Sent at once, not on commit: every caller runs after its transactions committed."""
+    if _due_runs().filter(event_id__in=event_pks).exists():
+        signal_work(
+            RUNS_SIGNAL, FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+        )
+
+
+def _events_process(events: list[StripeEvent]) -> None:
+    """Process claimed events of one customer, in the order given: handler runs created
+    and the events marked processed in one transaction (one per event if that fails, so
+    a poisoned event is isolated and marked failed), then the projection runs, in order,
+    in a second one."""
+    try:
+        with transaction.atomic():
+            projections = _events_prepare(events)
+    except Exception as exc:  # noqa: BLE001 - isolated below; nothing is lost
+        if len(events) == 1:
+            _event_failed(events[0], exc)
+            return
+        for event in events:
+            _events_process([StripeEvent.objects.get(pk=event.pk)])
+        return
+    by_pk = {event.pk: event for event in events}
+    # One commit for the customer's projections (each its own savepoint, so a failing
+    # one is recorded and the others stand): a worker dying half-way leaves them all
+    # started, for the sweeper, and none applied twice.
+    with transaction.atomic():
+        for run in sorted(projections, key=lambda r: _by_stripe_order(by_pk[r.event_id])):
+            run.event = by_pk[run.event_id]
+            _execute_claimed(run)
+    for event in events:
+        if event.status == EventStatus.PROCESSED:
+            with bind(
+                request_id=event.stripe_id or f"event-{event.pk}",
+                stripe_event_id=event.stripe_id or "",
+            ):
+                logger.info("event %s processed", event.stripe_id)
+
+
+def _events_prepare(events: list[StripeEvent]) -> list[HandlerRun]:
+    """Create the runs of events not processed yet, mark them processed (their claim
+    ends) and claim their due projection runs. Call inside a transaction."""
+    ready = []
+    runs = []
+    for event in events:
+        if event.status == EventStatus.PROCESSED:
+            ready.append(event)
+            continue
+        if not _thin_object_fetch(event):
+            continue  # left failed, for the sweeper
+        ready.append(event)
+        runs += [
+            HandlerRun(event=event, handler=name) for name in status_map.handlers_for(event.type)
+        ]
+    if not ready:
+        return []
+    HandlerRun.objects.bulk_create(runs, ignore_conflicts=True)
+    now = timezone.now()
+    fresh = [event.pk for event in ready if event.status != EventStatus.PROCESSED]
+    if fresh:
+        StripeEvent.objects.filter(pk__in=fresh).update(
+            status=EventStatus.PROCESSED, processed_at=now, last_error="", claimed_until=None
+        )
+    for event in ready:
+        event.status, event.claimed_until = EventStatus.PROCESSED, None
+    return _claim_all(
+        _due_runs().filter(
+            event_id__in=[event.pk for event in ready], handler=status_map.PROJECTION
+        )
+    )
+
+
+def _event_failed(event: StripeEvent, exc: BaseException) -> None:
+    """An event that could not be prepared: failed (the sweeper retries it), the others
+    of its batch go on; a person is told once it has failed ``HANDLER_MAX_ATTEMPTS``."""
+    error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    logger.warning("event %s failed: %s", event.stripe_id, exc.__class__.__name__)
+    StripeEvent.objects.filter(pk=event.pk).update(
+        status=EventStatus.FAILED, last_error=error, claimed_until=None
+    )
+    if event.attempts >= settings.HANDLER_MAX_ATTEMPTS:
+        problems.report(
+            key=f"event_failed:{event.pk}",
+            title=f"Stripe event {event.stripe_id} cannot be processed",
+            detail=f"{event.attempts} attempts; last error: {error}",
+        )
 
 
 def _thin_object_fetch(event: StripeEvent) -> bool:
@@ -306,6 +492,122 @@ def _claim(runs: QuerySet[HandlerRun]) -> HandlerRun | None:
     run.started_at = timezone.now()
     run.save(update_fields=["status", "attempts", "started_at"])
     return run
+
+
+def _claim_all(runs: QuerySet[HandlerRun]) -> list[HandlerRun]:
+    """Lock every due run of ``runs`` (skipping those another worker holds) and mark them
+    started, as :func:`_claim` does for one. Call inside a transaction."""
+    claimed = list(runs.select_for_update(skip_locked=True, of=("self",)))
+    if not claimed:
+        return []
+    now = timezone.now()
+    HandlerRun.objects.filter(pk__in=[run.pk for run in claimed]).update(
+        status=RunStatus.STARTED, attempts=F("attempts") + 1, started_at=now
+    )
+    for run in claimed:
+        run.status, run.attempts, run.started_at = RunStatus.STARTED, run.attempts + 1, now
+    return claimed
+
+
+_CLAIM_RUNS = """
+UPDATE billing_handlerrun SET status = %s, attempts = attempts + 1, started_at = %s
+WHERE id IN (
+    SELECT r.id FROM billing_handlerrun r
+    JOIN billing_stripeevent e ON e.id = r.event_id
+    WHERE r.status IN (%s, %s) AND {condition}
+    ORDER BY r.next_attempt_at, r.id
+    LIMIT %s
+    FOR UPDATE OF r SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def handler_runs_claim(*, run_pks: list[int] | None = None, limit: int | None = None) -> list[int]:
+    """Claim (mark started) up to ``limit`` due handler runs of processed events in one
+    statement, or, with ``run_pks``, those of them still pending or failed (the sweeper
+    already decided they are due). Returns their ids."""
+    now = timezone.now()
+    if run_pks is None:
+        condition, params = (
+            "r.next_attempt_at <= %s AND e.status = %s",
+            [now, EventStatus.PROCESSED],
+        )
+    else:
+        condition, params = "r.id = ANY(%s)", [list(run_pks)]
+        limit = limit or len(run_pks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_RUNS.format(condition=condition),
+            [
+                RunStatus.STARTED,
+                now,
+                RunStatus.PENDING,
+                RunStatus.FAILED,
+                *params,
+                limit or settings.DRAIN_RUNS_BATCH_SIZE,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _handler_order(name: str) -> tuple[int, str]:
+    """The projection first (subscribers read what it wrote), then the mirror, then the
+    subscribers by name."""
+    return ({status_map.PROJECTION: 0, status_map.MIRROR: 1}.get(name, 2), name)
+
+
+def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
+    """Claim one batch of due runs and execute them, grouped per handler (subscriber) and,
+    within one, in the events' ``created`` order; each run is executed and recorded in its
+    own transaction. Returns how many were claimed."""
+    pks = handler_runs_claim(run_pks=run_pks)
+    if not pks:
+        return 0
+    runs = list(HandlerRun.objects.select_related("event").filter(pk__in=pks))
+    events: dict[int, StripeEvent] = {}
+    for run in runs:
+        run.event = events.setdefault(run.event_id, run.event)  # one copy per event
+    runs.sort(key=lambda r: (_handler_order(r.handler), _by_stripe_order(r.event)))
+    touched = time.monotonic()
+    for n, run in enumerate(runs):
+        if time.monotonic() - touched > settings.SWEEP_STUCK_AFTER_SECONDS / 4:
+            # Still alive: the sweeper takes a run "started" too long ago for a dead one.
+            HandlerRun.objects.filter(
+                pk__in=[r.pk for r in runs[n:]], status=RunStatus.STARTED
+            ).update(started_at=timezone.now())
+            touched = time.monotonic()
+        with bind(request_id=f"run-{run.pk}", stripe_event_id=run.event.stripe_id or ""):
+            _execute_claimed(run)
+    return len(pks)
+
+
+def handler_runs_drain(
+    *, run_pks: list[int] | None = None, max_seconds: float | None = None
+) -> int:
+    """The follow-up drain job: like :func:`events_drain`, for due handler runs. With
+    ``run_pks`` (the sweeper's list) it runs those only. Returns the number claimed.
+
+    Between two batches (``DRAIN_RUNS_BATCH_SIZE``) it steps aside when an events drain
+    waits on ``webhooks`` (workers take that queue first), handing over to a fresh job,
+    so the customer projection of new events never waits behind follow-ups."""
+    if run_pks is not None:
+        return handler_runs_drain_batch(run_pks=run_pks)
+    signal_clear(RUNS_SIGNAL)
+    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    deadline = time.monotonic() + limit
+    total = 0
+    while True:
+        claimed = handler_runs_drain_batch()
+        total += claimed
+        if not claimed:
+            break
+        if time.monotonic() > deadline or queue_waiting("webhooks"):
+            signal_work(
+                RUNS_SIGNAL, FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+            )
+            break
+    return total
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -390,19 +692,30 @@ def _record_failure(run: HandlerRun, exc: BaseException) -> str:
 
 
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Re-enqueue work that has no job: unprocessed events, due runs, stuck runs.
+    """Drain work that has no job: events stored without one (or whose claim a dead
+    worker left), failed events, due and stuck runs.
 
     Runs every ``SWEEP_INTERVAL_SECONDS`` from ``manage.py run_scheduler``. Enqueueing
     twice is harmless (processing is idempotent and claims rows with SKIP LOCKED).
+    Returns counts: events waiting, runs due, runs stuck, event claims released.
     """
     now = now or timezone.now()
-    counts = {"events": 0, "runs": 0, "stuck": 0}
+    counts = {"events": 0, "runs": 0, "stuck": 0, "claims": 0}
+    # A claim past its time belongs to a worker that died: release it (a drain would take
+    # it anyway; releasing makes the sweeper's own view, and its count, exact).
+    counts["claims"] = StripeEvent.objects.filter(
+        status=EventStatus.RECEIVED, claimed_until__lt=now
+    ).update(claimed_until=None)
     event_cutoff = now - timedelta(seconds=settings.SWEEP_EVENT_DELAY_SECONDS)
+    waiting = StripeEvent.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        status=EventStatus.RECEIVED,
+        received_at__lte=event_cutoff,
+    ).count()
+    if waiting and enqueue_now("webhooks", DRAIN_EVENTS_JOB):
+        counts["events"] += waiting
     for pk in (
-        StripeEvent.objects.filter(
-            status__in=[EventStatus.RECEIVED, EventStatus.FAILED],
-            received_at__lte=event_cutoff,
-        )
+        StripeEvent.objects.filter(status=EventStatus.FAILED, received_at__lte=event_cutoff)
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
     ):
@@ -422,7 +735,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             run.save(update_fields=["status", "last_error", "next_attempt_at"])
         counts["stuck"] = len(stuck)
 
-    for pk in (
+    due = list(
         HandlerRun.objects.filter(
             status__in=[RunStatus.PENDING, RunStatus.FAILED],
             next_attempt_at__lte=now,
@@ -430,8 +743,12 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:1000]
-    ):
-        counts["runs"] += enqueue_now(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", pk)
+    )
+    size = settings.DRAIN_BATCH_SIZE
+    for start in range(0, len(due), size):
+        chunk = due[start : start + size]
+        if enqueue_now(FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, chunk):
+            counts["runs"] += len(chunk)
     return counts
 
 
@@ -444,7 +761,10 @@ def _can_replay(actor: Any | None) -> bool:
 
 def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") -> int:
     """Process the given events again. Effects are not duplicated: runs that succeeded
-    are not re-run; failed or dead ones are reset to pending and run again."""
+    are not re-run; failed or dead ones are reset to pending and run again.
+
+    A failed event goes back to ``received`` and its runs to pending: the two drains take
+    them, so a replay of thousands of events costs two jobs, not one per event."""
     if not _can_replay(actor):
         raise PermissionDenied("You may not replay Stripe events.")
     count = 0
@@ -460,7 +780,8 @@ def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") 
                 continue
             if event.status == EventStatus.FAILED:
                 event.status = EventStatus.RECEIVED
-                event.save(update_fields=["status"])
+                event.claimed_until = None
+                event.save(update_fields=["status", "claimed_until"])
             HandlerRun.objects.filter(
                 event=event, status__in=[RunStatus.FAILED, RunStatus.DEAD]
             ).update(status=RunStatus.PENDING, next_attempt_at=timezone.now())
@@ -470,8 +791,10 @@ def events_replay(*, actor: Any | None, event_pks: list[int], reason: str = "") 
                 target=event,
                 data={"stripe_event_id": event.stripe_id, "type": event.type, "reason": reason},
             )
-            enqueue_on_commit("webhooks", "billing.jobs.process_event_job", event.pk)
             count += 1
+    if count:
+        enqueue_on_commit("webhooks", DRAIN_EVENTS_JOB)
+        enqueue_on_commit(FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB)
     return count
 
 
@@ -479,7 +802,7 @@ def handler_runs_replay(*, actor: Any | None, run_pks: list[int], reason: str = 
     """Give dead (or failed) handler runs a fresh start."""
     if not _can_replay(actor):
         raise PermissionDenied("You may not replay handler runs.")
-    count = 0
+    replayed: list[int] = []
     with transaction.atomic():
         for run in (
             HandlerRun.objects.select_for_update()
@@ -503,6 +826,7 @@ def handler_runs_replay(*, actor: Any | None, run_pks: list[int], reason: str = 
                     "reason": reason,
                 },
             )
-            enqueue_on_commit(FOLLOW_UP_QUEUE, "billing.jobs.handler_run_job", run.pk)
-            count += 1
-    return count
+            replayed.append(run.pk)
+        if replayed:
+            enqueue_on_commit(FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, replayed)
+    return len(replayed)

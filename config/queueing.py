@@ -122,3 +122,60 @@ def enqueue_on_commit(
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
     transaction.on_commit(lambda: enqueue_now(queue, func, *args, **kwargs))
+
+
+# --- work signals: one pending job for work that waits in a table ----------------------
+
+SIGNAL_PREFIX = "switchboard:signal:"
+
+
+def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int) -> bool:
+    """Enqueue ``func()`` on ``queue`` unless a job for the work called ``name`` is already
+    pending. Returns True when a job was sent.
+
+    For work that waits in a table (billing's drain jobs claim rows themselves): the
+    writer of a row calls this after its commit. One ``SET NX EX`` decides (one round
+    trip; a second round trip, the enqueue, only for the caller that set it), so a burst
+    of rows costs one job, not one per row. The job calls :func:`signal_clear` before it
+    claims, so a row committed after that point signals a new job; a key whose job was
+    lost lapses after ``ttl`` seconds. If Redis is down, nothing is sent and the row
+    waits for the sweeper (logged, never raised).
+    """
+    key = SIGNAL_PREFIX + name
+    try:
+        client = redis_client()
+        if not client.set(key, 1, nx=True, ex=max(int(ttl), 1)):
+            return False
+    except RedisError as exc:
+        logger.warning("could not signal %s work (%s); the sweeper will retry", name, exc)
+        return False
+    if not enqueue_now(queue, func):
+        signal_clear(name)  # best effort: let the next writer try again at once
+        return False
+    return True
+
+
+def queue_waiting(queue: str) -> bool:
+    """Whether ``queue`` has jobs waiting for a worker: a long drain of lesser work checks
+    it between batches and steps aside. False when Redis cannot say."""
+    try:
+        return bool(_queue(queue).count)
+    except RedisError:
+        return False
+
+
+def signal_clear(name: str) -> None:
+    """Called by the job a signal sent, before it claims: later rows signal again."""
+    try:
+        redis_client().delete(SIGNAL_PREFIX + name)
+    except RedisError as exc:
+        logger.warning("could not clear the %s signal (%s); it lapses by itself", name, exc)
+
+
+def signal_work_on_commit(
+    name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int
+) -> None:
+    """:func:`signal_work` once the current transaction commits (at once in autocommit)."""
+    if queue not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
+    transaction.on_commit(lambda: signal_work(name, queue, func, ttl=ttl))

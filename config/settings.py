@@ -281,6 +281,18 @@ HANDLER_BACKOFF_MAX_SECONDS = env.float("HANDLER_BACKOFF_MAX_SECONDS", default=3
 SWEEP_EVENT_DELAY_SECONDS = env.int("SWEEP_EVENT_DELAY_SECONDS", default=15)
 SWEEP_STUCK_AFTER_SECONDS = env.int("SWEEP_STUCK_AFTER_SECONDS", default=60)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=15)
+# The events table is the queue (billing/services.py "draining"): a drain job claims up to
+# DRAIN_BATCH_SIZE received events (or due handler runs) in one statement; a claim a
+# worker never finished is taken again after DRAIN_CLAIM_SECONDS. Ingest sends one drain
+# job only when none is pending (a Redis SET NX that lives DRAIN_SIGNAL_TTL_SECONDS); a
+# drain job goes on for at most DRAIN_MAX_SECONDS, then hands over to a fresh job.
+DRAIN_BATCH_SIZE = env.int("DRAIN_BATCH_SIZE", default=100)
+# Follow-up runs are claimed in smaller batches: between two, a follow-up drain steps
+# aside when new events wait, so customers are updated before the slower follow-ups.
+DRAIN_RUNS_BATCH_SIZE = env.int("DRAIN_RUNS_BATCH_SIZE", default=25)
+DRAIN_CLAIM_SECONDS = env.int("DRAIN_CLAIM_SECONDS", default=60)
+DRAIN_SIGNAL_TTL_SECONDS = env.int("DRAIN_SIGNAL_TTL_SECONDS", default=5)
+DRAIN_MAX_SECONDS = env.float("DRAIN_MAX_SECONDS", default=30.0)
 # Retention, purged by run_scheduler in batches every RETENTION_INTERVAL_MINUTES (0: off):
 # delivered and superseded outbox rows, succeeded handler runs, and the payloads of
 # processed Stripe events (the row stays, with its ids, for de-duplication and history).

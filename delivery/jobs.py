@@ -7,3 +7,7 @@ from delivery import outbox
 
 def outbox_deliver_job(message_pk: int) -> None:
     outbox.outbox_deliver(message_pk=message_pk)
+
+
+def outbox_drain_job() -> None:
+    outbox.outbox_drain()

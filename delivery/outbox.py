@@ -10,8 +10,8 @@ Life of a row (delivery/models.py has the fields)::
        \\-- newer row, same coalesce_key, while waiting --> superseded
 
 - ``outbox_write`` runs inside the caller's transaction (a handler run, a staff action):
-  the row commits with the state change or not at all, and its delivery job is enqueued
-  only after that commit. A second write with the same ``dedupe_key`` is a no-op, so a
+  the row commits with the state change or not at all, and a drain job is signalled
+  only after that commit (one job for a burst of rows: ``outbox_drain``). A second write with the same ``dedupe_key`` is a no-op, so a
   retried or replayed cause never sends twice.
 - ``outbox_deliver`` (queue ``sync``) claims the row and commits the claim before the
   vendor is called, so no database lock is held during the HTTP call and a worker that
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,14 @@ from audit.context import bind
 from audit.services import audit_record
 from config import problems, retry
 from config.locks import advisory_xact_lock
-from config.queueing import enqueue_now, enqueue_on_commit
+from config.queueing import (
+    enqueue_now,
+    enqueue_on_commit,
+    queue_waiting,
+    signal_clear,
+    signal_work,
+    signal_work_on_commit,
+)
 from delivery.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
 from delivery.models import OutboxMessage, OutboxState
 from delivery.permissions import can_retry_outbox
@@ -50,6 +58,9 @@ from delivery.signals import message_dead
 logger = logging.getLogger(__name__)
 
 DELIVER_JOB = "delivery.jobs.outbox_deliver_job"
+# New rows are delivered by a drain job (one per burst, signalled like billing's).
+DRAIN_JOB = "delivery.jobs.outbox_drain_job"
+OUTBOX_SIGNAL = "delivery-outbox"
 WAITING = (OutboxState.PENDING, OutboxState.FAILED, OutboxState.PAUSED)
 
 
@@ -117,7 +128,9 @@ def outbox_write(
                 message.save(update_fields=["next_attempt_at", "updated_at"])
             if superseded:
                 logger.info("outbox %s: superseded %s older row(s)", coalesce_key, superseded)
-        enqueue_on_commit("sync", DELIVER_JOB, message.pk)
+        signal_work_on_commit(
+            OUTBOX_SIGNAL, "sync", DRAIN_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+        )
     return message, True
 
 
@@ -209,6 +222,44 @@ def outbox_deliver(*, message_pk: int) -> str | None:
         for pk in _release_paused(message.channel, timezone.now()):
             enqueue_now("sync", DELIVER_JOB, pk)
     return OutboxState.DELIVERED
+
+
+def outbox_drain(*, max_seconds: float | None = None) -> int:
+    """The drain job of new rows: deliver due rows, oldest first, in batches of
+    ``DRAIN_BATCH_SIZE``, each claimed and recorded alone by :func:`outbox_deliver` (so
+    coalescing, per-contact serialisation, pauses and rate limits work as for one row).
+    It ends when nothing is due, stops changing, or ``DRAIN_MAX_SECONDS`` have passed
+    (then a fresh job takes over), and steps aside when an events drain waits. Rows a
+    vendor deferred (Retry-After, backoff) are not due: the sweeper sends them later.
+
+    Batching stops at the job: every vendor still gets one request per row, because
+    the senders' per-row semantics (HubSpot's search-then-upsert per contact, Zendesk's
+    one ticket per situation, one email per message) are what make a retry safe.
+    Returns the number of rows it tried."""
+    signal_clear(OUTBOX_SIGNAL)
+    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    deadline = time.monotonic() + limit
+    tried = 0
+    previous: list[int] = []
+    while True:
+        pks = list(
+            OutboxMessage.objects.filter(
+                state__in=[OutboxState.PENDING, OutboxState.FAILED],
+                next_attempt_at__lte=timezone.now(),
+            )
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[: settings.DRAIN_BATCH_SIZE]
+        )
+        if not pks or pks == previous:
+            break  # nothing due, or only rows another worker holds right now
+        for pk in pks:
+            outbox_deliver(message_pk=pk)
+        tried += len(pks)
+        previous = pks
+        if time.monotonic() > deadline or queue_waiting("webhooks"):
+            signal_work(OUTBOX_SIGNAL, "sync", DRAIN_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS)
+            break
+    return tried
 
 
 def _record_retry(message: OutboxMessage, error: str, retry_after: float | None) -> str:

@@ -3,9 +3,9 @@ not a test).
 
 What it does, in one run (``python -m scripts.bench --help`` lists the knobs):
 
-1. Recreates its own PostgreSQL database (``switchboard_bench``; cloned from a cached,
-   already-migrated template ``switchboard_bench_tpl`` when the migration files have not
-   changed, because dj-stripe's migrations alone take about a minute), runs ``migrate``
+1. Recreates its own PostgreSQL database (``BENCH_DATABASE_URL``, default
+   ``switchboard_bench``; cloned from a cached, already-migrated template ``<name>_tpl``
+   when the migration files have not changed, because dj-stripe's migrations alone take about a minute), runs ``migrate``
    and ``manage.py stripe_webhook_setup --base-url ...`` against it, pre-creates
    dj-stripe's Account/APIKey rows (localstripe has no ``GET /v1/account``) and the bare
    view's table.
@@ -14,14 +14,16 @@ What it does, in one run (``python -m scripts.bench --help`` lists the knobs):
    so Stripe API calls made in other processes are counted), the web app under gunicorn
    (``scripts.bench.settings_bench``: config.settings plus a bench URLconf mounting
    dj-stripe's own webhook view and a bare view), and, for the end-to-end phase, two RQ
-   workers (``manage.py rqworker webhooks``) on a dedicated Redis database (13).
+   workers (``manage.py rqworker webhooks sync default``) on a dedicated Redis database
+   (``BENCH_REDIS_URL``, default database 13).
 3. Seeds customers and subscriptions in localstripe, builds correctly signed events for
    them with devkit's builders (``devkit.stripe_events`` / ``devkit.signing``),
    and sends them with an asyncio HTTP/1.1 load generator (``loadgen``) at a fixed rate
    (open loop; latency counted from the scheduled send time) and at saturation (closed
    loop, fixed number of connections), only to 127.0.0.1, bounded in count and time.
-4. Prints one table: acknowledgement latency, saturation throughput, end-to-end lag,
-   Stripe API calls per event, the same acknowledgement figures for dj-stripe's stock
+4. Prints one table: acknowledgement latency, saturation throughput, end-to-end lag at
+   each ``--e2e-rates`` rate (100 and 300 events/s), Stripe API calls and RQ jobs per
+   event, the same acknowledgement figures for dj-stripe's stock
    in-request processing and for a bare verify-and-insert view, ratios, and targets with
    PASS/MISS.
 5. Stops everything it started (process groups it created, by pid), on success, error or
