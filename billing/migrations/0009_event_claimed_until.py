@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0007_event_resolved_customer_facts'),
+        ('billing', '0008_order'),
     ]
 
     operations = [
