@@ -34,6 +34,7 @@ from typing import Any
 
 from console.answerer import KINDS, Answer
 from devkit import stripe_events as events
+from devkit.management.commands.demo_stripe_seed import NAMES as DEMO_NAMES
 
 ESCALATE = "ESCALATE"
 CORRECT, WRONG, ESCALATED = "correct", "wrong", "escalated"
@@ -390,21 +391,8 @@ SCENARIOS: tuple[tuple[str, bool, Callable[[_Customer], Scenario]], ...] = (
     ("Basic", False, _matched_by_email),
     ("Pro", False, _conflict),
 )
-NAMES = (
-    "Ada Lovelace",
-    "Grace Hopper",
-    "Alan Turing",
-    "Katherine Johnson",
-    "Edsger Dijkstra",
-    "Barbara Liskov",
-    "Donald Knuth",
-    "Margaret Hamilton",
-    "Ken Thompson",
-    "Radia Perlman",
-    "Dennis Ritchie",
-    "Frances Allen",
-    "John Backus",
-)
+# The demo's people (demo_stripe_seed), so eval customers read like the demo's.
+NAMES = DEMO_NAMES
 
 
 def build(run: str, *, start: int | None = None) -> list[Scenario]:
