@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 
-from billing import actions, orders, permissions, refunds, shapes, subscriptions
+from billing import actions, permissions, refunds, shapes, subscriptions
 from billing import forms as finance_forms
 from billing.adapters.stripe_client import StripeActionError, finance_list
 from billing.models import ActionState, FinanceAction, RefundRequest
@@ -161,7 +161,7 @@ class RefundStep(_Step):
             f"{format_money(max(c.refundable - amount, 0), c.currency)}.",
             f"Reason: {refunds.REASON_CODES.get(form.cleaned_data['reason_code'])}.",
         ]
-        connect = orders.refund_params(c.charge_id)
+        connect = c.connect
         if connect:
             lines.append(
                 "A marketplace order: the transfer to the seller is reversed"

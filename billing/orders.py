@@ -556,19 +556,16 @@ def order_for(obj: Mapping[str, Any]) -> Order | None:
     return Order.objects.filter(match).order_by("pk").first() if match is not None else None
 
 
-def refund_params(charge_id: str) -> dict[str, Any]:
-    """What a refund of ``charge_id`` must also ask Stripe for: for a Connect destination
-    charge, reverse the transfer to the seller (in proportion to the refund) and refund
-    the platform's application fee (``reverse_transfer``, ``refund_application_fee``:
-    Stripe's refund parameters for destination charges). Nothing for any other charge."""
-    order = (
-        Order.objects.filter(charge_id=charge_id)
-        .only("seller_account_id", "application_fee_amount")
-        .first()
-    )
-    if order is None or not order.is_destination_charge:
+def refund_params(charge: Mapping[str, Any]) -> dict[str, Any]:
+    """What a refund of ``charge`` (the Stripe charge object, as Stripe has it now) must
+    also ask Stripe for: for a Connect destination charge, reverse the transfer to the
+    seller (in proportion to the refund) and refund the platform's application fee
+    (``reverse_transfer``, ``refund_application_fee``: Stripe's refund parameters for
+    destination charges). Nothing for any other charge. Read from the charge itself, not
+    from our orders, so it holds before the order's events were processed."""
+    if not _destination(charge):
         return {}
     params: dict[str, Any] = {"reverse_transfer": True}
-    if order.application_fee_amount:
+    if charge.get("application_fee_amount"):
         params["refund_application_fee"] = True
     return params

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -67,6 +67,8 @@ class ChargeFacts:
     currency: str
     refunded_in_stripe: int
     refunded_here: int  # our refund rows not failed: requested, submitted or confirmed
+    connect: dict[str, Any] = field(default_factory=dict)
+    """Connect refund parameters (billing/orders.py ``refund_params``), {} for most charges."""
 
     @property
     def refunded(self) -> int:
@@ -116,6 +118,7 @@ def charge_facts(customer: Customer, charge_id: str) -> ChargeFacts:
         currency=str(charge.get("currency") or ""),
         refunded_in_stripe=int(charge.get("amount_refunded") or 0),
         refunded_here=refunded_here(charge_id),
+        connect=orders.refund_params(charge),
     )
 
 
@@ -196,7 +199,7 @@ def refund_issue(
         )
     facts = _check_fits(customer, charge_id, amount)
     # A marketplace order paid to a seller: the refund reverses the transfer and the fee.
-    connect = orders.refund_params(charge_id)
+    connect = facts.connect
     with transaction.atomic():
         advisory_xact_lock(f"refund:{charge_id}")
         left = facts.amount - max(facts.refunded_in_stripe, refunded_here(charge_id))
