@@ -154,13 +154,6 @@ def order_of(event: BillingEvent) -> OrderFacts | None:
     return _order_facts(order) if order is not None else None
 
 
-def order_by_id(order_id: int) -> OrderFacts | None:
-    from billing.models import Order
-
-    order = Order.objects.filter(pk=order_id).first()
-    return _order_facts(order) if order is not None else None
-
-
 # --- reads subscribers may make --------------------------------------------------------
 
 

@@ -380,6 +380,14 @@ def _events_process(events: list[StripeEvent]) -> None:
     # one is recorded and the others stand): a worker dying half-way leaves them all
     # started, for the sweeper, and none applied twice.
     with transaction.atomic():
+        # Held until this commit: the sweeper and the follow-up drain skip locked runs
+        # (SKIP LOCKED), so a slow group's later runs are never taken for stuck ones and
+        # run again (which would overwrite what the first run recorded as changed).
+        list(
+            HandlerRun.objects.select_for_update()
+            .filter(pk__in=[run.pk for run in projections])
+            .values_list("pk", flat=True)
+        )
         for run in sorted(projections, key=lambda r: _by_stripe_order(by_pk[r.event_id])):
             run.event = by_pk[run.event_id]
             _execute_claimed(run)
@@ -457,7 +465,8 @@ def _thin_object_fetch(event: StripeEvent) -> bool:
     except (stripe_client.StripeUnavailable, ValueError) as exc:
         event.status = EventStatus.FAILED
         event.last_error = f"fetching the thin event's {related_type} {related_id}: {exc}"[:1000]
-        event.save(update_fields=["attempts", "status", "last_error"])
+        event.claimed_until = None  # released, as _event_failed does: the sweeper retries it
+        event.save(update_fields=["attempts", "status", "last_error", "claimed_until"])
         if event.attempts >= settings.HANDLER_MAX_ATTEMPTS:
             problems.report(
                 key=f"thin_event_fetch:{event.pk}",
