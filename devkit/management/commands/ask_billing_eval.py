@@ -56,14 +56,10 @@ from devkit.webhook_delivery import http_delivery, local_delivery
 
 def apply_event(event_pk: int) -> None:
     """Apply one received Stripe event now, as the ``webhooks`` worker would: the
-    customer projection runs in this process, follow-ups are enqueued for the workers.
-    The one place the eval drives billing's pipeline."""
+    customer projection runs in this process (a projection that fails waits for its
+    backoff, as on a worker), follow-ups are left to the workers. The one place the eval
+    drives billing's pipeline."""
     billing_services.event_process(event_pk=event_pk)
-    due = HandlerRun.objects.filter(
-        event_id=event_pk, handler=PROJECTION, status__in=[RunStatus.PENDING, RunStatus.FAILED]
-    ).values_list("pk", flat=True)
-    for run_pk in list(due):
-        billing_services.handler_run_execute(run_pk=run_pk)
 
 
 def _applied(stripe_ids: list[str]) -> bool:
@@ -125,7 +121,9 @@ class Command(BaseCommand):
         if api and not token:
             raise CommandError("--api needs --token (an API token with the state:read scope).")
         self.verbosity = options["verbosity"]
-        self.wait = options["wait"]
+        # Only a committed eval (--keep, --api) can be finished by a worker: rolled back,
+        # nothing outside this process sees its events, so waiting would only waste time.
+        self.wait = options["wait"] if (api or options["keep"]) else 0
         seed = options.get("shuffle")
         self.shuffle = random.Random(seed) if seed is not None else None
         if api or options["keep"]:
