@@ -116,6 +116,14 @@ def endpoint_rotate_secret(*, actor: Any, endpoint_pk: int, reason: str = "") ->
     overlap = timedelta(hours=settings.PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS)
     with transaction.atomic():
         endpoint = ProductEndpoint.objects.select_for_update().get(pk=endpoint_pk)
+        if endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+            # A second rotation now would drop the secret the product may still verify
+            # with (a reloaded confirmation page, a double click): refuse it.
+            until = timezone.localtime(endpoint.previous_secret_expires_at)
+            raise ValidationError(
+                f"A rotation is in progress: the previous secret signs until "
+                f"{until:%Y-%m-%d %H:%M %Z}. Rotate again after that."
+            )
         old_hint = endpoint.secret_hint
         secret = new_secret()
         endpoint.previous_secret = endpoint.secret

@@ -114,9 +114,12 @@ def endpoint_rotate(request: HttpRequest, endpoint_id: int) -> HttpResponse:
             overlap=settings.PRODUCT_WEBHOOK_SECRET_OVERLAP_HOURS,
             unconfirmed=request.method == "POST",
         )
-    secret = endpoints.endpoint_rotate_secret(
-        actor=request.user, endpoint_pk=endpoint.pk, reason=request.POST.get("reason", "")
-    )
+    try:
+        secret = endpoints.endpoint_rotate_secret(
+            actor=request.user, endpoint_pk=endpoint.pk, reason=request.POST.get("reason", "")
+        )
+    except ValidationError as exc:  # a rotation is still in its overlap
+        return _endpoints_page(request, error=" ".join(exc.messages))
     endpoint.refresh_from_db()
     return _endpoints_page(request, revealed=(endpoint, secret), rotated=True)
 

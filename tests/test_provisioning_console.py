@@ -127,6 +127,14 @@ def test_rotation_needs_confirmation_and_is_audited_without_the_secret(client, o
     assert new not in json.dumps(entry.data) and product.secret not in json.dumps(entry.data)
     assert entry.data["reason"] == "scheduled"
 
+    # The confirmation posted again (a reload, a double click) during the overlap: refused,
+    # the secret the product may still verify with keeps signing.
+    again = client.post(url, {"confirm": "yes", "reason": "again"})
+    assert again.status_code == 200 and "A rotation is in progress" in again.content.decode()
+    product.endpoint.refresh_from_db()
+    assert (product.endpoint.secret, product.endpoint.previous_secret) == (new, product.secret)
+    assert AuditEntry.objects.filter(action="provisioning.endpoint.secret_rotated").count() == 1
+
 
 def test_disable_stops_new_messages(client, owner, product):
     client.force_login(owner)
