@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from django_otp_webauthn import exceptions
 from django_otp_webauthn.views import (
@@ -67,9 +68,11 @@ class PasskeyRegistrationBegin(_RegistrationRules, BeginCredentialRegistrationVi
 
 class PasskeyRegistrationComplete(_RegistrationRules, CompleteCredentialRegistrationView):
     def post(self, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = super().post(*args, **kwargs)
-        device_id = json.loads(response.content)["id"]
-        two_factor.passkey_enrolled(actor=self.request.user, device_id=device_id)
+        # The credential and its audit entry commit together, or neither does.
+        with transaction.atomic():
+            response = super().post(*args, **kwargs)
+            device_id = json.loads(response.content)["id"]
+            two_factor.passkey_enrolled(actor=self.request.user, device_id=device_id)
         return response
 
 

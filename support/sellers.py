@@ -121,7 +121,7 @@ def _payout_failed(event: BillingEvent) -> str:
     if not event.account:
         return "nothing to do: the platform's own payout, not a seller's"
     seller = Customer.objects.filter(stripe_account_id=event.account).first()
-    if seller is None:
+    if seller is None or seller.erased_at is not None:  # an erased seller gets no new ticket
         problems.report(
             key=f"seller_unknown:{event.account}",
             title=f"Payout {payout_id} failed for connected account {event.account}",
