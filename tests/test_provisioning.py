@@ -234,6 +234,8 @@ def test_secret_rotation_signs_with_both_until_the_overlap_ends(product, owner):
 def test_a_tampered_body_does_not_verify(product):
     webhooks.send_test(product.endpoint)
     record = product.fake.messages("test.ping")[-1]
+    # As sent, it verifies: the refusal below is the tampering's, not a missing signature.
+    assert Webhook(product.secret).verify(record.raw, record.headers)["type"] == "test.ping"
     tampered = record.raw.replace(b"Hello", b"Howdy")
     with pytest.raises(WebhookVerificationError):
         Webhook(product.secret).verify(tampered, record.headers)

@@ -301,6 +301,10 @@ def test_a_support_agent_is_not_forced_but_verifies_once_enrolled(client, suppor
 @override_settings(TWO_FACTOR_REQUIRED_ROLES=[])
 def test_the_setting_off_removes_the_requirement(client):
     owner = StaffUserFactory(username="new-owner@example.test", role="owner", two_factor=False)
+    with override_settings(TWO_FACTOR_REQUIRED_ROLES=["owner", "finance_admin"]):
+        password_login(client, owner)  # the default: this owner would be sent to enrol
+        assert client.get("/admin/")["Location"].startswith(ENROL)
+    client.logout()
     password_login(client, owner)
     assert client.get("/admin/").status_code == 200
     assert client.get(reverse("billing:refund_requests")).status_code == 200
@@ -323,6 +327,7 @@ def test_a_superuser_must_enrol_too(client):
 def test_sign_out_health_and_the_api_are_not_gated(client):
     owner = StaffUserFactory(username="new-owner@example.test", role="owner", two_factor=False)
     password_login(client, owner)
+    assert client.get("/admin/")["Location"].startswith(ENROL)  # the gate is on for them
     assert client.get("/healthz").status_code == 200
     assert client.get(reverse("api_openapi")).status_code == 200
     assert client.get(ENROL).status_code == 200
