@@ -76,13 +76,22 @@ def audit_record(
 ERASED = "[erased]"
 
 
-def _scrub(value: Any, terms: tuple[str, ...]) -> Any:
-    """A copy of ``value`` with every string that contains one of ``terms`` replaced."""
+def _term_pattern(terms: tuple[str, ...], *, whole_words: bool) -> re.Pattern[str]:
+    """Any of ``terms``, case-insensitive; with ``whole_words`` only where no letter or
+    digit touches it ("Max" is not in "maximum", "Pro" not in "provisioning")."""
+    alternatives = "|".join(re.escape(term) for term in terms)
+    if whole_words:
+        alternatives = rf"(?<!\w)(?:{alternatives})(?!\w)"
+    return re.compile(alternatives, re.IGNORECASE)
+
+
+def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
+    """A copy of ``value`` with every string that ``pattern`` finds in replaced."""
     if isinstance(value, Mapping):
-        return {k: _scrub(v, terms) for k, v in value.items()}
+        return {k: _scrub(v, pattern) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(item, terms) for item in value]
-    if isinstance(value, str) and any(term.lower() in value.lower() for term in terms):
+        return [_scrub(item, pattern) for item in value]
+    if isinstance(value, str) and pattern.search(value):
         return ERASED
     return value
 
@@ -143,11 +152,16 @@ def audit_redact(
     count = 0
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL switchboard.audit_redaction = 'on'")
+    # About the person, any string holding a term is theirs; elsewhere only whole words
+    # are, so a short name never erases unrelated text that happens to contain it.
+    inside = _term_pattern(clean_terms, whole_words=False) if clean_terms else None
+    elsewhere = _term_pattern(clean_terms, whole_words=True) if clean_terms else None
     try:
         for entry in entries.only("pk", "data", "target_label", "target_type", "target_id"):
-            data = _scrub(entry.data, clean_terms) if clean_terms else entry.data
             is_target = entry.target_type_id == target_type.pk and entry.target_id == str(target.pk)
-            label = tombstone if is_target else _scrub(entry.target_label, clean_terms)
+            pattern = inside if is_target else elsewhere
+            data = _scrub(entry.data, pattern) if pattern is not None else entry.data
+            label = tombstone if is_target else _scrub(entry.target_label, pattern)
             if data != entry.data or label != entry.target_label:
                 AuditEntry.objects.filter(pk=entry.pk).update(data=data, target_label=label)
                 count += 1

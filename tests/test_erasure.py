@@ -233,3 +233,19 @@ def test_retention_purges_old_rows_in_batches_and_keeps_the_rest(settings):
     assert new_event.payload == {"id": "evt_new"}
     assert AuditEntry.objects.get(action=codes.RETENTION_PURGED).data["outbox_rows"] == 3
     assert retention_purge(now=now) == {"outbox_rows": 0, "handler_runs": 0, "event_payloads": 0}
+
+
+def test_erasure_leaves_unrelated_entries_that_merely_contain_the_name(owner):
+    """Outside the person's own entries only whole words are theirs: erasing "Max" keeps
+    another customer's "maximum" note, and still erases a mention of "Max" himself."""
+    person = CustomerFactory(name="Max", email="max@example.test")
+    other = CustomerFactory(name="Other Person", email="other@example.test")
+    customer_update(actor=owner, customer_id=person.pk, changes={"name": "Max"})
+    customer_update(actor=owner, customer_id=other.pk, changes={"name": "Maximum Refund Ltd"})
+    customer_update(actor=owner, customer_id=other.pk, changes={"name": "Max and Partners"})
+    customer_erase(actor=owner, customer_id=person.pk, reason="request #44")
+
+    about_other = AuditEntry.objects.filter(target_id=str(other.pk))
+    texts = [str(e.data) for e in about_other]
+    assert any("Maximum Refund Ltd" in text for text in texts)
+    assert not any("Max and Partners" in text for text in texts)
