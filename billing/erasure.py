@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from billing.models import CustomerFacts, EventStatus, HandlerRun, RunStatus, StripeEvent
+from billing.orders import orders_erase_buyer
 
 
 def minimal_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -39,12 +40,22 @@ def events_scrub(sender: Any, *, customer_id: Any, stripe_customer_id: str, **kw
         if profile:
             row.facts["profile"] = {**profile, "email": "", "name": ""}
             row.save(update_fields=["facts", "updated_at"])
+    orders_erase_buyer(customer_id)
     if not stripe_customer_id:
         return
     for event in StripeEvent.objects.filter(stripe_customer_id=stripe_customer_id).only(
-        "pk", "payload"
+        "pk", "payload", "resolved"
     ):
-        StripeEvent.objects.filter(pk=event.pk).update(payload=minimal_payload(event.payload))
+        StripeEvent.objects.filter(pk=event.pk).update(
+            payload=minimal_payload(event.payload), resolved=minimal_resolved(event.resolved)
+        )
+
+
+def minimal_resolved(resolved: Any) -> dict[str, Any]:
+    """An event's ``resolved`` without the object fetched for a thin event (it carries
+    the person's data as the payload did); the looked-up ids (``refs``) stay."""
+    refs = (resolved or {}).get("refs") if isinstance(resolved, dict) else None
+    return {"refs": refs} if refs else {}
 
 
 def event_payloads_purge(*, older_than: datetime, batch_size: int, max_batches: int = 50) -> int:
@@ -56,12 +67,14 @@ def event_payloads_purge(*, older_than: datetime, batch_size: int, max_batches: 
             StripeEvent.objects.filter(status=EventStatus.PROCESSED, received_at__lt=older_than)
             .exclude(payload__has_key="erased")
             .order_by("pk")
-            .only("pk", "payload")[:batch_size]
+            .only("pk", "payload", "resolved")[:batch_size]
         )
         if not rows:
             break
         for row in rows:
-            StripeEvent.objects.filter(pk=row.pk).update(payload=minimal_payload(row.payload))
+            StripeEvent.objects.filter(pk=row.pk).update(
+                payload=minimal_payload(row.payload), resolved=minimal_resolved(row.resolved)
+            )
         purged += len(rows)
     return purged
 

@@ -506,6 +506,8 @@ def order_project(
             if order.seller_account_id
             else None
         )
+        if order.buyer is not None and order.buyer.erased_at is not None:
+            _forget_buyer_email(order)  # erased on request: a later event never writes it back
         order.save()
         if order.buyer is not None and order.seller_account_id:
             Customer.objects.filter(
@@ -522,6 +524,23 @@ def order_project(
         f" (was {before[0]})" if before[0] and before[0] != order.state else ""
     )
     return OrderResult(order.pk, note, changes)
+
+
+def _forget_buyer_email(order: Order) -> None:
+    order.buyer_email = ""
+    (order.facts.get("ids") or {}).pop("buyer_email", None)
+
+
+def orders_erase_buyer(customer_id: Any) -> int:
+    """Remove the buyer's email from their orders (an erasure on request); returns how
+    many orders held it. Amounts, ids and states stay: they are the business's records."""
+    erased = 0
+    for order in Order.objects.select_for_update().filter(buyer_id=customer_id):
+        if order.buyer_email or "buyer_email" in (order.facts.get("ids") or {}):
+            _forget_buyer_email(order)
+            order.save(update_fields=["buyer_email", "facts"])
+            erased += 1
+    return erased
 
 
 def orders_link_seller(customer: Customer) -> int:

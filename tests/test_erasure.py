@@ -249,3 +249,33 @@ def test_erasure_leaves_unrelated_entries_that_merely_contain_the_name(owner):
     texts = [str(e.data) for e in about_other]
     assert any("Maximum Refund Ltd" in text for text in texts)
     assert not any("Max and Partners" in text for text in texts)
+
+
+def test_erasure_reaches_orders_and_thin_events_fetched_objects(synced, owner):
+    from billing.models import Order
+
+    order = Order.objects.create(
+        buyer=synced,
+        buyer_stripe_customer_id="cus_erase1",
+        buyer_email=EMAIL,
+        amount=5000,
+        currency="usd",
+        facts={"ids": {"buyer_email": {"v": EMAIL, "k": [1, 0, "evt_x"]}}},
+    )
+    thin = stripe_event(
+        customer=synced,
+        type="invoice.paid",
+        payload={"id": "evt_thin_erase", "object": "v2.core.event"},
+        resolved={
+            "object": {"id": "in_1", "customer_email": EMAIL, "customer_name": NAME},
+            "refs": {"invoice": "in_1"},
+        },
+    )
+    customer_erase(actor=owner, customer_id=synced.pk, reason="request #45")
+
+    order.refresh_from_db()
+    thin.refresh_from_db()
+    assert order.buyer_email == "" and EMAIL not in str(order.facts)
+    assert (order.amount, order.currency) == (5000, "usd")  # the business's record stays
+    assert EMAIL not in str(thin.resolved) and NAME not in str(thin.resolved)
+    assert thin.resolved == {"refs": {"invoice": "in_1"}}
