@@ -30,6 +30,7 @@ from typing import Any
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from config import problems
 from customers.models import Customer
 from delivery import http
 from delivery.errors import ConfigurationError, PermanentError, RetryableError
@@ -166,6 +167,10 @@ class Answer:
     body: Any
 
 
+def _auth_alert_key(endpoint: ProductEndpoint) -> str:
+    return f"product_endpoint_auth:{endpoint.pk}"
+
+
 def post(endpoint: ProductEndpoint, msg_id: str, body: dict[str, Any]) -> Answer:
     """Sign and POST one message; 2xx returns, anything else raises a delivery error."""
     raw = encode(body)
@@ -185,12 +190,22 @@ def post(endpoint: ProductEndpoint, msg_id: str, body: dict[str, Any]) -> Answer
             exc.developer_message, user_message=exc.user_message, status=exc.status
         ) from exc
     except ConfigurationError as exc:
-        raise ConfigurationError(
+        # One endpoint refusing our signature (a stale secret after a rotation) must not
+        # pause the channel every endpoint shares: this endpoint's rows are retried with
+        # backoff, and one alert per endpoint names the cause until it answers 2xx again.
+        problems.report(
+            key=_auth_alert_key(endpoint),
+            title=f"Product endpoint #{endpoint.pk} refuses our signature ({exc.status})",
+            detail="Check the endpoint's signing secret in the product; its messages are "
+            "retried until the retry horizon.",
+        )
+        raise RetryableError(
             exc.developer_message,
             user_message=f"the product refused our signature ({exc.status}): check the "
             "endpoint's signing secret in the product",
             status=exc.status,
         ) from exc
+    problems.resolve(key=_auth_alert_key(endpoint))
     elapsed = int((time.monotonic() - started) * 1000)
     return Answer(status=response.status, milliseconds=elapsed, body=response.body)
 
@@ -210,7 +225,7 @@ def deliver_product(message: OutboxMessage) -> Delivered:
         )
     try:
         answer = post(endpoint, payload["webhook_id"], payload["body"])
-    except (RetryableError, ConfigurationError) as exc:
+    except RetryableError as exc:
         if message.kind == ENTITLED and message.customer_id:
             states.delivery_failed(
                 message.customer_id,

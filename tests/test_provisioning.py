@@ -400,3 +400,27 @@ def test_cancellation_revokes_and_the_body_is_compact_json(buyer, product):
     assert len(revoked) == 1
     assert json.loads(revoked[0].raw)["data"]["reason"].startswith("the subscription ended")
     assert buyer.customer().onboarding_state == "revoked"
+
+
+def test_an_endpoint_refusing_our_signature_holds_back_no_other_endpoint(buyer, product):
+    """A 401 from one endpoint (a stale secret) is that endpoint's alert and retries; the
+    channel every endpoint shares is not paused, so the other endpoint provisions."""
+    from devkit.fakes.product import FakeProduct
+    from provisioning.endpoints import new_secret
+    from provisioning.models import ProductEndpoint
+
+    second = FakeProduct().start()
+    try:
+        ProductEndpoint.objects.create(url=second.endpoint_url, secret=new_secret())
+        product.fake.fail(401, seconds=600)
+        buyer.checkout_paid()
+        run_all()
+        rows = OutboxMessage.objects.filter(channel=webhooks.CHANNEL, kind=webhooks.ENTITLED)
+        assert not rows.filter(state=OutboxState.PAUSED).exists()
+        assert rows.get(payload__endpoint=product.endpoint.pk).state == OutboxState.FAILED
+        assert len(second.messages(webhooks.ENTITLED, ok=True)) == 1
+        assert buyer.customer().onboarding_state == "active"
+        key = f"product_endpoint_auth:{product.endpoint.pk}"
+        assert Alert.objects.get(key=key, state="open")
+    finally:
+        second.stop()
