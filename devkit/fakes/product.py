@@ -3,9 +3,7 @@
 It answers 200 to any POST (``fail``/``hang`` from the base give it 500s, 410s and
 timeouts; ``stop`` takes it down) and keeps every request's raw body and headers, so a
 test verifies the signature with the Standard Webhooks reference verifier exactly as
-the product would. ``provisioned`` lists the customers whose ``customer.entitled`` it
-accepted, by message id (a redelivery of one message provisions once, as a real
-product that honours ``webhook-id`` would).
+the product would.
 """
 
 from __future__ import annotations
@@ -20,11 +18,6 @@ PATH = "/webhooks/switchboard"
 class FakeProduct(FakeVendor):
     name = "product"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen_ids: set[str] = set()
-        self.provisioned: dict[str, str] = {}
-
     @property
     def endpoint_url(self) -> str:
         return self.url + PATH
@@ -32,11 +25,6 @@ class FakeProduct(FakeVendor):
     def route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any, dict]:
         if method != "POST" or not isinstance(body, dict) or "type" not in body:
             return 400, {"error": "expected a webhook"}, {}
-        msg_id = self.request_headers.get("webhook-id", "")
-        if msg_id not in self.seen_ids:
-            self.seen_ids.add(msg_id)
-            if body["type"] == "customer.entitled":
-                self.provisioned[body["data"]["customer_id"]] = msg_id
         return 200, {"ok": True}, {}
 
     def messages(self, event_type: str | None = None, *, ok: bool | None = None) -> list[Recorded]:

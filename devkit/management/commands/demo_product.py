@@ -29,7 +29,7 @@ class Command(BaseCommand):
         from provisioning.endpoints import new_secret
         from provisioning.models import ProductEndpoint
 
-        if getattr(settings, "DJANGO_ENV", "") == "production":
+        if settings.PRODUCTION:
             raise CommandError("demo_product is for the demo and development only.")
         try:
             fake = FakeProduct().start(port=options["port"])
