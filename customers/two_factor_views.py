@@ -103,11 +103,6 @@ def _mark_verified(request: HttpRequest, device: Any) -> None:
     request.user._two_factor_pending = None
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _reverify(request: HttpRequest, back: str) -> HttpResponse | None:
     """Changes to one's second factor need a code entered in the last few minutes."""
     if two_factor.recently_verified(request.session.get(VERIFIED_AT_SESSION_KEY)):
@@ -208,7 +203,7 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
     svg = qr.svg_inline(
         scale=4, border=2, omitsize=True, title="QR code for your authenticator app"
     )
-    return _no_store(
+    return (  # never_cache on every view that shows a secret or codes
         render(
             request,
             "admin/two_factor/enrol.html",
@@ -233,7 +228,7 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
 def _recovery_codes_page(
     request: HttpRequest, codes: list[str], next_url: str, *, first: bool
 ) -> HttpResponse:
-    return _no_store(
+    return (  # never_cache on every view that shows a secret or codes
         render(
             request,
             "admin/two_factor/recovery_codes.html",

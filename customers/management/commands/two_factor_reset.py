@@ -25,9 +25,14 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True, help="Kept in the audit log.")
 
     def handle(self, *args: Any, email: str, reason: str, **options: Any) -> None:
-        user = get_user_model().objects.filter(username__iexact=email.strip()).first()
-        if user is None:
+        found = list(
+            get_user_model().objects.filter(username__iexact=email.strip(), is_staff=True)[:2]
+        )
+        if not found:
             raise CommandError(f"No staff user {email!r}.")
+        if len(found) > 1:  # usernames differing only in case: name the exact one
+            raise CommandError(f"Several staff users match {email!r}: give the exact username.")
+        user = found[0]
         try:
             two_factor_reset(actor=None, user_id=user.pk, reason=reason)
         except ValidationError as exc:
