@@ -48,8 +48,7 @@ from billing.models import (
 from billing.status_map import PROJECTION
 from config.stripe_dashboard import stripe_dashboard_url
 from crm_sync.sync import CHANNEL as CRM
-from customers.models import BillingStatus, Customer, MatchState, PaymentStatus
-from customers.permissions import VIEW_BILLING
+from customers.models import BillingStatus, Customer, MatchState
 from delivery.models import OutboxMessage, OutboxState
 from delivery.senders import channel_label
 from support.models import Ticket, TicketStatus
@@ -276,27 +275,6 @@ def _when(value: datetime | None) -> str:
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else ""
 
 
-def billing_sentence(customer: Customer) -> str:
-    plan = customer.plan_name or customer.plan_id
-    plan_words = f" on the {plan} plan" if plan else ""
-    end = customer.current_period_end
-    status = customer.status
-    if status in (BillingStatus.ACTIVE, BillingStatus.TRIALING):
-        kind = "Trial" if status == BillingStatus.TRIALING else "Active subscription"
-        if customer.cancel_at_period_end and end:
-            return f"{kind}{plan_words}, canceled by the customer: it ends on {end:%Y-%m-%d}."
-        return f"{kind}{plan_words}" + (f", renews on {end:%Y-%m-%d}." if end else ".")
-    if status == BillingStatus.PAST_DUE:
-        return (
-            f"Past due{plan_words}: the last payment failed"
-            + (f" on {_when(customer.last_payment_at)}" if customer.last_payment_at else "")
-            + "; Stripe is retrying it."
-        )
-    if status == BillingStatus.NONE:
-        return "No subscription."
-    return f"{customer.get_status_display()}{',' if plan_words else ''}{plan_words}."
-
-
 def _link(template: str, value: str) -> str | None:
     return template.replace("{id}", value) if template and value else None
 
@@ -330,9 +308,10 @@ def _pending_sync(customer: Customer, channel: str, what: str) -> str:
     return f"No {what} id stored, though the last delivery was {row.get_state_display().lower()}."
 
 
-def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
-    level, reasons = confidence(customer)
-    links = [
+def customer_links(customer: Customer) -> list[dict[str, Any]]:
+    """The customer's linked ids in the other systems, each with a link or why it is
+    missing (for the customer page's header)."""
+    return [
         {
             "label": "Stripe customer",
             "value": customer.stripe_customer_id,
@@ -363,28 +342,3 @@ def customer_header(customer: Customer, user: Any) -> dict[str, Any]:
             "empty": "No product user id: the product has not told us its own id for this customer.",
         },
     ]
-    access = access_for(customer)
-    return {
-        "billing": billing_sentence(customer),
-        "show_billing": user.has_perm(VIEW_BILLING),
-        "access": access,
-        "access_sentence": {
-            ACCESS_ENTITLED: "Has access to the product.",
-            ACCESS_GRACE: "Keeps access for now (grace): payment or review pending.",
-            ACCESS_REVOKED: "No access to paid features.",
-        }[access],
-        "last_payment": (
-            f"Last payment {customer.get_last_payment_status_display().lower()}"
-            f" on {_when(customer.last_payment_at)}."
-            if customer.last_payment_status != PaymentStatus.NONE
-            else "No payment yet."
-        ),
-        "onboarding": customer.get_onboarding_state_display(),
-        "match": customer.get_match_state_display(),
-        "match_review": customer.match_state in (MatchState.CONFLICT, MatchState.MATCHED_BY_EMAIL),
-        "review_reason": customer.review_reason,
-        "confidence": level,
-        "reasons": reasons,
-        "confirmed_at": customer.billing_confirmed_at,
-        "links": links,
-    }

@@ -209,7 +209,6 @@ def customer_summary(customer: Customer, user: Any) -> dict[str, Any]:
     if not finance:
         tickets = tickets.exclude(queue__slug__in=selectors.FINANCE_ONLY_QUEUES)
     open_tickets = list(tickets.select_related("queue").order_by("-created_at")[:5])
-    header = selectors.customer_header(customer, user)
     return {
         "customer": customer,
         "show_billing": user.has_perm(VIEW_BILLING),
@@ -232,7 +231,7 @@ def customer_summary(customer: Customer, user: Any) -> dict[str, Any]:
         "match_tone": "good"
         if customer.match_state == MatchState.LINKED_BY_STRIPE_ID
         else ("warn" if customer.match_state != MatchState.UNLINKED else "quiet"),
-        "links": header["links"],
+        "links": selectors.customer_links(customer),
         "onboarding": customer.get_onboarding_state_display(),
     }
 
