@@ -39,10 +39,9 @@ from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
 from billing.projection import stripe_customer_id_of, ts
 from config import problems
 from config.queueing import (
+    drain,
     enqueue_now,
     enqueue_on_commit,
-    queue_waiting,
-    signal_clear,
     signal_work,
     signal_work_on_commit,
 )
@@ -333,21 +332,9 @@ def events_drain(*, max_seconds: float | None = None) -> int:
     The signal is cleared first, so an event committed after this point signals a new
     job (a second worker joins in under a burst) and none is left without one.
     """
-    signal_clear(EVENTS_SIGNAL)
-    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
-    deadline = time.monotonic() + limit
-    total = 0
-    while True:
-        claimed = events_drain_batch()
-        total += claimed
-        if not claimed:
-            break
-        if time.monotonic() > deadline:
-            signal_work(
-                EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
-            )
-            break
-    return total
+    return drain(
+        EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, events_drain_batch, max_seconds=max_seconds
+    )
 
 
 def _signal_follow_ups(event_pks: list[int]) -> None:
@@ -602,21 +589,14 @@ def handler_runs_drain(
     so the customer projection of new events never waits behind follow-ups."""
     if run_pks is not None:
         return handler_runs_drain_batch(run_pks=run_pks)
-    signal_clear(RUNS_SIGNAL)
-    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
-    deadline = time.monotonic() + limit
-    total = 0
-    while True:
-        claimed = handler_runs_drain_batch()
-        total += claimed
-        if not claimed:
-            break
-        if time.monotonic() > deadline or queue_waiting("webhooks"):
-            signal_work(
-                RUNS_SIGNAL, FOLLOW_UP_QUEUE, DRAIN_RUNS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
-            )
-            break
-    return total
+    return drain(
+        RUNS_SIGNAL,
+        FOLLOW_UP_QUEUE,
+        DRAIN_RUNS_JOB,
+        handler_runs_drain_batch,
+        max_seconds=max_seconds,
+        step_aside_for="webhooks",
+    )
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -179,3 +180,32 @@ def signal_work_on_commit(
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
     transaction.on_commit(lambda: signal_work(name, queue, func, ttl=ttl))
+
+
+def drain(
+    name: str,
+    queue: str,
+    func: Callable[..., Any] | str,
+    batch: Callable[[], int],
+    *,
+    max_seconds: float | None = None,
+    step_aside_for: str | None = None,
+) -> int:
+    """The loop of a drain job for the work called ``name``: clear its signal (rows
+    committed from now on signal a new job), then run ``batch()`` (returns how many rows
+    it took; 0 when none is left) until it takes none. After ``max_seconds``
+    (``DRAIN_MAX_SECONDS``), or when a job waits on ``step_aside_for`` (workers take that
+    queue first), it signals a fresh job on ``queue`` to carry on and returns. Returns
+    the number of rows taken."""
+    signal_clear(name)
+    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    deadline = time.monotonic() + limit
+    total = 0
+    while True:
+        taken = batch()
+        total += taken
+        if not taken:
+            return total
+        if time.monotonic() > deadline or (step_aside_for and queue_waiting(step_aside_for)):
+            signal_work(name, queue, func, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS)
+            return total

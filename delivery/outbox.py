@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,11 +41,9 @@ from audit.services import audit_record
 from config import problems, retry
 from config.locks import advisory_xact_lock
 from config.queueing import (
+    drain,
     enqueue_now,
     enqueue_on_commit,
-    queue_waiting,
-    signal_clear,
-    signal_work,
     signal_work_on_commit,
 )
 from delivery.errors import ConfigurationError, DeliveryError, PermanentError, RetryableError
@@ -236,12 +233,9 @@ def outbox_drain(*, max_seconds: float | None = None) -> int:
     the senders' per-row semantics (HubSpot's search-then-upsert per contact, Zendesk's
     one ticket per situation, one email per message) are what make a retry safe.
     Returns the number of rows it tried."""
-    signal_clear(OUTBOX_SIGNAL)
-    limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
-    deadline = time.monotonic() + limit
-    tried = 0
     previous: list[int] = []
-    while True:
+
+    def batch() -> int:
         pks = list(
             OutboxMessage.objects.filter(
                 state__in=[OutboxState.PENDING, OutboxState.FAILED],
@@ -251,15 +245,15 @@ def outbox_drain(*, max_seconds: float | None = None) -> int:
             .values_list("pk", flat=True)[: settings.DRAIN_BATCH_SIZE]
         )
         if not pks or pks == previous:
-            break  # nothing due, or only rows another worker holds right now
+            return 0  # nothing due, or only rows another worker holds right now
         for pk in pks:
             outbox_deliver(message_pk=pk)
-        tried += len(pks)
-        previous = pks
-        if time.monotonic() > deadline or queue_waiting("webhooks"):
-            signal_work(OUTBOX_SIGNAL, "sync", DRAIN_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS)
-            break
-    return tried
+        previous[:] = pks
+        return len(pks)
+
+    return drain(
+        OUTBOX_SIGNAL, "sync", DRAIN_JOB, batch, max_seconds=max_seconds, step_aside_for="webhooks"
+    )
 
 
 def _record_retry(message: OutboxMessage, error: str, retry_after: float | None) -> str:
