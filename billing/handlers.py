@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from billing import events, status_map
 from billing.models import HandlerRun, RunStatus, StripeEvent
 from billing.orders import order_project
-from billing.projection import project
+from billing.projection import Result, project
 from customers.models import Customer
 
 # Bookkeeping fields of the projection that say nothing to a subscriber.
@@ -52,7 +52,7 @@ def customer_projection(event: StripeEvent) -> Outcome:
     if result.stripe_customer_id and not event.stripe_customer_id:
         # Disputes name their customer only through the charge: remember who it was.
         StripeEvent.objects.filter(pk=event.pk).update(stripe_customer_id=result.stripe_customer_id)
-    changes = [name for name in result.changed if name not in _GUARD_FIELDS]
+    changes = projection_changes(result)
     # A one-time payment's order (billing/orders.py), in the same transaction.
     order = order_project(
         event_id=event.stripe_id or "",
@@ -70,6 +70,11 @@ def customer_projection(event: StripeEvent) -> Outcome:
     if confirmed:
         return Outcome(f"{note}; confirmed finance action(s) {confirmed}", changes)
     return Outcome(note, changes)
+
+
+def projection_changes(result: Result) -> list[str]:
+    """The customer fields a projection changed that subscribers care about."""
+    return [name for name in result.changed if name not in _GUARD_FIELDS]
 
 
 def stripe_mirror(event: StripeEvent) -> str:

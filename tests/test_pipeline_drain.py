@@ -194,21 +194,29 @@ def test_redis_down_at_ingest_stores_the_burst_and_the_sweeper_drains_it(webhook
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_drainers_never_process_the_same_event():
+def test_concurrent_drainers_never_process_the_same_event(monkeypatch):
     total = 400
     for event in subscription_events(total, customers=40):
         services.event_ingest(payload=event, body=encode(event).decode())
-    processed: list[int] = []
+    processed: list[str] = []
     claimed: list[int] = []
     lock = threading.Lock()
     projection = handlers.HANDLERS[status_map.PROJECTION]
+    known = services.project_known
 
-    def recording(event):
+    def recording(event):  # one event at a time (a customer's first events)
         with lock:
-            processed.append(event.pk)
+            processed.append(event.stripe_id)
         return projection(event)
 
+    def recording_known(groups):  # the batch path (customers known by then)
+        done = known(groups)
+        with lock:
+            processed.extend(snap.event_id for key in done for snap in groups[key])
+        return done
+
     handlers.HANDLERS[status_map.PROJECTION] = recording
+    monkeypatch.setattr(services, "project_known", recording_known)
     barrier = threading.Barrier(4)
 
     def drainer():
