@@ -7,7 +7,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("billing", "0009_event_claimed_until"),
     ]
@@ -15,6 +14,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL(
             "ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION lz4",
-            reverse_sql="ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION pglz",
+            reverse_sql="ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION default",
         ),
     ]
