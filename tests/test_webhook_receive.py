@@ -10,6 +10,9 @@ import django_rq
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from billing.models import EventStatus, HandlerRun, StripeEvent
 from customers.models import Customer
@@ -168,3 +171,73 @@ def test_concurrent_deliveries_of_one_event_make_one_effect(webhook):
     assert django_rq.get_queue("webhooks").count == 1
     drain()
     assert Customer.objects.count() == 1
+
+
+# --- the nesting limit -----------------------------------------------------------------
+
+
+def _nested(levels: int, inner: str) -> object:
+    return json.loads("[" * levels + inner + "]" * levels)
+
+
+@pytest.mark.parametrize(
+    ("levels", "inner", "stored"),
+    [
+        # The envelope is depth 1 and its "deep" key's list depth 2: 63 lists put the
+        # scalar at depth 65, one past MAX_JSON_DEPTH; an empty innermost list is at 64.
+        (62, "1", True),
+        (63, "", True),
+        (63, "1", False),
+        (200, "1", False),
+    ],
+)
+def test_nesting_past_the_limit_is_400_and_up_to_it_is_stored(webhook, levels, inner, stored):
+    event = a_customer_event()
+    event["deep"] = _nested(levels, inner)
+    response = webhook.post(event)
+    assert response.status_code == (200 if stored else 400)
+    assert StripeEvent.objects.filter(stripe_id=event["id"]).exists() is stored
+
+
+def _too_deep_reference(value: object, limit: int, depth: int = 1) -> bool:
+    """The rule in its plainest form (recursive): some item, scalar or not, is deeper than
+    ``limit``."""
+    if depth > limit:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, dict | list):
+        return False
+    return any(_too_deep_reference(child, limit, depth + 1) for child in children)
+
+
+json_tree = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+@hypothesis_settings(max_examples=400, deadline=None, database=None)
+@given(value=json_tree, limit=st.integers(min_value=1, max_value=8))
+def test_depth_check_agrees_with_the_plain_rule(value, limit):
+    from billing.views import _too_deep
+
+    assert _too_deep(value, limit) is _too_deep_reference(value, limit)
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(
+    levels=st.integers(min_value=55, max_value=70),
+    inner=st.sampled_from(["", "1", '"{[{["', "{}", '{"a": []}']),
+    wrap=st.sampled_from(["[%s]", '{"k": %s}', '[1, {"k": %s}, "]]]"]']),
+)
+def test_body_check_agrees_with_the_plain_rule_around_the_limit(levels, inner, wrap):
+    """The bracket-count shortcut and the walk give the same answer as the plain rule,
+    whatever quoted brackets add to the count."""
+    from billing.views import _NOT_JSON, MAX_JSON_DEPTH, _parse_json
+
+    body = wrap % ("[" * levels + inner + "]" * levels)
+    too_deep = _too_deep_reference(json.loads(body), MAX_JSON_DEPTH)
+    assert (_parse_json(body) is _NOT_JSON) is too_deep
