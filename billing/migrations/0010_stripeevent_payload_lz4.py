@@ -12,8 +12,21 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Only where the server was built with lz4 (PostgreSQL lists it among
+        # default_toast_compression's values); elsewhere pglz stays, and nothing breaks.
         migrations.RunSQL(
-            "ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION lz4",
+            """
+            DO $$
+            BEGIN
+                IF EXISTS (
+                    SELECT 1 FROM pg_settings
+                    WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)
+                ) THEN
+                    ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION lz4;
+                END IF;
+            END
+            $$;
+            """,
             reverse_sql="ALTER TABLE billing_stripeevent ALTER COLUMN payload SET COMPRESSION default",
         ),
     ]
