@@ -146,16 +146,10 @@ def published_many(stripe_events: Iterable[StripeEvent]) -> dict[int, events.Bil
 
 def published_for_runs(runs: Iterable[HandlerRun]) -> dict[int, events.BillingEvent]:
     """What the subscriber runs of one drain batch will see, read once for the batch (three
-    queries instead of three per run), by event pk. Events whose projection run is in the
-    batch are left out: it runs first and may change what they see, so their subscribers
-    read fresh (:func:`published`)."""
-    runs = list(runs)
-    projected_here = {run.event_id for run in runs if run.handler == status_map.PROJECTION}
-    return published_many(
-        run.event
-        for run in runs
-        if run.handler not in HANDLERS and run.event_id not in projected_here
-    )
+    queries instead of three per run), by event pk. An event whose projection has not
+    succeeded yet is left out (a projection run of this batch is claimed, so not yet
+    succeeded): its subscriber runs read fresh (:func:`published`), after it ran."""
+    return published_many(run.event for run in runs if run.handler not in HANDLERS)
 
 
 def handle(
