@@ -36,6 +36,7 @@ from audit.context import bind, note_stripe_event
 from audit.services import audit_record
 from billing import shapes, status_map
 from billing.adapters import stripe_client
+from billing.events import BillingEvent
 from billing.models import (
     ActionState,
     EventStatus,
@@ -747,6 +748,9 @@ def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
     for run in runs:
         run.event = events.setdefault(run.event_id, run.event)  # one copy per event
     runs.sort(key=lambda r: (_handler_order(r.handler), _by_stripe_order(r.event)))
+    from billing.handlers import published_for_runs
+
+    published = published_for_runs(runs)
     touched = time.monotonic()
     for n, run in enumerate(runs):
         if time.monotonic() - touched > settings.SWEEP_STUCK_AFTER_SECONDS / 4:
@@ -756,7 +760,7 @@ def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
             ).update(started_at=timezone.now())
             touched = time.monotonic()
         with bind(request_id=f"run-{run.pk}", stripe_event_id=run.event.stripe_id or ""):
-            _execute_claimed(run)
+            _execute_claimed(run, billing_event=published.get(run.event_id))
     return len(pks)
 
 
@@ -807,8 +811,9 @@ def handler_run_execute(*, run_pk: int) -> str | None:
     return _execute_claimed(run)
 
 
-def _execute_claimed(run: HandlerRun) -> str:
-    """Run a claimed run's handler and record the outcome (its own transaction)."""
+def _execute_claimed(run: HandlerRun, *, billing_event: BillingEvent | None = None) -> str:
+    """Run a claimed run's handler and record the outcome (its own transaction).
+    ``billing_event``: what a subscriber sees, when the batch read it already."""
     from billing.handlers import handle
 
     event = run.event
@@ -819,7 +824,7 @@ def _execute_claimed(run: HandlerRun) -> str:
             # The handler's writes and "succeeded" commit together: a worker dying in
             # between cannot leave an applied effect marked as still running.
             with transaction.atomic():
-                outcome = handle(run.handler, event)
+                outcome = handle(run.handler, event, billing_event=billing_event)
                 HandlerRun.objects.filter(pk=run.pk).update(
                     status=RunStatus.SUCCEEDED,
                     finished_at=timezone.now(),

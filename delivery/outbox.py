@@ -31,8 +31,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
-from django.db.models import Max, Min
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from audit import codes
@@ -94,7 +94,9 @@ def outbox_write(
     """
     if not is_channel(channel):
         raise ValueError(f"unknown outbox channel {channel!r}")
-    with transaction.atomic():
+    # No savepoint of its own inside the caller's transaction (two round trips per row):
+    # an error here propagates and rolls the caller back; only the duplicate needs one.
+    with transaction.atomic(savepoint=False):
         try:
             with transaction.atomic():
                 message = OutboxMessage.objects.create(
@@ -109,26 +111,44 @@ def outbox_write(
         except IntegrityError:
             return OutboxMessage.objects.get(dedupe_key=dedupe_key[:255]), False
         if coalesce_key:
-            older = OutboxMessage.objects.filter(
-                coalesce_key=message.coalesce_key, state__in=WAITING, pk__lt=message.pk
-            )
             # A newer state does not jump the queue of a vendor that is failing: it
-            # inherits the retry time of the row it replaces (no retry storm).
-            held_until = older.aggregate(until=Max("next_attempt_at"))["until"]
-            superseded = older.update(
-                state=OutboxState.SUPERSEDED,
-                outcome=f"superseded by #{message.pk}",
-                updated_at=timezone.now(),
-            )
+            # inherits the retry time of the rows it replaces (no retry storm).
+            held = _supersede_older(message)
+            held_until = max(held, default=None)
             if held_until and held_until > message.next_attempt_at:
                 message.next_attempt_at = held_until
                 message.save(update_fields=["next_attempt_at", "updated_at"])
-            if superseded:
-                logger.info("outbox %s: superseded %s older row(s)", coalesce_key, superseded)
+            if held:
+                logger.info("outbox %s: superseded %s older row(s)", coalesce_key, len(held))
         signal_work_on_commit(
             OUTBOX_SIGNAL, "sync", DRAIN_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
         )
     return message, True
+
+
+_SUPERSEDE = """
+UPDATE {table} SET state = %s, outcome = %s, updated_at = %s
+WHERE coalesce_key = %s AND state = ANY(%s) AND id < %s
+RETURNING next_attempt_at
+"""
+
+
+def _supersede_older(message: OutboxMessage) -> list[datetime]:
+    """Mark the waiting rows of ``message``'s coalesce key older than it superseded, in one
+    statement; returns their retry times."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUPERSEDE.format(table=OutboxMessage._meta.db_table),
+            [
+                OutboxState.SUPERSEDED,
+                f"superseded by #{message.pk}",
+                timezone.now(),
+                message.coalesce_key,
+                list(WAITING),
+                message.pk,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- delivering -------------------------------------------------------------------------

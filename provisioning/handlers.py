@@ -33,7 +33,8 @@ EVENT_TYPES = (
 def entitlement_update(event: BillingEvent) -> str:
     if event.customer_id is None:
         return "nothing to do: no canonical customer for this event"
-    with transaction.atomic():
+    # No savepoint inside the handler run's transaction: a failure fails the whole run.
+    with transaction.atomic(savepoint=False):
         customer, entitlement = states.locked(event.customer_id)
         if dunning.record(entitlement, event):
             entitlement.save()

@@ -60,8 +60,8 @@ def failed_alert_key(customer_id: Any) -> str:
 def locked(customer_id: Any) -> tuple[Customer, Entitlement]:
     """The customer and its entitlement, locked (call inside a transaction)."""
     customer = Customer.objects.select_for_update().get(pk=customer_id)
-    Entitlement.objects.get_or_create(customer=customer)
-    entitlement = Entitlement.objects.select_for_update().get(customer=customer)
+    # Locked as it is read (one query when it exists, the usual case).
+    entitlement, _ = Entitlement.objects.select_for_update().get_or_create(customer=customer)
     return customer, entitlement
 
 

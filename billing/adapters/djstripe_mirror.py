@@ -53,10 +53,10 @@ def sync_object(obj: dict[str, Any], *, event_id: str = "", created: datetime | 
     with transaction.atomic():
         cursor = None
         if object_id and created is not None:
-            cursor, _ = MirrorCursor.objects.get_or_create(
+            # Locked as it is read (one query when it exists, the usual case).
+            cursor, _ = MirrorCursor.objects.select_for_update().get_or_create(
                 object_id=object_id, defaults={"event_created": created, "event_id": event_id}
             )
-            cursor = MirrorCursor.objects.select_for_update().get(pk=cursor.pk)
             if cursor.event_created > created:
                 return (
                     f"dj-stripe mirror: {kind} {object_id} already holds a newer snapshot "
