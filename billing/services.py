@@ -215,7 +215,11 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
     if inserted:
         # Not a job per event: one drain job takes the whole burst (see "draining").
         signal_work_on_commit(
-            EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS
+            EVENTS_SIGNAL,
+            "webhooks",
+            DRAIN_EVENTS_JOB,
+            ttl=settings.DRAIN_SIGNAL_TTL_SECONDS,
+            debounce=settings.DRAIN_SIGNAL_DEBOUNCE_SECONDS,
         )
     return row_id, inserted
 
@@ -514,7 +518,14 @@ def events_drain(*, max_seconds: float | None = None) -> int:
     job (a second worker joins in under a burst) and none is left without one.
     """
     return drain(
-        EVENTS_SIGNAL, "webhooks", DRAIN_EVENTS_JOB, events_drain_batch, max_seconds=max_seconds
+        EVENTS_SIGNAL,
+        "webhooks",
+        DRAIN_EVENTS_JOB,
+        events_drain_batch,
+        max_seconds=max_seconds,
+        # Ingest signals at most once per DRAIN_SIGNAL_DEBOUNCE_SECONDS per process: the
+        # drain waits twice as long (clocks, scheduling) before it ends.
+        linger=2 * settings.DRAIN_SIGNAL_DEBOUNCE_SECONDS,
     )
 
 

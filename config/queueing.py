@@ -130,7 +130,14 @@ def enqueue_on_commit(
 SIGNAL_PREFIX = "switchboard:signal:"
 
 
-def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int) -> bool:
+# When this process last signalled each work, or found its signal set (monotonic seconds,
+# taken before asking Redis): see ``debounce`` below.
+_signalled: dict[str, float] = {}
+
+
+def signal_work(
+    name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int, debounce: float = 0.0
+) -> bool:
     """Enqueue ``func()`` on ``queue`` unless a job for the work called ``name`` is already
     pending. Returns True when a job was sent.
 
@@ -141,11 +148,22 @@ def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: i
     claims, so a row committed after that point signals a new job; a key whose job was
     lost lapses after ``ttl`` seconds. If Redis is down, nothing is sent and the row
     waits for the sweeper (logged, never raised).
+
+    ``debounce`` (seconds; the webhook's hot path): within that long after this process
+    signalled, or found the signal set, it asks Redis nothing (a round trip and about
+    0.15 ms of CPU per event). Safe because the job it saw pending then had not started
+    (a job clears the signal when it starts), and a drain that ends lingers at least as
+    long (:func:`drain`'s ``linger``) and claims once more: its last claim comes after
+    any row committed in the window.
     """
+    if debounce and time.monotonic() - _signalled.get(name, float("-inf")) < debounce:
+        return False
+    asked = time.monotonic()
     key = SIGNAL_PREFIX + name
     try:
         client = redis_client()
         if not client.set(key, 1, nx=True, ex=max(int(ttl), 1)):
+            _signalled[name] = asked  # a job is pending: it claims what commits till it runs
             return False
     except RedisError as exc:
         logger.warning("could not signal %s work (%s); the sweeper will retry", name, exc)
@@ -153,6 +171,7 @@ def signal_work(name: str, queue: str, func: Callable[..., Any] | str, *, ttl: i
     if not enqueue_now(queue, func):
         signal_clear(name)  # best effort: let the next writer try again at once
         return False
+    _signalled[name] = asked
     return True
 
 
@@ -174,12 +193,12 @@ def signal_clear(name: str) -> None:
 
 
 def signal_work_on_commit(
-    name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int
+    name: str, queue: str, func: Callable[..., Any] | str, *, ttl: int, debounce: float = 0.0
 ) -> None:
     """:func:`signal_work` once the current transaction commits (at once in autocommit)."""
     if queue not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUE_NAMES}")
-    transaction.on_commit(lambda: signal_work(name, queue, func, ttl=ttl))
+    transaction.on_commit(lambda: signal_work(name, queue, func, ttl=ttl, debounce=debounce))
 
 
 def drain(
@@ -190,22 +209,32 @@ def drain(
     *,
     max_seconds: float | None = None,
     step_aside_for: str | None = None,
+    linger: float = 0.0,
 ) -> int:
     """The loop of a drain job for the work called ``name``: clear its signal (rows
     committed from now on signal a new job), then run ``batch()`` (returns how many rows
     it took; 0 when none is left) until it takes none. After ``max_seconds``
     (``DRAIN_MAX_SECONDS``), or when a job waits on ``step_aside_for`` (workers take that
     queue first), it signals a fresh job on ``queue`` to carry on and returns. Returns
-    the number of rows taken."""
+    the number of rows taken.
+
+    ``linger``: when nothing is left, wait that long and look once more before ending,
+    for writers that signal with a ``debounce`` no longer than it (:func:`signal_work`).
+    """
     signal_clear(name)
     limit = settings.DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
     deadline = time.monotonic() + limit
     total = 0
+    lingered = not linger
     while True:
         taken = batch()
         total += taken
         if not taken:
-            return total
+            if lingered:
+                return total
+            lingered = True
+            time.sleep(linger)  # a bounded pause (see linger), not a poll
+            continue
         if time.monotonic() > deadline or (step_aside_for and queue_waiting(step_aside_for)):
             signal_work(name, queue, func, ttl=settings.DRAIN_SIGNAL_TTL_SECONDS)
             return total

@@ -292,6 +292,10 @@ DRAIN_BATCH_SIZE = env.int("DRAIN_BATCH_SIZE", default=100)
 DRAIN_RUNS_BATCH_SIZE = env.int("DRAIN_RUNS_BATCH_SIZE", default=25)
 DRAIN_CLAIM_SECONDS = env.int("DRAIN_CLAIM_SECONDS", default=60)
 DRAIN_SIGNAL_TTL_SECONDS = env.int("DRAIN_SIGNAL_TTL_SECONDS", default=5)
+# A web process that signalled the events drain (or found it signalled) less than this long
+# ago skips the Redis round trip for the next events; the drain waits twice as long before
+# it ends and claims once more, so none is left without a drain (0: every event signals).
+DRAIN_SIGNAL_DEBOUNCE_SECONDS = env.float("DRAIN_SIGNAL_DEBOUNCE_SECONDS", default=0.05)
 DRAIN_MAX_SECONDS = env.float("DRAIN_MAX_SECONDS", default=30.0)
 # Retention, purged by run_scheduler in batches every RETENTION_INTERVAL_MINUTES (0: off):
 # delivered and superseded outbox rows, succeeded handler runs, and the payloads of

@@ -32,3 +32,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # related objects from, so it is on only where the localstripe fixture turns it on.
 STRIPE_API_BASE = "http://127.0.0.1:9"
 STRIPE_MIRROR_ENABLED = False
+# Tests drain hundreds of times; a pause at the end of each would add up. The tests of
+# the debounce itself (tests/test_pipeline_drain.py) turn it on.
+DRAIN_SIGNAL_DEBOUNCE_SECONDS = env.float("DRAIN_SIGNAL_DEBOUNCE_SECONDS", default=0.0)

@@ -22,6 +22,7 @@ from django.db import connection, connections
 
 from billing import handlers, services, status_map
 from billing.models import EventStatus, HandlerRun, RunStatus, StripeEvent
+from config import queueing
 from customers.models import Customer
 from delivery.models import OutboxMessage, OutboxState
 from devkit import stripe_events as events
@@ -191,6 +192,38 @@ def test_redis_down_at_ingest_stores_the_burst_and_the_sweeper_drains_it(webhook
     drain()
     assert StripeEvent.objects.filter(status=EventStatus.PROCESSED).count() == 8
     assert Customer.objects.filter(status="active").count() == 4
+
+
+@pytest.mark.django_db
+def test_an_event_whose_signal_was_debounced_is_taken_by_the_lingering_drain(
+    webhook, settings, monkeypatch
+):
+    """Ingest skips the Redis signal within DRAIN_SIGNAL_DEBOUNCE_SECONDS of the last one
+    it sent; a delivery that arrives just after the drain found nothing left is still
+    drained, by the drain's last look after its pause."""
+    settings.DRAIN_SIGNAL_DEBOUNCE_SECONDS = 1.5
+    monkeypatch.setattr(queueing, "_signalled", {})  # what earlier tests' signals left
+    first, late = subscription_events(2, customers=2)
+    assert webhook.post(first).status_code == 200  # signals: one drain job waits
+
+    def events_jobs() -> list[str]:
+        return [job for job in billing_jobs() if job == "billing.jobs.drain_events_job()"]
+
+    assert events_jobs() == ["billing.jobs.drain_events_job()"]
+    batch = services.events_drain_batch
+    taken: list[int] = []
+
+    def batch_then_a_late_delivery() -> int:
+        taken.append(batch())
+        if taken == [1, 0]:  # the drain has just found nothing left: a delivery arrives
+            assert webhook.post(late).status_code == 200
+        return taken[-1]
+
+    monkeypatch.setattr(services, "events_drain_batch", batch_then_a_late_delivery)
+    assert services.events_drain() == 2
+    assert taken == [1, 0, 1, 0]
+    assert len(events_jobs()) == 1  # the late delivery asked Redis nothing, sent no job
+    assert StripeEvent.objects.filter(status=EventStatus.PROCESSED).count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
