@@ -52,6 +52,7 @@ from config.queueing import (
     drain,
     enqueue_now,
     enqueue_on_commit,
+    queue_waiting,
     signal_work,
     signal_work_on_commit,
 )
@@ -747,10 +748,21 @@ def _handler_order(name: str) -> tuple[int, str]:
     return ({status_map.PROJECTION: 0, status_map.MIRROR: 1}.get(name, 2), name)
 
 
-def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
+# How often a follow-up batch asks whether an events drain waits (one Redis LLEN).
+YIELD_CHECK_SECONDS = 0.05
+
+
+def handler_runs_drain_batch(
+    *, run_pks: list[int] | None = None, yield_to: str | None = None
+) -> int:
     """Claim one batch of due runs and execute them, grouped per handler (subscriber) and,
     within one, in the events' ``created`` order; each run is executed and recorded in its
-    own transaction. Returns how many were claimed."""
+    own transaction. Returns how many were claimed.
+
+    ``yield_to``: a queue whose jobs come first. When one waits there (checked every
+    ``YIELD_CHECK_SECONDS``), the runs not executed yet are handed back (pending again)
+    and the batch ends, so a burst's new events wait for one follow-up run at most, not
+    for a whole batch of them."""
     pks = handler_runs_claim(run_pks=run_pks)
     if not pks:
         return 0
@@ -762,8 +774,13 @@ def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
     from billing.handlers import published_for_runs
 
     published = published_for_runs(runs)
-    touched = time.monotonic()
+    touched = checked = time.monotonic()
     for n, run in enumerate(runs):
+        if yield_to and time.monotonic() - checked > YIELD_CHECK_SECONDS:
+            checked = time.monotonic()
+            if queue_waiting(yield_to):
+                _runs_release(runs[n:])
+                break
         if time.monotonic() - touched > settings.SWEEP_STUCK_AFTER_SECONDS / 4:
             # Still alive: the sweeper takes a run "started" too long ago for a dead one.
             HandlerRun.objects.filter(
@@ -775,22 +792,29 @@ def handler_runs_drain_batch(*, run_pks: list[int] | None = None) -> int:
     return len(pks)
 
 
+def _runs_release(runs: list[HandlerRun]) -> None:
+    """Hand claimed runs back unexecuted: pending again, the claim's attempt not counted."""
+    HandlerRun.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.STARTED).update(
+        status=RunStatus.PENDING, attempts=F("attempts") - 1, started_at=None
+    )
+
+
 def handler_runs_drain(
     *, run_pks: list[int] | None = None, max_seconds: float | None = None
 ) -> int:
     """The follow-up drain job: like :func:`events_drain`, for due handler runs. With
     ``run_pks`` (the sweeper's list) it runs those only. Returns the number claimed.
 
-    Between two batches (``DRAIN_RUNS_BATCH_SIZE``) it steps aside when an events drain
-    waits on ``webhooks`` (workers take that queue first), handing over to a fresh job,
-    so the customer projection of new events never waits behind follow-ups."""
+    It steps aside when an events drain waits on ``webhooks`` (workers take that queue
+    first), within a batch too (``yield_to``), handing over to a fresh job, so the
+    customer projection of new events never waits behind follow-ups."""
     if run_pks is not None:
         return handler_runs_drain_batch(run_pks=run_pks)
     return drain(
         RUNS_SIGNAL,
         FOLLOW_UP_QUEUE,
         DRAIN_RUNS_JOB,
-        handler_runs_drain_batch,
+        lambda: handler_runs_drain_batch(yield_to="webhooks"),
         max_seconds=max_seconds,
         step_aside_for="webhooks",
     )

@@ -195,6 +195,33 @@ def test_redis_down_at_ingest_stores_the_burst_and_the_sweeper_drains_it(webhook
 
 
 @pytest.mark.django_db
+def test_a_follow_up_batch_hands_its_runs_back_when_events_wait(webhook, monkeypatch):
+    for event in subscription_events(4, customers=2):
+        assert webhook.post(event).status_code == 200
+    assert services.events_drain_batch() == 4
+    due = list(services._due_runs().values_list("pk", flat=True))
+    assert due
+    # An events drain job is waiting on `webhooks` from the first moment of the batch.
+    monkeypatch.setattr(services, "YIELD_CHECK_SECONDS", -1)
+    monkeypatch.setattr(services, "queue_waiting", lambda queue: queue == "webhooks")
+    executed: list[int] = []
+    monkeypatch.setattr(services, "_execute_claimed", lambda run, **kw: executed.append(run.pk))
+
+    assert services.handler_runs_drain() > 0
+    assert executed == []
+    runs = HandlerRun.objects.filter(pk__in=due)
+    assert set(runs.values_list("status", "attempts", "started_at")) == {
+        (RunStatus.PENDING, 0, None)
+    }
+    # ... and a fresh follow-up drain is signalled to carry on after the events.
+    assert "billing.jobs.drain_runs_job()" in billing_jobs()
+
+    monkeypatch.setattr(services, "queue_waiting", lambda queue: False)
+    services.handler_runs_drain()
+    assert sorted(executed) == sorted(due)
+
+
+@pytest.mark.django_db
 def test_an_event_whose_signal_was_debounced_is_taken_by_the_lingering_drain(
     webhook, settings, monkeypatch
 ):
