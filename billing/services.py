@@ -366,22 +366,15 @@ def _events_fast(groups: dict[str, list[StripeEvent]]) -> list[list[StripeEvent]
 
 def _fast_eligible(key: str, group: list[StripeEvent]) -> bool:
     """Whether a customer's events may take the batch path: snapshot events (a thin one
-    is fetched first), each with a projection rule that needs nothing from Stripe, none
-    about a one-time payment's order (billing/orders.py decides those) and none already
-    processed or holding runs from an earlier attempt."""
+    is fetched first), none about a one-time payment's order (billing/orders.py decides
+    those) and none processed already. Whether the projection can apply them from their
+    snapshots alone, ``projection.project_known`` decides."""
     if key.startswith("event:"):
         return False
-    for event in group:
-        rule = status_map.rule_for(event.type)
-        if (
-            event.status != EventStatus.RECEIVED
-            or event.is_thin
-            or rule is None
-            or rule.needs_invoice
-            or event.type in ORDER_EVENTS
-        ):
-            return False
-    return True
+    return not any(
+        event.status != EventStatus.RECEIVED or event.is_thin or event.type in ORDER_EVENTS
+        for event in group
+    )
 
 
 def _events_fast_apply(groups: dict[str, list[StripeEvent]]) -> set[str]:
