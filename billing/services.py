@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
@@ -182,6 +183,29 @@ RETURNING id, (xmax = 0) AS inserted
 """
 
 
+def _insert_event(params: list[Any]) -> tuple[int, bool]:
+    """Run ``_INSERT``: as a server-side prepared statement unless
+    ``WEBHOOK_INSERT_PREPARED`` is off (see config/settings.py).
+
+    Django's psycopg cursor binds parameters on the client: PostgreSQL would parse and
+    plan this upsert on every webhook, and Python would quote the whole body into the SQL
+    text. Prepared once per connection and bound on the server, the insert costs about a
+    third less CPU in both processes (``make bench`` prints the effect). The connection is
+    still Django's: checked (``CONN_HEALTH_CHECKS``) and reopened as for any query, inside
+    the caller's transaction if there is one, and a failure is Django's ``DataError`` or
+    ``OperationalError`` as usual."""
+    if not settings.WEBHOOK_INSERT_PREPARED:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, params)
+            return cursor.fetchone()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT, params, prepare=True)
+        return cursor.fetchone()
+
+
 def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
     """Store one verified delivery. Returns (row id, whether it was new).
 
@@ -196,23 +220,20 @@ def event_ingest(*, payload: dict[str, Any], body: str) -> tuple[int, bool]:
     # returns (BEGIN and COMMIT would be two more round trips on the hot path), and the
     # signal is then sent at once; inside a caller's transaction it waits for that
     # commit as usual.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            [
-                fields["stripe_id"],
-                fields["type"],
-                fields["created"],
-                fields["livemode"],
-                fields["api_version"],
-                fields["object_type"],
-                fields["object_id"],
-                fields["stripe_customer_id"],
-                body,
-                timezone.now(),
-            ],
-        )
-        row_id, inserted = cursor.fetchone()
+    row_id, inserted = _insert_event(
+        [
+            fields["stripe_id"],
+            fields["type"],
+            fields["created"],
+            fields["livemode"],
+            fields["api_version"],
+            fields["object_type"],
+            fields["object_id"],
+            fields["stripe_customer_id"],
+            body,
+            timezone.now(),
+        ]
+    )
     if inserted:
         # Not a job per event: one drain job takes the whole burst (see "draining").
         signal_work_on_commit(

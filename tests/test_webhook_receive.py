@@ -241,3 +241,44 @@ def test_body_check_agrees_with_the_plain_rule_around_the_limit(levels, inner, w
     body = wrap % ("[" * levels + inner + "]" * levels)
     too_deep = _too_deep_reference(json.loads(body), MAX_JSON_DEPTH)
     assert (_parse_json(body) is _NOT_JSON) is too_deep
+
+
+# --- the prepared insert ---------------------------------------------------------------
+
+
+def _prepared_inserts() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%INSERT INTO billing_stripeevent%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_insert_is_prepared_once_per_connection_or_not_at_all(webhook, settings, prepared):
+    settings.WEBHOOK_INSERT_PREPARED = prepared
+    sent = [a_customer_event() for _ in range(3)]
+    answers = [webhook.post(event).json() for event in sent + sent[:1]]
+    assert answers == [{"received": True, "duplicate": False}] * 3 + [
+        {"received": True, "duplicate": True}
+    ]
+    assert StripeEvent.objects.filter(stripe_id__in=[e["id"] for e in sent]).count() == 3
+    assert StripeEvent.objects.get(stripe_id=sent[0]["id"]).delivery_count == 2
+    assert _prepared_inserts() == (1 if prepared else 0)
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_nul_escape_is_400_and_the_next_delivery_is_stored(webhook, settings, prepared):
+    # PostgreSQL's jsonb refuses \u0000 whichever way the insert is sent.
+    settings.WEBHOOK_INSERT_PREPARED = prepared
+    event = a_customer_event()
+    event["data"]["object"]["metadata"] = {"note": "a\u0000b"}
+    response = webhook.post(event)
+    assert response.status_code == 400
+    assert "cannot be stored" in response.json()["error"]
+    assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+    following = a_customer_event()
+    assert webhook.post(following).status_code == 200
+    assert StripeEvent.objects.filter(stripe_id=following["id"]).exists()

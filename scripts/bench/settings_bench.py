@@ -4,7 +4,7 @@ The database and Redis are the bench's own, whatever the environment says for th
 project (``BENCH_DATABASE_URL``, default ``switchboard_bench``; ``BENCH_REDIS_URL``,
 default Redis database 13), so a bench run never touches development data or a running
 demo worker's queues. Nothing else differs from what ships: same middleware, same
-``CONN_MAX_AGE``/``CONN_HEALTH_CHECKS`` (``DB_CONN_MAX_AGE``, default 60), same RQ commit
+``CONN_MAX_AGE``/``CONN_HEALTH_CHECKS``/``OPTIONS`` (``DB_CONN_MAX_AGE``, default 60), same RQ commit
 mode. ``DEBUG`` is off (a debug server keeps every SQL query in memory).
 """
 
@@ -25,6 +25,7 @@ BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 _db = env.db_url_config(BENCH_DATABASE_URL)
 _db["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
 _db["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
+_db["OPTIONS"] = {**DATABASES["default"].get("OPTIONS", {}), **_db.get("OPTIONS", {})}
 DATABASES = {"default": _db}
 
 REDIS_URL = BENCH_REDIS_URL
