@@ -8,7 +8,7 @@ import time
 
 import django_rq
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -282,3 +282,22 @@ def test_a_nul_escape_is_400_and_the_next_delivery_is_stored(webhook, settings, 
     following = a_customer_event()
     assert webhook.post(following).status_code == 200
     assert StripeEvent.objects.filter(stripe_id=following["id"]).exists()
+
+
+def test_an_execute_wrapper_sees_the_insert(webhook):
+    # Query counters and fault injection wrap Django's cursor: the prepared path steps
+    # aside for them, so a refused insert is a 500 and nothing is stored.
+    seen = []
+
+    def refuse(execute, sql, params, many, context):
+        seen.append(sql)
+        if "INSERT INTO billing_stripeevent" in sql:
+            raise OperationalError("injected: the database went away")
+        return execute(sql, params, many, context)
+
+    event = a_customer_event()
+    with connection.execute_wrapper(refuse):
+        with pytest.raises(OperationalError):
+            webhook.post(event)
+    assert any("INSERT INTO billing_stripeevent" in sql for sql in seen)
+    assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
