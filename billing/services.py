@@ -25,10 +25,10 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -184,27 +184,20 @@ RETURNING id, (xmax = 0) AS inserted
 
 
 def _insert_event(params: list[Any]) -> tuple[int, bool]:
-    """Run ``_INSERT``: as a server-side prepared statement unless
-    ``WEBHOOK_INSERT_PREPARED`` is off (see config/settings.py).
+    """Run ``_INSERT`` on a cursor that binds parameters on the server.
 
-    Django's psycopg cursor binds parameters on the client: PostgreSQL would parse and
-    plan this upsert on every webhook, and Python would quote the whole body into the SQL
-    text. Prepared once per connection and bound on the server, a 4 KB event cost 240 µs
-    of PostgreSQL CPU instead of 380, and 170 µs of Python instead of 200. The connection
-    is still Django's: checked (``CONN_HEALTH_CHECKS``) and reopened as for any query,
-    inside the caller's transaction if there is one, and a failure is Django's
-    ``DataError`` or ``OperationalError`` as usual. While an ``execute_wrapper`` is
-    installed (query counters, fault injection) the insert goes through Django's cursor,
-    so the wrapper sees it."""
-    if not settings.WEBHOOK_INSERT_PREPARED or connection.execute_wrappers:
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT, params)
-            return cursor.fetchone()
+    Django's own cursors bind on the client: PostgreSQL would parse and plan this upsert
+    on every webhook, and Python would quote the whole body into the SQL text. Bound on
+    the server it is prepared at its first run on a connection (``prepare_threshold``,
+    set in config/settings.py unless ``WEBHOOK_INSERT_PREPARED`` is off), and a 4 KB event
+    cost 240 µs of PostgreSQL CPU instead of 380, and 170 µs of Python instead of 200.
+    Otherwise it is an ordinary Django cursor on Django's connection, opened as
+    ``connection.cursor()`` opens one: health check, reconnect, the caller's transaction,
+    execute wrappers, query logging and Django's database errors as for any query."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_INSERT, params, prepare=True)
+    with connection._prepare_cursor(ServerBindingCursor(connection.connection)) as cursor:
+        cursor.execute(_INSERT, params)
         return cursor.fetchone()
 
 

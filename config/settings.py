@@ -145,15 +145,14 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# The webhook's INSERT is a server-side prepared statement, parsed and planned once per
+# The webhook's INSERT binds on the server and is prepared at its first run on a
 # connection (billing.services._insert_event). Django turns psycopg's prepared statements
 # off unless prepare_threshold is set; its own cursors bind on the client and never
-# prepare, so this enables the webhook insert alone. Set WEBHOOK_INSERT_PREPARED=false
+# prepare, so this prepares the webhook insert alone. Set WEBHOOK_INSERT_PREPARED=false
 # behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
-# before 1.21): the insert then runs as any other query.
-WEBHOOK_INSERT_PREPARED = env.bool("WEBHOOK_INSERT_PREPARED", default=True)
-if WEBHOOK_INSERT_PREPARED:
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+# before 1.21): the insert is then bound on the server but not prepared.
+if env.bool("WEBHOOK_INSERT_PREPARED", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = _required("REDIS_URL")

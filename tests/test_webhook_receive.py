@@ -255,9 +255,20 @@ def _prepared_inserts() -> int:
         return cursor.fetchone()[0]
 
 
+def _preparing(monkeypatch, prepared: bool) -> None:
+    """What WEBHOOK_INSERT_PREPARED sets (prepare_threshold 0 or Django's None), on the
+    connection the test client's requests use."""
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", 0 if prepared else None)
+
+
+def test_the_setting_prepares_on_first_use_by_default(settings):
+    assert settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"] == 0
+
+
 @pytest.mark.parametrize("prepared", [True, False])
-def test_the_insert_is_prepared_once_per_connection_or_not_at_all(webhook, settings, prepared):
-    settings.WEBHOOK_INSERT_PREPARED = prepared
+def test_the_insert_is_prepared_once_per_connection_or_not_at_all(webhook, monkeypatch, prepared):
+    _preparing(monkeypatch, prepared)
     sent = [a_customer_event() for _ in range(3)]
     answers = [webhook.post(event).json() for event in sent + sent[:1]]
     assert answers == [{"received": True, "duplicate": False}] * 3 + [
@@ -270,9 +281,9 @@ def test_the_insert_is_prepared_once_per_connection_or_not_at_all(webhook, setti
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as in production
 @pytest.mark.parametrize("prepared", [True, False])
-def test_a_nul_escape_is_400_and_the_next_delivery_is_stored(webhook, settings, prepared):
+def test_a_nul_escape_is_400_and_the_next_delivery_is_stored(webhook, monkeypatch, prepared):
     # PostgreSQL's jsonb refuses \u0000 whichever way the insert is sent.
-    settings.WEBHOOK_INSERT_PREPARED = prepared
+    _preparing(monkeypatch, prepared)
     event = a_customer_event()
     event["data"]["object"]["metadata"] = {"note": "a\u0000b"}
     response = webhook.post(event)
@@ -285,8 +296,8 @@ def test_a_nul_escape_is_400_and_the_next_delivery_is_stored(webhook, settings, 
 
 
 def test_an_execute_wrapper_sees_the_insert(webhook):
-    # Query counters and fault injection wrap Django's cursor: the prepared path steps
-    # aside for them, so a refused insert is a 500 and nothing is stored.
+    # Query counters and fault injection wrap Django's cursors; the server-binding cursor
+    # of the insert is one of them, so a refused insert fails the request, storing nothing.
     seen = []
 
     def refuse(execute, sql, params, many, context):
