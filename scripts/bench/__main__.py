@@ -395,10 +395,9 @@ def main() -> int:
         groups = [["bare", "ours"]] + ([["djstripe"]] if "djstripe" in variants else [])
         for group in groups:
             for variant in group:
-                i = variants.index(variant)
-                warm = _items(build_events(seeded, 50, f"w{i}"), paths[variant])
+                warm = _items(build_events(seeded, 50, f"w{variant}"), paths[variant])
                 run_saturation(web_port, warm, 4, 10)
-                fixed_items = _items(build_events(seeded, n_fixed, f"f{i}"), paths[variant])
+                fixed_items = _items(build_events(seeded, n_fixed, f"f{variant}"), paths[variant])
                 print(f"  {variant}: {n_fixed} events at {args.rate:.0f}/s ...")
                 calls_before = proxy_calls(proxy_url)
                 fixed = summarize(run_fixed(web_port, fixed_items, args.rate, args.seconds))
@@ -414,9 +413,8 @@ def main() -> int:
             )
             for r in range(args.sat_rounds):
                 for variant in group:
-                    i = variants.index(variant)
                     items = _items(
-                        build_events(seeded, int(round_seconds * 1500), f"s{i}r{r}"),
+                        build_events(seeded, int(round_seconds * 1500), f"s{variant}{r}"),
                         paths[variant],
                     )
                     calls_before = proxy_calls(proxy_url)

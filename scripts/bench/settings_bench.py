@@ -4,8 +4,8 @@ The database and Redis are the bench's own, whatever the environment says for th
 project (``BENCH_DATABASE_URL``, default ``switchboard_bench``; ``BENCH_REDIS_URL``,
 default Redis database 13), so a bench run never touches development data or a running
 demo worker's queues. Nothing else differs from what ships: same middleware, same
-``CONN_MAX_AGE``/``CONN_HEALTH_CHECKS``/``OPTIONS`` (``DB_CONN_MAX_AGE``, default 60), same RQ commit
-mode. ``DEBUG`` is off (a debug server keeps every SQL query in memory).
+``CONN_MAX_AGE``/``CONN_HEALTH_CHECKS`` (``DB_CONN_MAX_AGE``, default 60) and ``OPTIONS``,
+same RQ commit mode. ``DEBUG`` is off (a debug server keeps every SQL query in memory).
 """
 
 from __future__ import annotations
